@@ -1,0 +1,309 @@
+/**
+ * Our Dfns API client: one deactivation attempt of a Personal Access Token, signed as a service account.
+ *
+ * Built on Node's `fetch` (undici), whose global dispatcher keeps connections alive and reuses them; every response
+ * body is read to the end so its connection goes back to the pool. The official `@dfns/sdk` is the reference this
+ * is tested against (test/integration/conformance.test.ts); we do not use it at run time because it has no
+ * timeouts and loses the HTTP status of non-JSON error bodies.
+ *
+ * One call is one attempt: no retries here. Retrying (with a fresh challenge each time) is the caller's policy.
+ */
+import * as z from 'zod';
+import {
+  DfnsAbortedError,
+  DfnsApiError,
+  DfnsCredentialNotAllowedError,
+  DfnsNetworkError,
+  DfnsPendingApprovalError,
+  DfnsResponseError,
+  DfnsTimeoutError,
+  type DfnsStep,
+} from './errors.js';
+import { toBase64Url, type SigningKey } from './signing.js';
+
+/** Pattern of a Dfns token ID (dfns-protocol.md; CONTRACT section 4). */
+export const TOKEN_ID_PATTERN = /^to-[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{14,16}$/;
+
+/** Default timeout of one HTTP request to Dfns, in ms (CONTRACT section 2, `DFNS_REQUEST_TIMEOUT_MS`). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/**
+ * The body of `PUT /auth/pats/{id}/deactivate`, and therefore also the signed `userActionPayload`: Dfns checks that
+ * the signed payload equals the bytes sent, so both are this one constant (the TS SDK signs and sends `{}` too).
+ */
+export const DEACTIVATE_BODY = '{}';
+
+/** The service account's credential, ready to sign (CONTRACT section 3, with the key parsed). */
+export interface ServiceAccountCredential {
+  /** Service-account token, sent as `Authorization: Bearer`. Secret. */
+  readonly authToken: string;
+  /** ID of the service account's key credential registered with Dfns. */
+  readonly credId: string;
+  /** The parsed private key of that credential. */
+  readonly key: SigningKey;
+}
+
+/** The PAT object Dfns returns (dfns-protocol.md, "The PAT object"); unknown fields are kept. */
+export interface Pat {
+  tokenId: string;
+  isActive: boolean;
+  kind?: string;
+  name?: string;
+  credId?: string;
+  linkedUserId?: string;
+  linkedAppId?: string;
+  orgId?: string;
+  dateCreated?: string;
+  [field: string]: unknown;
+}
+
+/** Options of {@link DfnsClient}. */
+export interface DfnsClientOptions {
+  /** Dfns API origin, e.g. `https://api.dfns.io`. A path, query or fragment is refused (the SDK would drop it). */
+  apiUrl: string | URL;
+  /** The credential every request of this client uses. */
+  credential: ServiceAccountCredential;
+  /** Timeout of each HTTP request (headers and body), in ms. @default 10000 */
+  requestTimeoutMs?: number;
+  /** `fetch` to use; for tests. @default globalThis.fetch */
+  fetch?: typeof globalThis.fetch;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Aborts the attempt (e.g. the invocation deadline); the request in flight is cancelled. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Checks that `apiUrl` is a bare origin and returns it without trailing slash.
+ *
+ * @throws {TypeError} naming the rule when the URL is not absolute, not http(s), or has a path, query or fragment
+ */
+export function parseDfnsOrigin(apiUrl: string | URL): string {
+  let url: URL;
+  try {
+    url = new URL(apiUrl);
+  } catch {
+    throw new TypeError(`Dfns API URL must be an absolute URL, got ${JSON.stringify(String(apiUrl))}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new TypeError(`Dfns API URL must use https:, got ${url.protocol}`);
+  }
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new TypeError(`Dfns API URL must be an origin without path, query or credentials, e.g. https://api.dfns.io`);
+  }
+  return url.origin;
+}
+
+const challengeSchema = z.object({
+  challenge: z.string().min(1),
+  challengeIdentifier: z.string().min(1),
+  allowCredentials: z.object({ key: z.array(z.object({ id: z.string() })) }),
+});
+const userActionSchema = z.object({ userAction: z.string().min(1) });
+const patSchema = z.looseObject({ tokenId: z.string(), isActive: z.boolean() });
+const dfnsErrorBodySchema = z.object({
+  error: z.union([z.object({ message: z.string() }), z.string()]).optional(),
+  message: z.string().optional(),
+});
+
+const MAX_MESSAGE_CHARS = 300;
+
+/**
+ * Deactivates PATs at Dfns with User Action Signing, one attempt per call.
+ *
+ * Immutable and safe to share across concurrent calls; build one per credential (a rotated credential is a new
+ * client) and keep it for the life of the container.
+ */
+export class DfnsClient {
+  private readonly origin: string;
+  private readonly credential: ServiceAccountCredential;
+  private readonly timeoutMs: number;
+  private readonly fetch: typeof globalThis.fetch;
+
+  /** @throws {TypeError} when `apiUrl` is not an origin or `requestTimeoutMs` is not a positive integer */
+  constructor(options: DfnsClientOptions) {
+    this.origin = parseDfnsOrigin(options.apiUrl);
+    this.credential = options.credential;
+    this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs <= 0) {
+      throw new TypeError(`requestTimeoutMs must be a positive integer (ms), got ${options.requestTimeoutMs}`);
+    }
+    this.fetch = options.fetch ?? globalThis.fetch;
+  }
+
+  /**
+   * Switches a PAT off: `POST /auth/action/init` → sign the challenge → `POST /auth/action` →
+   * `PUT /auth/pats/{tokenId}/deactivate` with the user action (dfns-protocol.md, "The four steps").
+   * Each of the three requests has its own timeout of `requestTimeoutMs`.
+   *
+   * @param tokenId the PAT's token ID; checked against {@link TOKEN_ID_PATTERN} before any request, since it
+   *   becomes part of a URL path
+   * @returns the PAT as Dfns returned it (after success `isActive` is `false`; a 200 saying `true` is returned as
+   *   is, for the caller to judge)
+   * @throws {TypeError} for a token ID that does not match the pattern (no request is sent)
+   * @throws {DfnsApiError} for an HTTP error status, with the step and Dfns' message
+   * @throws {DfnsPendingApprovalError} when Dfns answers 202 (a policy holds the action)
+   * @throws {DfnsTimeoutError} when one request gets no complete answer in time
+   * @throws {DfnsNetworkError} when a request gets no answer (reset, refused, DNS, TLS)
+   * @throws {DfnsAbortedError} when `options.signal` aborts
+   * @throws {DfnsResponseError} for a success status with an unusable body
+   * @throws {DfnsCredentialNotAllowedError} when the challenge does not list our `credId`
+   */
+  async deactivatePat(tokenId: string, options: CallOptions = {}): Promise<Pat> {
+    if (typeof tokenId !== 'string' || !TOKEN_ID_PATTERN.test(tokenId)) {
+      throw new TypeError(`tokenId must match ${TOKEN_ID_PATTERN.source}`);
+    }
+    const path = `/auth/pats/${tokenId}/deactivate`;
+    const { credId, key } = this.credential;
+
+    const challenge = challengeSchema.safeParse(
+      await this.send('init', tokenId, 'POST', '/auth/action/init', options, {
+        // Field order as the official SDK sends it; the payload is the exact body of the PUT below.
+        body: JSON.stringify({
+          userActionPayload: DEACTIVATE_BODY,
+          userActionHttpMethod: 'PUT',
+          userActionHttpPath: path,
+          userActionServerKind: 'Api',
+        }),
+      }),
+    );
+    if (!challenge.success) throw this.unusable('init', tokenId, challenge.error);
+    const allowed = challenge.data.allowCredentials.key;
+    if (!allowed.some((c) => c.id === credId)) {
+      throw new DfnsCredentialNotAllowedError(tokenId, credId, allowed.length);
+    }
+
+    const clientData = JSON.stringify({ type: 'key.get', challenge: challenge.data.challenge });
+    const action = userActionSchema.safeParse(
+      await this.send('action', tokenId, 'POST', '/auth/action', options, {
+        body: JSON.stringify({
+          challengeIdentifier: challenge.data.challengeIdentifier,
+          firstFactor: {
+            kind: 'Key',
+            credentialAssertion: {
+              credId,
+              clientData: toBase64Url(clientData),
+              signature: key.sign(clientData),
+            },
+          },
+        }),
+      }),
+    );
+    if (!action.success) throw this.unusable('action', tokenId, action.error);
+
+    const pat = patSchema.safeParse(
+      await this.send('deactivate', tokenId, 'PUT', path, options, {
+        body: DEACTIVATE_BODY,
+        userAction: action.data.userAction,
+      }),
+    );
+    if (!pat.success) throw this.unusable('deactivate', tokenId, pat.error);
+    return pat.data as Pat;
+  }
+
+  /**
+   * One HTTP request with its timeout; maps every failure to a typed error and returns the parsed JSON body of a
+   * 200. The body is always consumed, so the keep-alive connection returns to the pool.
+   */
+  private async send(
+    step: DfnsStep,
+    tokenId: string,
+    method: 'POST' | 'PUT',
+    path: string,
+    options: CallOptions,
+    request: { body: string; userAction?: string },
+  ): Promise<unknown> {
+    if (options.signal?.aborted) throw new DfnsAbortedError(step, tokenId);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.credential.authToken}`,
+      'content-type': 'application/json',
+    };
+    if (request.userAction !== undefined) headers['x-dfns-useraction'] = request.userAction;
+
+    let status: number;
+    let text: string;
+    let contentType: string;
+    let retryAfter: string | null;
+    try {
+      const response = await this.fetch(`${this.origin}${path}`, { method, headers, body: request.body, signal });
+      status = response.status;
+      contentType = response.headers.get('content-type') ?? '';
+      retryAfter = response.headers.get('retry-after');
+      text = await response.text();
+    } catch (error) {
+      if (options.signal?.aborted) throw new DfnsAbortedError(step, tokenId);
+      if (timeout.aborted) throw new DfnsTimeoutError(step, tokenId, this.timeoutMs);
+      throw networkError(step, tokenId, error);
+    }
+
+    // Classify by status first: proxies answer 502/503 with HTML, and a 202 body is not the PAT.
+    if (status === 202) throw new DfnsPendingApprovalError(tokenId, approvalIdOf(text));
+    if (status < 200 || status > 299) {
+      throw new DfnsApiError(
+        step,
+        tokenId,
+        status,
+        this.redact(describeErrorBody(text, contentType)),
+        retryAfter ?? undefined,
+      );
+    }
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new DfnsResponseError(step, tokenId, status, `body is not JSON (${describeBody(text, contentType)})`);
+    }
+  }
+
+  private unusable(step: DfnsStep, tokenId: string, error: z.ZodError): DfnsResponseError {
+    const issue = error.issues[0];
+    const where = issue?.path.length ? issue.path.join('.') : 'body';
+    return new DfnsResponseError(step, tokenId, 200, `${where}: ${issue?.message ?? 'invalid'}`);
+  }
+
+  /** A Dfns message could echo what we sent: make sure the bearer token never leaves in an error. */
+  private redact(message: string): string {
+    const token = this.credential.authToken;
+    return token ? message.split(token).join('[redacted]') : message;
+  }
+}
+
+function networkError(step: DfnsStep, tokenId: string, error: unknown): DfnsNetworkError {
+  // undici: TypeError('fetch failed' | 'terminated') with the socket or system error as `cause`.
+  const cause = (error as { cause?: unknown })?.cause as { code?: unknown; message?: unknown } | undefined;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  const detail = typeof cause?.message === 'string' ? cause.message : String((error as Error)?.message ?? error);
+  return new DfnsNetworkError(step, tokenId, code, detail.slice(0, MAX_MESSAGE_CHARS));
+}
+
+function describeBody(text: string, contentType: string): string {
+  return `${contentType || 'no content-type'}, ${Buffer.byteLength(text)} bytes`;
+}
+
+function describeErrorBody(text: string, contentType: string): string {
+  if (text.trim() !== '') {
+    try {
+      const parsed = dfnsErrorBodySchema.safeParse(JSON.parse(text));
+      if (parsed.success) {
+        const { error, message } = parsed.data;
+        const said = typeof error === 'string' ? error : (error?.message ?? message);
+        if (said) return said.replace(/\s+/g, ' ').slice(0, MAX_MESSAGE_CHARS);
+      }
+    } catch {
+      // not JSON: described below, never echoed (HTML from a proxy can be large and is not Dfns' word)
+    }
+  }
+  return `no Dfns error message (${describeBody(text, contentType)})`;
+}
+
+function approvalIdOf(text: string): string | undefined {
+  try {
+    const id = (JSON.parse(text) as { id?: unknown })?.id;
+    return typeof id === 'string' ? id.slice(0, 64) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,578 @@
+/**
+ * A local Dfns-compatible API on loopback for tests, the demo, the benchmark and incident rehearsals.
+ *
+ * It serves the four routes a PAT deactivation needs and enforces the rules the real service does as far as
+ * dfns-protocol.md knows them: bearer tokens, signature verification per key type, single-use expiring challenges
+ * and user actions bound to method, path, payload and caller, a PAT store, Dfns-shaped error bodies. The official
+ * `@dfns/sdk` must succeed against it (test/integration/conformance.test.ts): if it does not, the sandbox is wrong.
+ *
+ * Faults (status, HTML, delay, hang, TCP reset, before or after the real processing) are scripted per route, and
+ * a latency can be added to every request to model the round trip to Dfns.
+ */
+import { createPublicKey, constants, verify, type KeyObject } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorBody, FaultScript, type SandboxFault, type SandboxRoute } from './faults.js';
+import { dfnsId, generateKey, newTokenId, opaque, type KeyKind } from './ids.js';
+
+/** Options of {@link startSandbox}. */
+export interface SandboxOptions {
+  /** TCP port on 127.0.0.1; 0 picks a free one. @default 0 */
+  port?: number;
+  /** Added before every request is handled, in ms: the round trip to Dfns. @default 0 */
+  latencyMs?: number;
+  /** Lifetime of a challenge, in ms (Dfns: 900 s seen in 2023). @default 900000 */
+  challengeTtlMs?: number;
+  /** Lifetime of a user action token, in ms. @default 300000 */
+  userActionTtlMs?: number;
+  /** Keep every request in {@link DfnsSandbox.requests}; turn off for long benchmark runs. @default true */
+  recordRequests?: boolean;
+  /** The org every PAT and service account belongs to. @default a fresh `or-...` ID */
+  orgId?: string;
+}
+
+/** A PAT as the sandbox stores and returns it (dfns-protocol.md, "The PAT object"). */
+export interface SandboxPat {
+  tokenId: string;
+  isActive: boolean;
+  kind: 'Pat';
+  name: string;
+  credId: string;
+  linkedUserId: string;
+  linkedAppId: string;
+  orgId: string;
+  dateCreated: string;
+  permissionAssignments: unknown[];
+  publicKey: string;
+}
+
+/** The credential secret of a service account, in the CONTRACT section 3 shape. */
+export interface ServiceAccountSecret {
+  authToken: string;
+  credId: string;
+  privateKey: string;
+}
+
+/** One request the sandbox received, for assertions. */
+export interface RecordedRequest {
+  route: SandboxRoute | 'unknown';
+  method: string;
+  /** Path and query exactly as received. */
+  path: string;
+  /** Lower-case header names. */
+  headers: Record<string, string>;
+  /** The raw body. */
+  body: string;
+  /** The status sent, if an answer was sent. */
+  status?: number;
+  /** The scripted fault applied to it, if any. */
+  fault?: SandboxFault;
+  /** The client closed the connection before an answer was sent (a timeout or abort on its side). */
+  closedByClient: boolean;
+}
+
+interface ServiceAccount {
+  authToken: string;
+  userId: string;
+  /** credId → public key */
+  credentials: Map<string, KeyObject>;
+}
+
+interface Challenge {
+  challenge: string;
+  authToken: string;
+  method: string;
+  path: string;
+  payload: string;
+  expiresAt: number;
+  used: boolean;
+}
+
+interface UserAction {
+  authToken: string;
+  method: string;
+  path: string;
+  payload: string;
+  expiresAt: number;
+  used: boolean;
+}
+
+interface Reply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const PAT_PATH = /^\/auth\/pats\/([^/?#]+)(\/deactivate)?$/;
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH']);
+
+/** A running sandbox. Create it with {@link startSandbox}; `close()` it when done. */
+export class DfnsSandbox {
+  /** Origin to use as `DFNS_API_URL`, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** The org of every PAT and service account. */
+  readonly orgId: string;
+  /** Every request received, in order (unless `recordRequests: false`). */
+  readonly requests: RecordedRequest[] = [];
+  /** The scripted faults; add with {@link DfnsSandbox.injectFault}. */
+  readonly faults = new FaultScript();
+  /** Latency added to every request, in ms; may be changed at any time. */
+  latencyMs: number;
+  /** TCP connections accepted so far (keep-alive reuse shows as a small number). */
+  connections = 0;
+  /** Requests received so far (counted even when not recorded). */
+  requestCount = 0;
+
+  private readonly server: Server;
+  private readonly options: Required<Omit<SandboxOptions, 'port' | 'latencyMs' | 'orgId'>>;
+  private readonly accounts = new Map<string, ServiceAccount>();
+  private readonly pats = new Map<string, SandboxPat>();
+  private readonly challenges = new Map<string, Challenge>();
+  private readonly userActions = new Map<string, UserAction>();
+  private readonly sockets = new Set<Socket>();
+
+  /** @internal use {@link startSandbox} */
+  constructor(server: Server, options: SandboxOptions) {
+    this.server = server;
+    const { port } = server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${port}`;
+    this.latencyMs = options.latencyMs ?? 0;
+    this.orgId = options.orgId ?? dfnsId('or', 16);
+    this.options = {
+      challengeTtlMs: options.challengeTtlMs ?? 900_000,
+      userActionTtlMs: options.userActionTtlMs ?? 300_000,
+      recordRequests: options.recordRequests ?? true,
+    };
+    server.on('connection', (socket: Socket) => {
+      this.connections += 1;
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      void this.serve(req, res);
+    });
+  }
+
+  /**
+   * Registers a service account with a key credential. Give the public key of an existing key pair, or a key kind
+   * to have one generated (then the returned secret holds its private key).
+   *
+   * @returns the credential secret in the CONTRACT section 3 shape (`privateKey` is `''` when a public key was given)
+   */
+  createServiceAccount(
+    key: { kind: KeyKind; rsaBits?: number } | { publicKeyPem: string } = { kind: 'ed25519' },
+  ): ServiceAccountSecret {
+    const generated = 'kind' in key ? generateKey(key.kind, key.rsaBits) : undefined;
+    const publicKeyPem = generated?.publicKeyPem ?? (key as { publicKeyPem: string }).publicKeyPem;
+    const userId = dfnsId('us', 16);
+    const authToken = fakeJwt({ sub: userId, org: this.orgId, kind: 'ServiceAccount' });
+    const credId = opaque(24);
+    this.accounts.set(authToken, {
+      authToken,
+      userId,
+      credentials: new Map([[credId, createPublicKey(publicKeyPem)]]),
+    });
+    return { authToken, credId, privateKey: generated?.privateKeyPem ?? '' };
+  }
+
+  /**
+   * Adds another key credential to an existing service account (a key rotation: both keys valid until the old one
+   * is removed with {@link DfnsSandbox.removeCredential}).
+   *
+   * @returns the new credential's `credId`
+   */
+  addCredential(authToken: string, publicKeyPem: string): string {
+    const account = this.accountOf(authToken);
+    const credId = opaque(24);
+    account.credentials.set(credId, createPublicKey(publicKeyPem));
+    return credId;
+  }
+
+  /** Deactivates a key credential: signatures with it are refused (401) from now on. */
+  removeCredential(authToken: string, credId: string): void {
+    this.accountOf(authToken).credentials.delete(credId);
+  }
+
+  /** Revokes a service-account token: every request with it answers 401 from now on. */
+  revokeAuthToken(authToken: string): void {
+    this.accounts.delete(authToken);
+  }
+
+  /** Adds a PAT (active unless said otherwise) and returns it. */
+  addPat(fields: Partial<Pick<SandboxPat, 'tokenId' | 'isActive' | 'name' | 'linkedUserId'>> = {}): SandboxPat {
+    const tokenId = fields.tokenId ?? newTokenId();
+    const pat: SandboxPat = {
+      tokenId,
+      isActive: fields.isActive ?? true,
+      kind: 'Pat',
+      name: fields.name ?? `pat ${tokenId.slice(-6)}`,
+      credId: opaque(24),
+      linkedUserId: fields.linkedUserId ?? dfnsId('us', 16),
+      linkedAppId: '',
+      orgId: this.orgId,
+      dateCreated: new Date().toISOString(),
+      permissionAssignments: [],
+      publicKey: '',
+    };
+    this.pats.set(tokenId, pat);
+    return { ...pat };
+  }
+
+  /** Adds `count` active PATs and returns their token IDs. */
+  seedPats(count: number): string[] {
+    return Array.from({ length: count }, () => this.addPat().tokenId);
+  }
+
+  /** A copy of a PAT's current state, or `undefined` if the sandbox does not know it. */
+  pat(tokenId: string): SandboxPat | undefined {
+    const pat = this.pats.get(tokenId);
+    return pat ? { ...pat } : undefined;
+  }
+
+  /** Whether a PAT is active now; `undefined` for an unknown token. */
+  isActive(tokenId: string): boolean | undefined {
+    return this.pats.get(tokenId)?.isActive;
+  }
+
+  /** Sets a PAT's state directly (e.g. to run the same token through two clients). */
+  setActive(tokenId: string, isActive: boolean): void {
+    const pat = this.pats.get(tokenId);
+    if (!pat) throw new Error(`unknown token ${tokenId}`);
+    pat.isActive = isActive;
+  }
+
+  /** Queues a fault (see {@link SandboxFault}). */
+  injectFault(fault: SandboxFault): void {
+    this.faults.add(fault);
+  }
+
+  /** Recorded requests of one route. */
+  requestsTo(route: SandboxRoute): RecordedRequest[] {
+    return this.requests.filter((r) => r.route === route);
+  }
+
+  /** Forgets recorded requests and counters (not PATs, accounts or faults). */
+  resetRecording(): void {
+    this.requests.length = 0;
+    this.requestCount = 0;
+    this.connections = this.sockets.size;
+  }
+
+  /** Stops the server, closing every connection (hung requests included). */
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---------------------------------------------------------------------------------------------------------------
+
+  private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requestCount += 1;
+    const body = await readBody(req);
+    const path = req.url ?? '/';
+    const { route, tokenId } = routeOf(req.method ?? '', path, body);
+    const record: RecordedRequest = {
+      route,
+      method: req.method ?? '',
+      path,
+      headers: flattenHeaders(req),
+      body,
+      closedByClient: false,
+    };
+    if (this.options.recordRequests) this.requests.push(record);
+    let resetByUs = false;
+    res.on('close', () => {
+      if (!res.writableFinished && !resetByUs) record.closedByClient = true;
+    });
+
+    const fault = route === 'unknown' ? undefined : this.faults.take(route, tokenId);
+    if (fault) record.fault = fault;
+    const delay = this.latencyMs + (fault?.delayMs ?? 0);
+    if (delay > 0) await sleep(delay);
+    if (res.destroyed) return;
+
+    const scripted = fault && (fault.respond || fault.hang || fault.reset);
+    let reply: Reply | undefined;
+    if (!scripted || fault.afterProcessing) reply = this.handle(route, req, path, body, tokenId);
+    if (fault?.hang) return; // the socket stays open until the client (or close()) ends it
+    if (fault?.reset) {
+      resetByUs = true;
+      req.socket.resetAndDestroy();
+      return;
+    }
+    if (fault?.respond) reply = { status: fault.respond.status, body: fault.respond.body, headers: fault.respond.headers };
+    send(res, reply as Reply);
+    record.status = (reply as Reply).status;
+  }
+
+  private handle(route: SandboxRoute | 'unknown', req: IncomingMessage, path: string, body: string, tokenId?: string): Reply {
+    try {
+      if (route === 'unknown') throw new HttpError(404, `Route not found: ${req.method} ${path.split('?')[0]}`);
+      const account = this.authenticate(req);
+      switch (route) {
+        case 'init':
+          return this.init(account, body);
+        case 'action':
+          return this.action(account, body);
+        case 'deactivate':
+          return this.deactivate(account, req, path, body, tokenId as string);
+        case 'get':
+          return this.get(tokenId as string);
+      }
+    } catch (error) {
+      if (error instanceof HttpError) return { status: error.status, body: errorBody(error.status, error.message) };
+      return { status: 500, body: errorBody(500, 'Internal Server Error') };
+    }
+  }
+
+  private authenticate(req: IncomingMessage): ServiceAccount {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer (\S+)$/.exec(header);
+    const account = match ? this.accounts.get(match[1] as string) : undefined;
+    if (!account) throw new HttpError(401, match ? 'Unauthorized: invalid or expired token' : 'Unauthorized: missing bearer token');
+    return account;
+  }
+
+  private accountOf(authToken: string): ServiceAccount {
+    const account = this.accounts.get(authToken);
+    if (!account) throw new Error('unknown service account token');
+    return account;
+  }
+
+  /** `POST /auth/action/init`: a challenge bound to the caller and to the action it will authorise. */
+  private init(account: ServiceAccount, body: string): Reply {
+    const request = parseJsonObject(body);
+    const { userActionPayload, userActionHttpMethod, userActionHttpPath, userActionServerKind } = request;
+    if (typeof userActionPayload !== 'string') throw new HttpError(400, 'userActionPayload must be a string');
+    if (typeof userActionHttpMethod !== 'string' || !METHODS.has(userActionHttpMethod)) {
+      throw new HttpError(400, 'userActionHttpMethod must be an HTTP method');
+    }
+    if (typeof userActionHttpPath !== 'string' || !userActionHttpPath.startsWith('/') || /^\/\//.test(userActionHttpPath)) {
+      throw new HttpError(400, 'userActionHttpPath must be a path starting with /');
+    }
+    if (userActionServerKind !== undefined && userActionServerKind !== 'Api') {
+      throw new HttpError(400, 'userActionServerKind must be Api');
+    }
+    const challengeIdentifier = opaque(32);
+    const challenge = opaque(32);
+    this.challenges.set(challengeIdentifier, {
+      challenge,
+      authToken: account.authToken,
+      method: userActionHttpMethod,
+      path: userActionHttpPath,
+      payload: userActionPayload,
+      expiresAt: Date.now() + this.options.challengeTtlMs,
+      used: false,
+    });
+    return {
+      status: 200,
+      body: {
+        supportedCredentialKinds: [{ kind: 'Key', factor: 'first', requiresSecondFactor: false }],
+        challenge,
+        challengeIdentifier,
+        externalAuthenticationUrl: '',
+        allowCredentials: {
+          key: [...account.credentials.keys()].map((id) => ({ type: 'public-key', id })),
+          webauthn: [],
+        },
+        userVerification: 'required',
+        attestation: 'direct',
+      },
+    };
+  }
+
+  /** `POST /auth/action`: verifies the signed challenge and issues a single-use user action. */
+  private action(account: ServiceAccount, body: string): Reply {
+    const request = parseJsonObject(body);
+    const { challengeIdentifier, firstFactor } = request;
+    if (typeof challengeIdentifier !== 'string') throw new HttpError(400, 'challengeIdentifier must be a string');
+    const challenge = this.challenges.get(challengeIdentifier);
+    if (!challenge) throw new HttpError(400, 'Invalid challenge identifier');
+    if (challenge.used) throw new HttpError(400, 'Challenge has already been used');
+    if (Date.now() > challenge.expiresAt) throw new HttpError(400, 'Challenge has expired');
+    if (challenge.authToken !== account.authToken) throw new HttpError(403, 'Challenge was issued to another caller');
+    challenge.used = true;
+
+    const factor = (typeof firstFactor === 'object' && firstFactor !== null ? firstFactor : {}) as Record<string, unknown>;
+    if (factor.kind !== 'Key') throw new HttpError(400, 'firstFactor.kind must be Key');
+    const assertion = (factor.credentialAssertion ?? {}) as Record<string, unknown>;
+    const { credId, clientData, signature } = assertion;
+    if (typeof credId !== 'string' || typeof clientData !== 'string' || typeof signature !== 'string') {
+      throw new HttpError(400, 'credentialAssertion needs credId, clientData and signature strings');
+    }
+    const publicKey = account.credentials.get(credId);
+    if (!publicKey) throw new HttpError(401, 'Credential not found or not active');
+    if (!BASE64URL.test(clientData) || !BASE64URL.test(signature)) {
+      throw new HttpError(401, 'Invalid assertion: clientData and signature must be base64url without padding');
+    }
+    const clientDataBytes = Buffer.from(clientData, 'base64url');
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(clientDataBytes.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      throw new HttpError(401, 'Invalid assertion: clientData is not JSON');
+    }
+    if (parsed.type !== 'key.get') throw new HttpError(401, 'Invalid assertion: clientData.type must be key.get');
+    if (parsed.challenge !== challenge.challenge) throw new HttpError(401, 'Invalid assertion: challenge mismatch');
+    if (!verifySignature(publicKey, clientDataBytes, Buffer.from(signature, 'base64url'))) {
+      throw new HttpError(401, 'Invalid signature');
+    }
+
+    const userAction = `ua.${opaque(32)}`;
+    this.userActions.set(userAction, {
+      authToken: account.authToken,
+      method: challenge.method,
+      path: challenge.path,
+      payload: challenge.payload,
+      expiresAt: Date.now() + this.options.userActionTtlMs,
+      used: false,
+    });
+    return { status: 200, body: { userAction } };
+  }
+
+  /** `PUT /auth/pats/{id}/deactivate`: needs a user action for exactly this request. */
+  private deactivate(account: ServiceAccount, req: IncomingMessage, path: string, body: string, tokenId: string): Reply {
+    const header = req.headers['x-dfns-useraction'];
+    if (typeof header !== 'string' || header === '') throw new HttpError(403, 'Missing user action signature');
+    const action = this.userActions.get(header);
+    if (!action) throw new HttpError(403, 'Invalid user action signature');
+    if (action.used) throw new HttpError(400, 'User action has already been used');
+    if (Date.now() > action.expiresAt) throw new HttpError(400, 'User action has expired');
+    if (action.authToken !== account.authToken) throw new HttpError(403, 'User action was issued to another caller');
+    if (action.method !== req.method || action.path !== path) {
+      throw new HttpError(403, 'User action was signed for another method or path');
+    }
+    if (action.payload !== body) throw new HttpError(403, 'User action payload does not match the request body');
+    action.used = true;
+
+    const pat = this.pats.get(tokenId);
+    if (!pat) throw new HttpError(404, `Personal access token ${tokenId} not found`);
+    pat.isActive = false; // deactivating an inactive PAT is a no-op answered the same way
+    return { status: 200, body: { ...pat } };
+  }
+
+  /** `GET /auth/pats/{id}` */
+  private get(tokenId: string): Reply {
+    const pat = this.pats.get(tokenId);
+    if (!pat) throw new HttpError(404, `Personal access token ${tokenId} not found`);
+    return { status: 200, body: { ...pat } };
+  }
+}
+
+/**
+ * Starts a sandbox on 127.0.0.1.
+ *
+ * @throws when the port is taken
+ */
+export async function startSandbox(options: SandboxOptions = {}): Promise<DfnsSandbox> {
+  const server = createServer({ keepAlive: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return new DfnsSandbox(server, options);
+}
+
+/** Verifies a key-credential signature the way Dfns does, per key type (dfns-protocol.md, "Signatures"). */
+function verifySignature(publicKey: KeyObject, data: Buffer, signature: Buffer): boolean {
+  try {
+    switch (publicKey.asymmetricKeyType) {
+      case 'ed25519':
+        return verify(null, data, publicKey, signature);
+      case 'ec':
+        // DER only: a raw r‖s (IEEE-P1363) signature fails here, as it does at Dfns.
+        return verify('sha256', data, { key: publicKey, dsaEncoding: 'der' }, signature);
+      case 'rsa':
+        return verify('sha256', data, { key: publicKey, padding: constants.RSA_PKCS1_PADDING }, signature);
+      default:
+        return false;
+    }
+  } catch {
+    return false;
+  }
+}
+
+function routeOf(method: string, path: string, body: string): { route: SandboxRoute | 'unknown'; tokenId?: string } {
+  const pathname = path.split('?')[0] as string;
+  if (method === 'POST' && pathname === '/auth/action/init') {
+    // A fault scripted for one token also matches the init that asks to sign its deactivation.
+    const signed = safeJson(body)?.userActionHttpPath;
+    const match = typeof signed === 'string' ? PAT_PATH.exec(signed) : null;
+    return { route: 'init', tokenId: match ? decodeURIComponent(match[1] as string) : undefined };
+  }
+  if (method === 'POST' && pathname === '/auth/action') return { route: 'action' };
+  const match = PAT_PATH.exec(pathname);
+  if (match) {
+    const tokenId = decodeURIComponent(match[1] as string);
+    if (method === 'PUT' && match[2]) return { route: 'deactivate', tokenId };
+    if (method === 'GET' && !match[2]) return { route: 'get', tokenId };
+  }
+  return { route: 'unknown' };
+}
+
+function parseJsonObject(body: string): Record<string, unknown> {
+  const parsed = safeJson(body);
+  if (!parsed) throw new HttpError(400, 'Request body must be a JSON object');
+  return parsed;
+}
+
+function safeJson(body: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function send(res: ServerResponse, reply: Reply): void {
+  const isText = typeof reply.body === 'string';
+  const payload = reply.body === undefined ? '' : isText ? (reply.body as string) : JSON.stringify(reply.body);
+  const headers: Record<string, string> = {
+    ...(reply.body !== undefined && !isText ? { 'content-type': 'application/json' } : {}),
+    ...reply.headers,
+    'content-length': String(Buffer.byteLength(payload)),
+  };
+  res.writeHead(reply.status, headers);
+  res.end(payload);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+  } catch {
+    // the client went away mid-body; what arrived is recorded
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function flattenHeaders(req: IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+/** A JWT-shaped opaque token (unsigned: the sandbox looks tokens up, it does not verify them). */
+function fakeJwt(claims: Record<string, string>): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'EdDSA', typ: 'JWT' })}.${part({ ...claims, jti: opaque(8) })}.${opaque(48)}`;
+}
