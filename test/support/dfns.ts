@@ -36,13 +36,13 @@ export function clientFor(
   });
 }
 
-/** A JSON request to the sandbox with a bearer, returning status and parsed body. */
+/** A request to the sandbox with a bearer, returning status and body (parsed when it is JSON). */
 export async function call(
   sandbox: DfnsSandbox,
   method: string,
   path: string,
   authToken: string,
-  body: string,
+  body?: string,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: any }> {
   const response = await fetch(`${sandbox.url}${path}`, {
@@ -51,7 +51,11 @@ export async function call(
     body,
   });
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  try {
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  } catch {
+    return { status: response.status, body: text };
+  }
 }
 
 /** Runs init for a deactivation of `tokenId` and returns the challenge answer. */

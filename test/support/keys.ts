@@ -22,7 +22,7 @@ export function keysInEveryFormat(): KeyFormat[] {
   const reexport = (key: GeneratedKey, type: 'sec1' | 'pkcs1') =>
     createPrivateKey(key.privateKeyPem).export({ type, format: 'pem' }) as string;
   return [
-    ...Object.values(keys).map((k) => ({ kind: k.kind, format: 'PKCS#8' as const, ...k })),
+    ...Object.values(keys).map((k) => ({ ...k, format: 'PKCS#8' as const })),
     { kind: 'p256', format: 'SEC1', privateKeyPem: reexport(keys.p256, 'sec1'), publicKeyPem: keys.p256.publicKeyPem },
     { kind: 'rsa', format: 'PKCS#1', privateKeyPem: reexport(keys.rsa, 'pkcs1'), publicKeyPem: keys.rsa.publicKeyPem },
   ];

@@ -66,6 +66,8 @@ export interface RecordedRequest {
   body: string;
   /** The status sent, if an answer was sent. */
   status?: number;
+  /** The body sent with it (a parsed object for JSON answers). */
+  response?: unknown;
   /** The scripted fault applied to it, if any. */
   fault?: SandboxFault;
   /** The client closed the connection before an answer was sent (a timeout or abort on its side). */
@@ -314,6 +316,7 @@ export class DfnsSandbox {
     if (fault?.respond) reply = { status: fault.respond.status, body: fault.respond.body, headers: fault.respond.headers };
     send(res, reply as Reply);
     record.status = (reply as Reply).status;
+    record.response = (reply as Reply).body;
   }
 
   private handle(route: SandboxRoute | 'unknown', req: IncomingMessage, path: string, body: string, tokenId?: string): Reply {

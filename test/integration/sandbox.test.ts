@@ -1,0 +1,310 @@
+/**
+ * The sandbox enforces Dfns' rules: if it accepted what Dfns refuses, every other test would prove nothing.
+ * These tests speak raw HTTP to it, sending what a correct client never sends.
+ */
+import { sign } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { SigningKey } from '../../functions/lib/dfns/signing.js';
+import { newTokenId } from '../../tools/sandbox/ids.js';
+import { startSandbox, type DfnsSandbox, type ServiceAccountSecret } from '../../tools/sandbox/sandbox.js';
+import { actWith, call, clientFor, initFor, userActionFor } from '../support/dfns.js';
+
+let sandbox: DfnsSandbox;
+let ed: ServiceAccountSecret;
+let ec: ServiceAccountSecret;
+let rsa: ServiceAccountSecret;
+
+beforeAll(async () => {
+  sandbox = await startSandbox();
+  ed = sandbox.createServiceAccount({ kind: 'ed25519' });
+  ec = sandbox.createServiceAccount({ kind: 'p256' });
+  rsa = sandbox.createServiceAccount({ kind: 'rsa' });
+});
+afterAll(async () => sandbox.close());
+beforeEach(() => {
+  sandbox.faults.clear();
+  sandbox.resetRecording();
+});
+
+const put = (secret: ServiceAccountSecret, tokenId: string, userAction: string, body = '{}', path?: string) =>
+  call(sandbox, 'PUT', path ?? `/auth/pats/${tokenId}/deactivate`, secret.authToken, body, {
+    'x-dfns-useraction': userAction,
+  });
+
+describe('bearer token', () => {
+  it.each([
+    ['missing', {}],
+    ['unknown', { authorization: 'Bearer nope' }],
+    ['not a bearer', { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }],
+  ])('answers 401 with a Dfns error body when the bearer is %s', async (_name, headers) => {
+    for (const [method, path] of [
+      ['POST', '/auth/action/init'],
+      ['POST', '/auth/action'],
+      ['PUT', `/auth/pats/${newTokenId()}/deactivate`],
+      ['GET', `/auth/pats/${newTokenId()}`],
+    ] as const) {
+      const response = await fetch(`${sandbox.url}${path}`, {
+        method,
+        headers,
+        ...(method === 'GET' ? {} : { body: '{}' }),
+      });
+      expect(response.status).toBe(401);
+      expect(await response.json()).toEqual({ error: { message: expect.stringMatching(/Unauthorized/), status: 401 } });
+    }
+  });
+
+  it('stops accepting a revoked service-account token', async () => {
+    const secret = sandbox.createServiceAccount({ kind: 'ed25519' });
+    expect((await initFor(sandbox, secret, newTokenId())).status).toBe(200);
+    sandbox.revokeAuthToken(secret.authToken);
+    expect((await initFor(sandbox, secret, newTokenId())).status).toBe(401);
+  });
+});
+
+describe('signature verification', () => {
+  it.each([
+    ['Ed25519', () => ed],
+    ['P-256', () => ec],
+    ['RSA', () => rsa],
+  ])('accepts a correct %s signature', async (_name, secret) => {
+    const init = await initFor(sandbox, secret(), newTokenId());
+    const action = await actWith(sandbox, secret(), init.body);
+    expect(action.status).toBe(200);
+    expect(action.body.userAction).toEqual(expect.any(String));
+  });
+
+  it('refuses a raw r‖s (IEEE-P1363) ECDSA signature', async () => {
+    const init = await initFor(sandbox, ec, newTokenId());
+    const action = await actWith(sandbox, ec, init.body, {
+      signature: (clientData) =>
+        sign('sha256', Buffer.from(clientData), { key: ec.privateKey, dsaEncoding: 'ieee-p1363' }).toString(
+          'base64url',
+        ),
+    });
+    expect(action).toEqual({ status: 401, body: { error: { message: 'Invalid signature', status: 401 } } });
+  });
+
+  it('refuses a signature in padded standard base64', async () => {
+    // A P-256 DER signature is 70–72 bytes, so its base64 form is padded in two cases out of three; retry until it is.
+    for (let attempt = 0; attempt < 20; attempt += 1) {
+      const init = await initFor(sandbox, ec, newTokenId());
+      const padded = sign('sha256', Buffer.from(JSON.stringify({ type: 'key.get', challenge: init.body.challenge })), ec.privateKey).toString('base64');
+      if (!padded.endsWith('=')) continue;
+      const action = await actWith(sandbox, ec, init.body, { signature: () => padded });
+      expect(action.status).toBe(401);
+      expect(action.body.error.message).toMatch(/base64url without padding/);
+      return;
+    }
+    throw new Error('no padded signature in 20 attempts');
+  });
+
+  it('refuses a signature over other clientData, and clientData for another challenge', async () => {
+    const key = SigningKey.fromPem(ed.privateKey);
+    const first = await initFor(sandbox, ed, newTokenId());
+    const tampered = await actWith(sandbox, ed, first.body, {
+      signature: () => key.sign(JSON.stringify({ type: 'key.get', challenge: 'something-else' })),
+    });
+    expect(tampered).toMatchObject({ status: 401, body: { error: { message: 'Invalid signature' } } });
+
+    const second = await initFor(sandbox, ed, newTokenId());
+    const otherChallenge = await actWith(sandbox, ed, second.body, {
+      clientData: JSON.stringify({ type: 'key.get', challenge: first.body.challenge }),
+    });
+    expect(otherChallenge).toMatchObject({ status: 401, body: { error: { message: /challenge mismatch/ } } });
+
+    const third = await initFor(sandbox, ed, newTokenId());
+    const wrongType = await actWith(sandbox, ed, third.body, {
+      clientData: JSON.stringify({ type: 'webauthn.get', challenge: third.body.challenge }),
+    });
+    expect(wrongType).toMatchObject({ status: 401, body: { error: { message: /key\.get/ } } });
+  });
+
+  it('refuses a credential of another service account, and a removed credential', async () => {
+    const init = await initFor(sandbox, ed, newTokenId());
+    const foreign = await actWith(sandbox, { ...ed, credId: ec.credId }, init.body);
+    expect(foreign).toMatchObject({ status: 401, body: { error: { message: /Credential not found/ } } });
+
+    const rotating = sandbox.createServiceAccount({ kind: 'ed25519' });
+    sandbox.removeCredential(rotating.authToken, rotating.credId);
+    const noKey = await initFor(sandbox, rotating, newTokenId());
+    expect(noKey.body.allowCredentials.key).toEqual([]);
+    expect((await actWith(sandbox, rotating, noKey.body)).status).toBe(401);
+  });
+});
+
+describe('challenges', () => {
+  it('are single-use: a second assertion on the same challenge is 400 "already been used"', async () => {
+    const init = await initFor(sandbox, ed, newTokenId());
+    expect((await actWith(sandbox, ed, init.body)).status).toBe(200);
+    const again = await actWith(sandbox, ed, init.body);
+    expect(again).toMatchObject({ status: 400, body: { error: { message: 'Challenge has already been used' } } });
+  });
+
+  it('expire', async () => {
+    const short = await startSandbox({ challengeTtlMs: 20 });
+    try {
+      const secret = short.createServiceAccount({ kind: 'ed25519' });
+      const init = await initFor(short, secret, newTokenId());
+      await sleep(40);
+      expect(await actWith(short, secret, init.body)).toMatchObject({
+        status: 400,
+        body: { error: { message: 'Challenge has expired' } },
+      });
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('are bound to the caller that asked for them', async () => {
+    const init = await initFor(sandbox, ed, newTokenId());
+    const other = sandbox.createServiceAccount({ kind: 'ed25519' });
+    const stolen = await actWith(sandbox, other, init.body);
+    expect(stolen).toMatchObject({ status: 403, body: { error: { message: /another caller/ } } });
+  });
+
+  it('reject an unknown identifier and malformed init requests', async () => {
+    expect(await actWith(sandbox, ed, { challenge: 'x', challengeIdentifier: 'nope' })).toMatchObject({ status: 400 });
+    for (const body of ['not json', '[]', JSON.stringify({ userActionHttpMethod: 'PUT', userActionHttpPath: '/x' })]) {
+      expect((await call(sandbox, 'POST', '/auth/action/init', ed.authToken, body)).status).toBe(400);
+    }
+  });
+});
+
+describe('user actions', () => {
+  it('deactivate exactly the token, method, path and payload they were signed for', async () => {
+    const { tokenId } = sandbox.addPat();
+    const userAction = await userActionFor(sandbox, ed, tokenId);
+    const response = await put(ed, tokenId, userAction);
+    expect(response).toMatchObject({ status: 200, body: { tokenId, isActive: false } });
+    expect(sandbox.isActive(tokenId)).toBe(false);
+  });
+
+  it('are single-use: a replay is 400 "already been used"', async () => {
+    const { tokenId } = sandbox.addPat();
+    const userAction = await userActionFor(sandbox, ed, tokenId);
+    expect((await put(ed, tokenId, userAction)).status).toBe(200);
+    sandbox.setActive(tokenId, true);
+    expect(await put(ed, tokenId, userAction)).toMatchObject({
+      status: 400,
+      body: { error: { message: 'User action has already been used' } },
+    });
+    expect(sandbox.isActive(tokenId)).toBe(true);
+  });
+
+  it('are refused (403) for another token, another payload, another caller, or when missing', async () => {
+    const a = sandbox.addPat().tokenId;
+    const b = sandbox.addPat().tokenId;
+    expect(await put(ed, b, await userActionFor(sandbox, ed, a))).toMatchObject({
+      status: 403,
+      body: { error: { message: /another method or path/ } },
+    });
+    expect(await put(ed, a, await userActionFor(sandbox, ed, a, ''))).toMatchObject({
+      status: 403,
+      body: { error: { message: /payload does not match/ } },
+    });
+    const other = sandbox.createServiceAccount({ kind: 'ed25519' });
+    expect((await put(other, a, await userActionFor(sandbox, ed, a))).status).toBe(403);
+    expect((await call(sandbox, 'PUT', `/auth/pats/${a}/deactivate`, ed.authToken, '{}')).status).toBe(403);
+    expect((await put(ed, a, 'ua.forged')).status).toBe(403);
+    expect(sandbox.isActive(a)).toBe(true);
+    expect(sandbox.isActive(b)).toBe(true);
+  });
+
+  it('are refused for a path that differs only by a query string', async () => {
+    const { tokenId } = sandbox.addPat();
+    const userAction = await userActionFor(sandbox, ed, tokenId);
+    const response = await put(ed, tokenId, userAction, '{}', `/auth/pats/${tokenId}/deactivate?force=true`);
+    expect(response.status).toBe(403);
+  });
+
+  it('expire', async () => {
+    const short = await startSandbox({ userActionTtlMs: 20 });
+    try {
+      const secret = short.createServiceAccount({ kind: 'ed25519' });
+      const { tokenId } = short.addPat();
+      const userAction = await userActionFor(short, secret, tokenId);
+      await sleep(40);
+      const response = await call(short, 'PUT', `/auth/pats/${tokenId}/deactivate`, secret.authToken, '{}', {
+        'x-dfns-useraction': userAction,
+      });
+      expect(response).toMatchObject({ status: 400, body: { error: { message: 'User action has expired' } } });
+      expect(short.isActive(tokenId)).toBe(true);
+    } finally {
+      await short.close();
+    }
+  });
+});
+
+describe('PAT store', () => {
+  it('answers 404 for an unknown token, on PUT (user action consumed) and GET', async () => {
+    const tokenId = newTokenId();
+    const userAction = await userActionFor(sandbox, ed, tokenId);
+    expect(await put(ed, tokenId, userAction)).toMatchObject({
+      status: 404,
+      body: { error: { message: `Personal access token ${tokenId} not found`, status: 404 } },
+    });
+    expect((await call(sandbox, 'GET', `/auth/pats/${tokenId}`, ed.authToken)).status).toBe(404);
+  });
+
+  it('reads a PAT with GET', async () => {
+    const pat = sandbox.addPat();
+    const response = await fetch(`${sandbox.url}/auth/pats/${pat.tokenId}`, {
+      headers: { authorization: `Bearer ${ed.authToken}` },
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(pat);
+  });
+
+  it('answers 404 for an unknown route', async () => {
+    expect((await call(sandbox, 'POST', '/auth/pats/x/activate', ed.authToken, '{}')).status).toBe(404);
+  });
+});
+
+describe('scripted faults', () => {
+  it('apply to the next `times` matching requests of their route, then stop', async () => {
+    sandbox.injectFault({ route: 'init', times: 2, respond: { status: 503, body: 'busy' } });
+    const statuses = [];
+    for (let i = 0; i < 3; i += 1) statuses.push((await initFor(sandbox, ed, newTokenId())).status);
+    expect(statuses).toEqual([503, 503, 200]);
+    expect(sandbox.faults.pending).toBe(0);
+  });
+
+  it('can target one token, at init as at the PUT', async () => {
+    const target = sandbox.addPat().tokenId;
+    const other = sandbox.addPat().tokenId;
+    sandbox.injectFault({ route: 'init', tokenId: target, respond: { status: 500 } });
+    expect((await initFor(sandbox, ed, other)).status).toBe(200);
+    expect((await initFor(sandbox, ed, target)).status).toBe(500);
+  });
+
+  it('after processing: the work is done although the client sees the failure', async () => {
+    const client = clientFor(sandbox, ed);
+    const { tokenId } = sandbox.addPat();
+    sandbox.injectFault({ route: 'deactivate', afterProcessing: true, respond: { status: 500 } });
+    await expect(client.deactivatePat(tokenId)).rejects.toMatchObject({ status: 500 });
+    expect(sandbox.isActive(tokenId)).toBe(false);
+  });
+
+  it('delay answers correctly but late; latency applies to every request', async () => {
+    const client = clientFor(sandbox, ed);
+    const { tokenId } = sandbox.addPat();
+    sandbox.injectFault({ route: 'action', delayMs: 30 });
+    await expect(client.deactivatePat(tokenId)).resolves.toMatchObject({ isActive: false });
+    expect(sandbox.requestsTo('action')[0]!.fault).toEqual({ route: 'action', delayMs: 30 });
+
+    const slow = await startSandbox({ latencyMs: 15 });
+    try {
+      const started = performance.now();
+      await clientFor(slow, slow.createServiceAccount({ kind: 'ed25519' })).deactivatePat(slow.addPat().tokenId);
+      // Three sequential requests each wait the latency: a lower bound, not a timing assertion on our code.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(45);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('refuses a fault with two behaviours', () => {
+    expect(() => sandbox.injectFault({ route: 'init', hang: true, reset: true })).toThrow(/at most one/);
+  });
+});
