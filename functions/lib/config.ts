@@ -1,0 +1,163 @@
+/**
+ * The function's configuration: the environment variables of CONTRACT section 2, validated once.
+ *
+ * This is the only module that reads `process.env`. A missing or malformed variable fails at start-up with an
+ * error naming the variable and the rule, so a bad deployment shows up on the first invocation, not as a silent
+ * misbehaviour during an incident.
+ */
+import * as z from 'zod';
+import { TOKEN_ID_PATTERN } from './dfns/client.js';
+
+/** The validated configuration. Durations in ms. */
+export interface Config {
+  /** `DFNS_API_URL`: Dfns API origin (https, or http on loopback only). */
+  dfnsApiUrl: string;
+  /** `DFNS_CREDENTIALS_SECRET_ID`: secret name or ARN of the service-account credential. */
+  credentialsSecretId: string;
+  /** `DEAD_LETTER_QUEUE_URL`: where permanent failures are sent. */
+  deadLetterQueueUrl: string;
+  /** `PROTECTED_TOKEN_IDS`: token IDs never to deactivate. */
+  protectedTokenIds: ReadonlySet<string>;
+  /** `DRY_RUN`: validate and log only. @default false */
+  dryRun: boolean;
+  /** `MAX_CONCURRENCY`: deactivations in flight per invocation. @default 8 */
+  maxConcurrency: number;
+  /** `DFNS_REQUEST_TIMEOUT_MS`: timeout of one HTTP request to Dfns, ms. @default 10000 */
+  dfnsRequestTimeoutMs: number;
+  /** `DFNS_MAX_ATTEMPTS`: attempts of the whole signing flow per token per invocation. @default 3 */
+  dfnsMaxAttempts: number;
+  /** `DEADLINE_MARGIN_MS`: stop starting work with less than this left before the deadline, ms. @default 5000 */
+  deadlineMarginMs: number;
+  /** `MAX_RECEIVE_COUNT`: the queue's maxReceiveCount, when the function should dead-letter on the last receive. */
+  maxReceiveCount?: number;
+  /** `POWERTOOLS_SERVICE_NAME`. @default 'pat-revoker' */
+  serviceName: string;
+  /** `POWERTOOLS_METRICS_NAMESPACE`. @default 'PatRevoker' */
+  metricsNamespace: string;
+}
+
+/** A configuration variable is missing or malformed; `variable` names it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    /** The environment variable at fault. */
+    readonly variable: string,
+    rule: string,
+  ) {
+    super(`${variable}: ${rule}`);
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+const required = (rule: string) => z.string({ error: `is required (${rule})` }).trim().min(1, `is required (${rule})`);
+
+const integer = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .optional()
+    .transform((n) => n ?? fallback);
+
+const schema = z.object({
+  DFNS_API_URL: required('the Dfns API origin, e.g. https://api.dfns.io').superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be an absolute URL such as https://api.dfns.io' });
+      return;
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+      ctx.addIssue({ code: 'custom', message: 'must use https:// (plain http:// only for a loopback host)' });
+    } else if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
+      ctx.addIssue({ code: 'custom', message: 'must be an origin without path, query or credentials' });
+    }
+  }),
+  DFNS_CREDENTIALS_SECRET_ID: required('the Secrets Manager secret name or ARN of the service-account credential'),
+  DEAD_LETTER_QUEUE_URL: required('the URL of the dead-letter queue').refine((value) => {
+    try {
+      return /^https?:$/.test(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, 'must be an SQS queue URL such as https://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-dlq'),
+  PROTECTED_TOKEN_IDS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const ids = (value ?? '')
+        .split(',')
+        .map((id) => id.trim())
+        .filter((id) => id !== '');
+      // A typo here would leave a break-glass token unprotected: refuse rather than ignore.
+      const bad = ids.filter((id) => !TOKEN_ID_PATTERN.test(id));
+      if (bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${bad.length} entr${bad.length === 1 ? 'y does' : 'ies do'} not match ${TOKEN_ID_PATTERN.source}: ${bad.map((id) => JSON.stringify(id)).join(', ')}`,
+        });
+        return z.NEVER;
+      }
+      return new Set(ids) as ReadonlySet<string>;
+    }),
+  DRY_RUN: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((value) => value === 'true' || value === 'false', 'must be true or false')
+    .optional()
+    .transform((value) => value === 'true'),
+  MAX_CONCURRENCY: integer(8, 1, 256),
+  DFNS_REQUEST_TIMEOUT_MS: integer(10_000, 100, 900_000),
+  DFNS_MAX_ATTEMPTS: integer(3, 1, 10),
+  DEADLINE_MARGIN_MS: integer(5_000, 0, 900_000),
+  MAX_RECEIVE_COUNT: z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number from 1 to 1000 (the queue maxReceiveCount)')
+    .transform(Number)
+    .pipe(z.number().min(1, 'must be at least 1').max(1000, 'must be at most 1000'))
+    .optional(),
+  POWERTOOLS_SERVICE_NAME: z.string().trim().min(1).optional(),
+  POWERTOOLS_METRICS_NAMESPACE: z.string().trim().min(1).optional(),
+});
+
+/**
+ * Validates an environment.
+ *
+ * @param env variables by name, e.g. `process.env`
+ * @throws {ConfigError} for the first missing or malformed variable, naming it and the rule it broke
+ */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  // Unset and empty optional variables both mean "use the default".
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    const issue = result.error.issues[0] as z.core.$ZodIssue;
+    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
+  }
+  const v = result.data;
+  return {
+    dfnsApiUrl: new URL(v.DFNS_API_URL).origin,
+    credentialsSecretId: v.DFNS_CREDENTIALS_SECRET_ID,
+    deadLetterQueueUrl: v.DEAD_LETTER_QUEUE_URL,
+    protectedTokenIds: v.PROTECTED_TOKEN_IDS,
+    dryRun: v.DRY_RUN,
+    maxConcurrency: v.MAX_CONCURRENCY,
+    dfnsRequestTimeoutMs: v.DFNS_REQUEST_TIMEOUT_MS,
+    dfnsMaxAttempts: v.DFNS_MAX_ATTEMPTS,
+    deadlineMarginMs: v.DEADLINE_MARGIN_MS,
+    ...(v.MAX_RECEIVE_COUNT === undefined ? {} : { maxReceiveCount: v.MAX_RECEIVE_COUNT }),
+    serviceName: v.POWERTOOLS_SERVICE_NAME ?? 'pat-revoker',
+    metricsNamespace: v.POWERTOOLS_METRICS_NAMESPACE ?? 'PatRevoker',
+  };
+}
+
+/** The process environment, validated (see {@link parseConfig}). @throws {ConfigError} */
+export function loadConfig(): Config {
+  return parseConfig(process.env);
+}

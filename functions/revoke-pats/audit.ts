@@ -1,0 +1,88 @@
+/**
+ * The audit trail and metrics: one structured JSON line per token outcome (CONTRACT section 5) with Powertools
+ * Logger, and the metrics of CONTRACT section 7 with Powertools Metrics (EMF).
+ *
+ * Only identifiers and Dfns' own words go into a line: never the bearer token, a user action or key material.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Outcome } from './outcomes.js';
+
+/** The fields of one audit line. */
+export interface AuditEntry {
+  /** The token ID, or the raw value as received when it is not one (`null` when the body named none). */
+  tokenId: unknown;
+  outcome: Outcome;
+  /** The SQS record's `messageId`. */
+  messageId: string;
+  incidentId?: string;
+  requestedBy?: string;
+  reason?: string;
+  /** From the PAT Dfns returned, where known. */
+  linkedUserId?: string;
+  orgId?: string;
+  /** What happened, for anything but a plain success. */
+  detail?: string;
+}
+
+/** Where the batch reports what happened. */
+export interface AuditSink {
+  /** One token outcome of one record. */
+  outcome(entry: AuditEntry): void;
+  /** Duration of a deactivation attempt that reached the PUT, in ms. */
+  latency(ms: number): void;
+  /** One GetSecretValue call. */
+  credentialFetch(): void;
+  /** A problem of the function (not of a token) an operator must see. */
+  problem(message: string, fields?: Record<string, unknown>): void;
+  /** Emits the per-outcome counts collected since the last flush. */
+  flush(): void;
+}
+
+/** Logger and Metrics of the function, built once per container. */
+export interface Telemetry {
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Builds the Powertools Logger and Metrics with the service name and namespace from the configuration. */
+export function createTelemetry(options: { serviceName: string; metricsNamespace: string }): Telemetry {
+  return {
+    logger: new Logger({ serviceName: options.serviceName }),
+    metrics: new Metrics({ serviceName: options.serviceName, namespace: options.metricsNamespace }),
+  };
+}
+
+/** The audit sink writing to Powertools. */
+export class PowertoolsAudit implements AuditSink {
+  private readonly counts = new Map<Outcome, number>();
+
+  constructor(private readonly telemetry: Telemetry) {}
+
+  outcome(entry: AuditEntry): void {
+    this.telemetry.logger.info('revocation', { ...entry });
+    this.counts.set(entry.outcome, (this.counts.get(entry.outcome) ?? 0) + 1);
+  }
+
+  latency(ms: number): void {
+    this.telemetry.metrics.addMetric('DeactivationLatency', MetricUnit.Milliseconds, Math.round(ms));
+  }
+
+  credentialFetch(): void {
+    this.telemetry.metrics.addMetric('CredentialFetches', MetricUnit.Count, 1);
+  }
+
+  problem(message: string, fields: Record<string, unknown> = {}): void {
+    this.telemetry.logger.error(message, fields);
+  }
+
+  flush(): void {
+    // One EMF blob per outcome: a blob has one dimension set, and Outcome differs between them.
+    for (const [outcome, count] of this.counts) {
+      const metric = this.telemetry.metrics.singleMetric();
+      metric.addDimension('Outcome', outcome);
+      metric.addMetric('Revocations', MetricUnit.Count, count);
+    }
+    this.counts.clear();
+  }
+}

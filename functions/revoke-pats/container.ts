@@ -1,0 +1,62 @@
+/**
+ * The composition root: everything the handler needs, built once per Lambda container (per cold start) from the
+ * configuration. Building makes no network call; the credential is fetched on the first token that needs it.
+ */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Config } from '../lib/config.js';
+import { SecretsManagerCredentials } from '../lib/credentials.js';
+import { DfnsClient, type ServiceAccountCredential } from '../lib/dfns/client.js';
+import { createTelemetry, PowertoolsAudit, type Telemetry } from './audit.js';
+import { sqsDeadLetterSender } from './dead-letter.js';
+import type { BatchDeps } from './revoke-batch.js';
+
+/** What the handler wires together. */
+export interface Container {
+  telemetry: Telemetry;
+  deps: BatchDeps;
+}
+
+/** AWS clients to use instead of the default ones (tests). */
+export interface ContainerOverrides {
+  secretsManager?: SecretsManagerClient;
+  sqs?: SQSClient;
+}
+
+/**
+ * Builds the container. AWS clients get no hard-coded endpoint, so `AWS_REGION`, `AWS_ENDPOINT_URL_*` and the
+ * standard credential chain apply (CONTRACT section 2).
+ */
+export function createContainer(config: Config, overrides: ContainerOverrides = {}): Container {
+  const telemetry = createTelemetry(config);
+  const audit = new PowertoolsAudit(telemetry);
+  const credentials = new SecretsManagerCredentials({
+    client: overrides.secretsManager ?? new SecretsManagerClient({}),
+    secretId: config.credentialsSecretId,
+    onFetch: () => audit.credentialFetch(),
+  });
+  // One client per credential: a rotated credential gets a new client, the old one is garbage.
+  const clients = new WeakMap<ServiceAccountCredential, DfnsClient>();
+  const clientFor = (credential: ServiceAccountCredential) => {
+    let client = clients.get(credential);
+    if (!client) {
+      client = new DfnsClient({ apiUrl: config.dfnsApiUrl, credential, requestTimeoutMs: config.dfnsRequestTimeoutMs });
+      clients.set(credential, client);
+    }
+    return client;
+  };
+  return {
+    telemetry,
+    deps: {
+      settings: {
+        maxConcurrency: config.maxConcurrency,
+        dryRun: config.dryRun,
+        protectedTokenIds: config.protectedTokenIds,
+      },
+      credentials,
+      deactivate: (tokenId, credential) => clientFor(credential).deactivatePat(tokenId),
+      deadLetter: sqsDeadLetterSender(overrides.sqs ?? new SQSClient({}), config.deadLetterQueueUrl),
+      audit,
+    },
+  };
+}

@@ -1,0 +1,361 @@
+/**
+ * The real handler end to end over real HTTP: the Dfns sandbox (verifying every signature), a loopback Secrets
+ * Manager and a loopback SQS dead-letter queue. Each test asserts the sandbox's final token states, the exact
+ * `batchItemFailures` and what reached the DLQ.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { newTokenId } from '../../tools/sandbox/ids.js';
+import { dfnsError } from '../../tools/sandbox/faults.js';
+import { captureOutput, type Captured } from '../support/stdout.js';
+import { SECRET_ID, startWorld, type World } from '../support/world.js';
+
+let world: World;
+let output: Captured;
+
+beforeAll(async () => {
+  world = await startWorld();
+});
+afterAll(async () => world.close());
+beforeEach(async () => {
+  world.useAccount('ed25519');
+  world.sandbox.faults.clear();
+  world.sandbox.resetRecording();
+  world.secrets.calls.length = 0;
+  await world.sqs.drainDeadLetters();
+  output = captureOutput();
+});
+afterEach(() => output.stop());
+
+const outcomes = () => output.audit().map((l) => [l.messageId, l.tokenId, l.outcome]);
+
+describe('deactivation', () => {
+  it.each(['ed25519', 'p256', 'rsa'] as const)('switches PATs off with a %s service-account key', async (kind) => {
+    world.useAccount(kind);
+    const tokens = world.sandbox.seedPats(3);
+    const response = await world.handler()([
+      { messageId: 'm1', body: { tokenIds: tokens.slice(0, 2), incidentId: 'INC-1', requestedBy: 'playbook:leak' } },
+      { messageId: 'm2', body: { tokenIds: [tokens[2]], reason: 'PAT in a public repo' } },
+    ]);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([false, false, false]);
+    expect(outcomes()).toEqual([
+      ['m1', tokens[0], 'deactivated'],
+      ['m1', tokens[1], 'deactivated'],
+      ['m2', tokens[2], 'deactivated'],
+    ]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+    expect(world.secrets.calls).toEqual([SECRET_ID]);
+  });
+
+  it('accepts the single tokenId form', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const response = await world.handler()([{ messageId: 'm1', body: { tokenId, incidentId: 'INC-2' } }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+    expect(output.audit()).toEqual([
+      expect.objectContaining({ tokenId, outcome: 'deactivated', messageId: 'm1', incidentId: 'INC-2', orgId: world.sandbox.orgId }),
+    ]);
+  });
+
+  it('reports an already inactive PAT as deactivated (Dfns answers a repeat the same way)', async () => {
+    const { tokenId } = world.sandbox.addPat({ isActive: false });
+    const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+    expect(outcomes()).toEqual([['m1', tokenId, 'deactivated']]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+
+  it('reports already_inactive when Dfns says so', async () => {
+    const { tokenId } = world.sandbox.addPat({ isActive: false });
+    world.sandbox.injectFault({ route: 'deactivate', respond: dfnsError(400, 'Token is already inactive') });
+    const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(outcomes()).toEqual([['m1', tokenId, 'already_inactive']]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+
+  it('deactivates a token asked for by two records once, and reports it for both', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const other = world.sandbox.addPat().tokenId;
+    const response = await world.handler()([
+      { messageId: 'm1', body: { tokenIds: [tokenId, other] } },
+      { messageId: 'm2', body: { tokenIds: [tokenId] } },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.requestsTo('deactivate').map((r) => r.path).sort()).toEqual(
+      [`/auth/pats/${tokenId}/deactivate`, `/auth/pats/${other}/deactivate`].sort(),
+    );
+    expect(outcomes()).toEqual([
+      ['m1', tokenId, 'deactivated'],
+      ['m1', other, 'deactivated'],
+      ['m2', tokenId, 'deactivated'],
+    ]);
+  });
+
+  it('makes no AWS or Dfns call for an empty batch', async () => {
+    const response = await world.handler()([]);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(world.secrets.calls).toEqual([]);
+    expect(world.sandbox.requestCount).toBe(0);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+
+  it('fetches the secret once per container, not per invocation or token', async () => {
+    const handler = world.handler();
+    await handler([{ body: { tokenIds: world.sandbox.seedPats(5) } }]);
+    await handler([{ body: { tokenIds: world.sandbox.seedPats(5) } }]);
+    expect(world.secrets.calls).toEqual([SECRET_ID]);
+    const fetches = output.metrics().filter((m) => 'CredentialFetches' in m);
+    expect(fetches.map((m) => m.CredentialFetches)).toEqual([1]);
+  });
+});
+
+describe('permanent failures go to the dead-letter queue', () => {
+  it('dead-letters an unknown token as not_found and still deactivates the rest of the record', async () => {
+    const known = world.sandbox.addPat().tokenId;
+    const unknown = newTokenId();
+    const response = await world.handler()([
+      {
+        messageId: 'm1',
+        body: { tokenIds: [unknown, known], incidentId: 'INC-9', reason: 'leak', requestedBy: 'siem:rule-7' },
+      },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(known)).toBe(false);
+    expect(await world.sqs.drainDeadLetters()).toEqual([
+      {
+        body: {
+          tokenIds: [unknown],
+          incidentId: 'INC-9',
+          reason: 'leak',
+          requestedBy: 'siem:rule-7',
+          failures: [{ tokenId: unknown, outcome: 'not_found', detail: expect.stringMatching(/HTTP 404/) }],
+          sourceMessageId: 'm1',
+        },
+        attributes: { outcome: 'not_found', sourceMessageId: 'm1' },
+      },
+    ]);
+    expect(outcomes()).toEqual([
+      ['m1', unknown, 'not_found'],
+      ['m1', known, 'deactivated'],
+    ]);
+  });
+
+  it('follows the CONTRACT section 6 example: unknown + deactivated + two invalid values → one mixed message', async () => {
+    const unknown = 'to-aaaaa-bbbbb-cccccccccccccccc';
+    const known = world.sandbox.addPat({ tokenId: 'to-ddddd-eeeee-ffffffffffffffff' }).tokenId;
+    const response = await world.handler()([
+      { messageId: 'm9', body: `{"tokenIds":["${unknown}","${known}"," TO-X",7],"incidentId":"INC-9"}` },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(known)).toBe(false);
+    const [message, ...more] = await world.sqs.drainDeadLetters();
+    expect(more).toEqual([]);
+    expect(message).toEqual({
+      body: {
+        tokenIds: [unknown],
+        incidentId: 'INC-9',
+        failures: [
+          { tokenId: unknown, outcome: 'not_found', detail: expect.stringContaining('404') },
+          { tokenId: ' TO-X', outcome: 'invalid', detail: expect.stringContaining('does not match ^to-') },
+          { tokenId: 7, outcome: 'invalid', detail: expect.stringContaining('not a string') },
+        ],
+        sourceMessageId: 'm9',
+      },
+      attributes: { outcome: 'mixed', sourceMessageId: 'm9' },
+    });
+  });
+
+  it('dead-letters a malformed record as invalid, with its body, and processes the good records around it', async () => {
+    const [a, b] = world.sandbox.seedPats(2);
+    const response = await world.handler()([
+      { messageId: 'good-1', body: { tokenIds: [a] } },
+      { messageId: 'bad', body: '{"tokenIds": ["to-' },
+      { messageId: 'good-2', body: { tokenId: b } },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect([world.sandbox.isActive(a!), world.sandbox.isActive(b!)]).toEqual([false, false]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([
+      {
+        body: {
+          tokenIds: [],
+          failures: [{ tokenId: null, outcome: 'invalid', detail: expect.stringMatching(/not JSON/) }],
+          sourceMessageId: 'bad',
+          body: '{"tokenIds": ["to-',
+        },
+        attributes: { outcome: 'invalid', sourceMessageId: 'bad' },
+      },
+    ]);
+  });
+
+  it.each([
+    ['an empty body', ''],
+    ['an empty object', '{}'],
+    ['only metadata', '{"incidentId":"INC-3","reason":"leak"}'],
+    ['an empty token list', '{"tokenIds":[]}'],
+  ])('never acknowledges %s silently: it is dead-lettered as invalid', async (_name, body) => {
+    const response = await world.handler()([{ messageId: 'm1', body }]);
+    expect(response.batchItemFailures).toEqual([]);
+    const dead = await world.sqs.drainDeadLetters();
+    expect(dead).toEqual([
+      expect.objectContaining({
+        body: expect.objectContaining({
+          tokenIds: [],
+          failures: [{ tokenId: null, outcome: 'invalid', detail: expect.stringMatching(/no token ID|empty/) }],
+          sourceMessageId: 'm1',
+        }),
+        attributes: { outcome: 'invalid', sourceMessageId: 'm1' },
+      }),
+    ]);
+    expect(world.sandbox.requestCount).toBe(0);
+    // Powertools drops null fields: the line has no tokenId and the detail says why.
+    expect(outcomes()).toEqual([['m1', undefined, 'invalid']]);
+  });
+
+  it('dead-letters a token Dfns refuses (403 on the PUT) as rejected', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'deactivate', respond: dfnsError(403, 'Forbidden: not your PAT') });
+    const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(tokenId)).toBe(true);
+    const [message] = await world.sqs.drainDeadLetters();
+    expect(message).toMatchObject({
+      body: { tokenIds: [tokenId], failures: [{ tokenId, outcome: 'rejected', detail: expect.stringContaining('not your PAT') }] },
+      attributes: { outcome: 'rejected' },
+    });
+  });
+
+  it('retries the record when the dead-letter send fails, instead of losing its failures', async () => {
+    const unknown = newTokenId();
+    const handler = world.handler({ DEAD_LETTER_QUEUE_URL: `${world.sqs.deadLetterQueueUrl}-missing` });
+    const response = await handler([{ messageId: 'm1', body: { tokenIds: [unknown] } }]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+    expect(output.json().some((l) => l.level === 'ERROR' && /dead-letter send failed/.test(l.message))).toBe(true);
+  });
+});
+
+describe('transient failures retry the record', () => {
+  it('a hung PUT ends failed through the request timeout; only its record is retried', async () => {
+    const [hung, fine] = world.sandbox.seedPats(2) as [string, string];
+    world.sandbox.injectFault({ route: 'deactivate', tokenId: hung, hang: true });
+    const response = await world.handler({ DFNS_REQUEST_TIMEOUT_MS: '200' })([
+      { messageId: 'm-hung', body: { tokenIds: [hung] } },
+      { messageId: 'm-fine', body: { tokenIds: [fine] } },
+    ]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-hung' }] });
+    expect(world.sandbox.isActive(hung)).toBe(true);
+    expect(world.sandbox.isActive(fine)).toBe(false);
+    expect(output.audit().find((l) => l.tokenId === hung)).toMatchObject({
+      outcome: 'failed',
+      detail: expect.stringMatching(/no answer within 200 ms/),
+    });
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+
+  it('retries a record with a transient failure whole, dead-lettering nothing yet', async () => {
+    const known = world.sandbox.addPat().tokenId;
+    const unknown = newTokenId();
+    world.sandbox.injectFault({ route: 'init', tokenId: known, respond: { status: 503 } });
+    const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [known, unknown] } }]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+    expect(outcomes()).toEqual([
+      ['m1', known, 'failed'],
+      ['m1', unknown, 'not_found'],
+    ]);
+  });
+
+  it('treats a 200 that still says isActive: true as failed', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'deactivate', respond: { status: 200, body: { tokenId, isActive: true } } });
+    const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+    expect(output.audit()[0]).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/isActive: true/) });
+  });
+});
+
+describe('the credential', () => {
+  it('is fetched again once on a 401 after rotation, shared by every token that met it', async () => {
+    const handler = world.handler();
+    await handler([{ body: { tokenIds: world.sandbox.seedPats(1) } }]); // caches the old credential
+    const old = world.secret;
+    world.useAccount('p256'); // the operator rotates the secret to a new service account ...
+    world.sandbox.revokeAuthToken(old.authToken); // ... and the old token stops working
+    world.secrets.calls.length = 0;
+
+    const tokens = world.sandbox.seedPats(6);
+    const response = await handler([
+      { messageId: 'm1', body: { tokenIds: tokens.slice(0, 3) } },
+      { messageId: 'm2', body: { tokenIds: tokens.slice(3) } },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual(Array(6).fill(false));
+    expect(world.secrets.calls).toEqual([SECRET_ID]);
+    expect(world.sandbox.requestsTo('init').filter((r) => r.status === 401).length).toBeGreaterThan(0);
+  });
+
+  it('still rejected after the refetch: failed and retried, with one refetch per invocation', async () => {
+    const handler = world.handler();
+    world.sandbox.revokeAuthToken(world.secret.authToken); // not rotated: the secret still holds the dead token
+    const tokens = world.sandbox.seedPats(4);
+    const response = await handler([{ messageId: 'm1', body: { tokenIds: tokens } }]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+    expect(world.secrets.calls).toEqual([SECRET_ID, SECRET_ID]);
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual(Array(4).fill(true));
+    for (const line of output.audit()) {
+      expect(line).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/401.*still rejected/) });
+    }
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+
+  it.each([
+    ['malformed', () => world.secrets.setSecret(SECRET_ID, '{"authToken":"x","credId":"y"}'), /privateKey/],
+    ['not JSON', () => world.secrets.setSecret(SECRET_ID, 'authToken=x'), /SecretString is not JSON/],
+    ['missing', () => world.secrets.deleteSecret(SECRET_ID), /ResourceNotFoundException/],
+    ['access denied', () => world.secrets.injectFault({ type: 'AccessDeniedException' }), /AccessDeniedException/],
+  ])('%s: every record of the batch is retried, nothing is dead-lettered', async (_name, breakIt, message) => {
+    breakIt();
+    const tokens = world.sandbox.seedPats(2);
+    const response = await world.handler()([
+      { messageId: 'm1', body: { tokenIds: [tokens[0]] } },
+      { messageId: 'm2', body: { tokenIds: [tokens[1], 'not-a-token'] } },
+      { messageId: 'm3', body: 'garbage' },
+    ]);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }]);
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([true, true]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+    const problem = output.json().find((l) => l.level === 'ERROR');
+    expect(problem).toMatchObject({ message: expect.stringMatching(/credential unusable/), error: expect.stringMatching(message) });
+  });
+});
+
+describe('metrics (CONTRACT section 7)', () => {
+  it('counts outcomes by Outcome dimension, with latency and credential fetches', async () => {
+    const tokens = world.sandbox.seedPats(2);
+    await world.handler()([{ body: { tokenIds: [...tokens, newTokenId(), 'bad'] } }]);
+    const blobs = output.metrics();
+    const revocations = blobs
+      .filter((b) => 'Revocations' in b)
+      .map((b) => ({ outcome: b.Outcome, count: b.Revocations, dims: b._aws.CloudWatchMetrics[0].Dimensions[0] }));
+    expect(revocations.sort((x, y) => x.outcome.localeCompare(y.outcome))).toEqual([
+      { outcome: 'deactivated', count: 2, dims: ['service', 'Outcome'] },
+      { outcome: 'invalid', count: 1, dims: ['service', 'Outcome'] },
+      { outcome: 'not_found', count: 1, dims: ['service', 'Outcome'] },
+    ]);
+    const main = blobs.find((b) => 'DeactivationLatency' in b)!;
+    expect(main._aws.CloudWatchMetrics[0]).toMatchObject({
+      Namespace: 'PatRevoker',
+      Dimensions: [['service']],
+      Metrics: expect.arrayContaining([
+        { Name: 'DeactivationLatency', Unit: 'Milliseconds' },
+        { Name: 'CredentialFetches', Unit: 'Count' },
+      ]),
+    });
+    expect(main.service).toBe('pat-revoker');
+    expect(main.DeactivationLatency).toHaveLength(3); // two successes and the 404, all reached the PUT
+    for (const blob of blobs) {
+      for (const key of Object.keys(blob)) expect(['tokenId', 'messageId', 'incidentId']).not.toContain(key);
+    }
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * Captures what the function prints. Powertools Logger and Metrics write to process.stdout through their own
+ * Console, so jest's console capture does not see them: the stream itself is intercepted.
+ */
+import { jest } from '@jest/globals';
+
+/** Output captured between start and stop. */
+export interface Captured {
+  /** Raw text written to stdout and stderr. */
+  text(): string;
+  /** Lines that parse as JSON objects. */
+  json(): Array<Record<string, any>>;
+  /** Audit lines (`message: "revocation"`). */
+  audit(): Array<Record<string, any>>;
+  /** EMF metric blobs. */
+  metrics(): Array<Record<string, any>>;
+  stop(): void;
+}
+
+/** Starts capturing stdout and stderr (nothing is echoed). */
+export function captureOutput(): Captured {
+  let buffer = '';
+  const spies = [process.stdout, process.stderr].map((stream) =>
+    jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
+      buffer += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      return true;
+    }) as never),
+  );
+  const json = () =>
+    buffer.split('\n').flatMap((line) => {
+      try {
+        const value: unknown = JSON.parse(line);
+        return typeof value === 'object' && value !== null ? [value as Record<string, any>] : [];
+      } catch {
+        return [];
+      }
+    });
+  return {
+    text: () => buffer,
+    json,
+    audit: () => json().filter((l) => l.message === 'revocation'),
+    metrics: () => json().filter((l) => l._aws?.CloudWatchMetrics),
+    stop: () => spies.forEach((spy) => spy.mockRestore()),
+  };
+}

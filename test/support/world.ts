@@ -1,0 +1,73 @@
+/**
+ * Everything the handler talks to, on loopback: the Dfns sandbox, a Secrets Manager responder holding the
+ * service-account credential, and an SQS with the dead-letter queue. `handler()` builds a fresh container (a cold
+ * start) from an environment pointing at them, the way Lambda would.
+ */
+import type { SQSBatchResponse } from 'aws-lambda';
+import { parseConfig } from '../../functions/lib/config.js';
+import { createContainer } from '../../functions/revoke-pats/container.js';
+import { startSecretsManager, type SecretsManagerResponder } from '../../tools/aws/secrets-manager.js';
+import { startSqs, type LoopbackSqs } from '../../tools/aws/sqs.js';
+import type { KeyKind } from '../../tools/sandbox/ids.js';
+import { startSandbox, type DfnsSandbox, type ServiceAccountSecret } from '../../tools/sandbox/sandbox.js';
+import { lambdaContext, sqsEvent, type RecordSpec } from './events.js';
+
+export const SECRET_ID = 'pat-revoker/dfns-credential';
+
+/** The loopback world of one test file. */
+export interface World {
+  sandbox: DfnsSandbox;
+  secrets: SecretsManagerResponder;
+  sqs: LoopbackSqs;
+  /** The service account's credential, as stored in the secret. */
+  secret: ServiceAccountSecret;
+  /** The function's environment (CONTRACT section 2). */
+  env: Record<string, string>;
+  /** The module's own `handler` export, built at import from `env` (one container for the whole file). */
+  deployed: (records: RecordSpec[], remainingMs?: number) => Promise<SQSBatchResponse>;
+  /** A new handler (a cold start) with `env` plus `extraEnv`. */
+  handler(extraEnv?: Record<string, string>): (records: RecordSpec[], remainingMs?: number) => Promise<SQSBatchResponse>;
+  /** Registers a new service account of `kind` and stores its credential in the secret. */
+  useAccount(kind: KeyKind): ServiceAccountSecret;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the world, sets the function's environment process-wide (one world per test file) and imports the handler
+ * module, which validates that environment at load as it does in Lambda.
+ */
+export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
+  const [sandbox, secrets, sqs] = await Promise.all([startSandbox(), startSecretsManager(), startSqs()]);
+  const env: Record<string, string> = {
+    DFNS_API_URL: sandbox.url,
+    DFNS_CREDENTIALS_SECRET_ID: SECRET_ID,
+    DEAD_LETTER_QUEUE_URL: sqs.deadLetterQueueUrl,
+    DFNS_REQUEST_TIMEOUT_MS: '2000',
+  };
+  Object.assign(process.env, env, { AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url });
+  const { createHandler, handler: deployed } = await import('../../functions/revoke-pats/handler.js');
+  const world: World = {
+    sandbox,
+    secrets,
+    sqs,
+    secret: undefined as unknown as ServiceAccountSecret,
+    env,
+    deployed: (records, remainingMs) =>
+      deployed(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>,
+    handler(extraEnv = {}) {
+      const handler = createHandler(createContainer(parseConfig({ ...env, ...extraEnv })));
+      return (records, remainingMs) => handler(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
+    },
+    useAccount(accountKind) {
+      world.secret = sandbox.createServiceAccount({ kind: accountKind });
+      secrets.setSecret(SECRET_ID, JSON.stringify(world.secret));
+      return world.secret;
+    },
+    async close() {
+      for (const name of [...Object.keys(env), 'AWS_ENDPOINT_URL_SECRETS_MANAGER']) delete process.env[name];
+      await Promise.all([sandbox.close(), secrets.close(), sqs.close()]);
+    },
+  };
+  world.useAccount(kind);
+  return world;
+}

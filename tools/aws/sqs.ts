@@ -1,0 +1,79 @@
+/**
+ * A loopback SQS (`local-aws-sqs`, which speaks the current SDK's JSON protocol) with a dead-letter queue, and a
+ * reader for what reached it. The function reaches it because the SQS client sends to the queue URL's own host.
+ */
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createSqsServer } from 'local-aws-sqs';
+
+/** A message read back from the queue. */
+export interface ReceivedMessage {
+  body: unknown;
+  attributes: Record<string, string>;
+}
+
+/** A running loopback SQS with one dead-letter queue. */
+export class LoopbackSqs {
+  /** The DLQ's URL, for `DEAD_LETTER_QUEUE_URL`. */
+  readonly deadLetterQueueUrl: string;
+  /** A client bound to this server (dummy credentials). */
+  readonly client: SQSClient;
+
+  /** @internal use {@link startSqs} */
+  constructor(private readonly server: Server, queueName: string) {
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.deadLetterQueueUrl = `${endpoint}/123456789012/${queueName}`;
+    this.client = new SQSClient({
+      endpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    });
+  }
+
+  /** Receives and deletes every message now in the DLQ, bodies parsed as JSON. */
+  async drainDeadLetters(): Promise<ReceivedMessage[]> {
+    const out: ReceivedMessage[] = [];
+    for (;;) {
+      const { Messages = [] } = await this.client.send(
+        new ReceiveMessageCommand({
+          QueueUrl: this.deadLetterQueueUrl,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ['All'],
+          WaitTimeSeconds: 0,
+        }),
+      );
+      if (Messages.length === 0) return out;
+      for (const message of Messages) {
+        out.push({
+          body: JSON.parse(message.Body ?? 'null'),
+          attributes: Object.fromEntries(
+            Object.entries(message.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']),
+          ),
+        });
+        await this.client.send(
+          new DeleteMessageCommand({ QueueUrl: this.deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle }),
+        );
+      }
+    }
+  }
+
+  /** Stops the server. */
+  async close(): Promise<void> {
+    this.client.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Starts a loopback SQS on 127.0.0.1 (a free port) with a dead-letter queue. */
+export async function startSqs(queueName = 'pat-revoker-dlq'): Promise<LoopbackSqs> {
+  const server = await createSqsServer({
+    port: 0,
+    hostname: '127.0.0.1',
+    region: 'eu-west-1',
+    queues: [{ QueueName: queueName }],
+    emulateQueueCreationLifecycle: false,
+  });
+  return new LoopbackSqs(server, queueName);
+}
