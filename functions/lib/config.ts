@@ -6,7 +6,7 @@
  * misbehaviour during an incident.
  */
 import * as z from 'zod';
-import { TOKEN_ID_PATTERN } from './dfns/client.js';
+import { parseDfnsOrigin, TOKEN_ID_PATTERN } from './dfns/client.js';
 
 /** The validated configuration. Durations in ms. */
 export interface Config {
@@ -48,8 +48,6 @@ export class ConfigError extends Error {
   }
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-
 const required = (rule: string) => z.string({ error: `is required (${rule})` }).trim().min(1, `is required (${rule})`);
 
 const integer = (fallback: number, min: number, max: number) =>
@@ -64,17 +62,10 @@ const integer = (fallback: number, min: number, max: number) =>
 
 const schema = z.object({
   DFNS_API_URL: required('the Dfns API origin, e.g. https://api.dfns.io').superRefine((value, ctx) => {
-    let url: URL;
     try {
-      url = new URL(value);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be an absolute URL such as https://api.dfns.io' });
-      return;
-    }
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
-      ctx.addIssue({ code: 'custom', message: 'must use https:// (plain http:// only for a loopback host)' });
-    } else if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
-      ctx.addIssue({ code: 'custom', message: 'must be an origin without path, query or credentials' });
+      parseDfnsOrigin(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^Dfns API URL /, '') });
     }
   }),
   DFNS_CREDENTIALS_SECRET_ID: required('the Secrets Manager secret name or ARN of the service-account credential'),

@@ -34,7 +34,12 @@ export interface CredentialSource {
 }
 
 const secretSchema = z.object({
-  authToken: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
+  authToken: z
+    .string({ error: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    // It becomes an HTTP header: a token wrapped over lines when pasted would make every request fail.
+    .regex(/^[\x21-\x7e]+$/, 'must be one line of printable ASCII (a JWT) without spaces or line breaks'),
   credId: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
   privateKey: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
 });

@@ -273,3 +273,107 @@ describe('every key type and PEM shape is accepted by the sandbox', () => {
     expect(sandbox.isActive(tokenId)).toBe(false);
   });
 });
+
+describe('hardening', () => {
+  it('redacts an echoed bearer token before cutting the message, whatever its length', async () => {
+    // Real Dfns JWTs are long; the cut at 300 characters must never leave a piece of one.
+    const authToken = `eyJ${'a'.repeat(400)}.${'b'.repeat(400)}.${'c'.repeat(86)}`;
+    const secret = sandbox.createServiceAccount({ kind: 'ed25519', authToken });
+    const client = clientFor(sandbox, secret);
+    sandbox.injectFault({ route: 'init', respond: dfnsError(403, `${'x'.repeat(260)} ${authToken}`) });
+    const error = (await thrown(() => client.deactivatePat(newTokenId()))) as DfnsApiError;
+    expect(error.dfnsMessage.length).toBeLessThanOrEqual(300);
+    for (let i = 0; i + 12 <= authToken.length; i += 6) expect(error.message).not.toContain(authToken.slice(i, i + 12));
+    expect(error.dfnsMessage).toMatch(/\[redacted\]$/);
+  });
+
+  it('keeps at most 300 characters of a Dfns message', async () => {
+    sandbox.injectFault({ route: 'init', respond: dfnsError(500, 'y'.repeat(5000)) });
+    const error = (await thrown(() => account.client.deactivatePat(newTokenId()))) as DfnsApiError;
+    expect(error.dfnsMessage).toBe('y'.repeat(300));
+  });
+
+  it('refuses an authToken that cannot be an HTTP header value, without showing it', () => {
+    const secret = { ...account.secret, authToken: 'eyJhbGciOi\nJFZERTQSJ9.secret-part' };
+    let caught: unknown;
+    try {
+      clientFor(sandbox, secret);
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(TypeError);
+    expect(String(caught)).toMatch(/authToken must be one line of printable ASCII/);
+    expect(String(caught)).not.toContain('secret-part');
+  });
+
+  it('keeps only the cause of a fetch failure, never fetch’s own message (it can quote headers)', async () => {
+    const leaky = async () => {
+      throw new TypeError(`Headers.append: "Bearer ${account.secret.authToken}" is an invalid header value`);
+    };
+    const client = clientFor(sandbox, account.secret, { fetch: leaky as typeof fetch });
+    const error = await thrown(() => client.deactivatePat(newTokenId()));
+    expect(error).toBeInstanceOf(DfnsNetworkError);
+    expect(error.message).not.toContain(account.secret.authToken);
+  });
+
+  it('never follows a redirect: the bearer and user action stay with Dfns', async () => {
+    const elsewhere = await startSandbox();
+    try {
+      const { tokenId } = sandbox.addPat();
+      sandbox.injectFault({
+        route: 'deactivate',
+        respond: { status: 307, headers: { location: `${elsewhere.url}/auth/pats/${tokenId}/deactivate` } },
+      });
+      const error = await thrown(() => account.client.deactivatePat(tokenId));
+      expect(error).toMatchObject({ name: 'DfnsApiError', status: 307, step: 'deactivate' });
+      expect(elsewhere.requestCount).toBe(0);
+      expect(sandbox.isActive(tokenId)).toBe(true);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  it('refuses an answer about another token', async () => {
+    const { tokenId } = sandbox.addPat();
+    sandbox.injectFault({ route: 'deactivate', respond: { status: 200, body: { tokenId: newTokenId(), isActive: false } } });
+    const error = await thrown(() => account.client.deactivatePat(tokenId));
+    expect(error).toBeInstanceOf(DfnsResponseError);
+    expect(error.message).toMatch(/another token/);
+  });
+
+  it('treats a 202 at init or action as unusable, not as pending approval', async () => {
+    for (const route of ['init', 'action'] as const) {
+      sandbox.injectFault({ route, respond: { status: 202, body: { id: 'ap-1' } } });
+      const error = await thrown(() => account.client.deactivatePat(sandbox.addPat().tokenId));
+      expect(error).toBeInstanceOf(DfnsResponseError);
+      expect(error).toMatchObject({ step: route, status: 202 });
+    }
+  });
+
+  it('does not show the credential when the client is logged or serialised', () => {
+    const shown = [inspect(account.client, { depth: 10, showHidden: true }), JSON.stringify(account.client)];
+    for (const text of shown) {
+      expect(text).not.toContain(account.secret.authToken);
+      expect(text).not.toContain(account.secret.credId);
+    }
+  });
+
+  it('refuses plain http except on loopback, and timeouts beyond a Lambda invocation', () => {
+    const credential = { authToken: 't', credId: 'c', key: SigningKey.fromPem(account.secret.privateKey) };
+    expect(() => new DfnsClient({ apiUrl: 'http://api.dfns.io', credential })).toThrow(/plain http: only on loopback/);
+    expect(() => new DfnsClient({ apiUrl: 'http://localhost:1', credential })).not.toThrow();
+    expect(() => new DfnsClient({ apiUrl: sandbox.url, credential, requestTimeoutMs: 2 ** 31 })).toThrow(/1 to 900000/);
+  });
+
+  it.each([
+    ['stalls', 'hang', DfnsTimeoutError],
+    ['resets', 'reset', DfnsNetworkError],
+  ] as const)('fails typed when the answer %s after its headers', async (_name, midBody, type) => {
+    const { tokenId } = sandbox.addPat();
+    const client = clientFor(sandbox, account.secret, { requestTimeoutMs: 200 });
+    sandbox.injectFault({ route: 'deactivate', midBody });
+    const error = await thrown(() => client.deactivatePat(tokenId));
+    expect(error).toBeInstanceOf(type);
+    expect(error).toMatchObject({ step: 'deactivate' });
+  });
+});

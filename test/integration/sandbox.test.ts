@@ -99,6 +99,31 @@ describe('signature verification', () => {
     throw new Error('no padded signature in 20 attempts');
   });
 
+  it('refuses clientData in padded standard base64', async () => {
+    const init = await initFor(sandbox, ed, newTokenId());
+    // {"type":"key.get","challenge":"<43 chars>"} is 75 bytes: its base64 form always ends in "=".
+    const clientData = JSON.stringify({ type: 'key.get', challenge: init.body.challenge });
+    const response = await call(
+      sandbox,
+      'POST',
+      '/auth/action',
+      ed.authToken,
+      JSON.stringify({
+        challengeIdentifier: init.body.challengeIdentifier,
+        firstFactor: {
+          kind: 'Key',
+          credentialAssertion: {
+            credId: ed.credId,
+            clientData: Buffer.from(clientData).toString('base64'),
+            signature: SigningKey.fromPem(ed.privateKey).sign(clientData),
+          },
+        },
+      }),
+    );
+    expect(Buffer.from(clientData).toString('base64')).toMatch(/=$/);
+    expect(response).toMatchObject({ status: 401, body: { error: { message: /base64url without padding/ } } });
+  });
+
   it('refuses a signature over other clientData, and clientData for another challenge', async () => {
     const key = SigningKey.fromPem(ed.privateKey);
     const first = await initFor(sandbox, ed, newTokenId());
@@ -211,6 +236,37 @@ describe('user actions', () => {
     expect(sandbox.isActive(b)).toBe(true);
   });
 
+  it('are refused for another method than the one signed', async () => {
+    const { tokenId } = sandbox.addPat();
+    const init = await call(
+      sandbox,
+      'POST',
+      '/auth/action/init',
+      ed.authToken,
+      JSON.stringify({
+        userActionPayload: '{}',
+        userActionHttpMethod: 'DELETE',
+        userActionHttpPath: `/auth/pats/${tokenId}/deactivate`,
+        userActionServerKind: 'Api',
+      }),
+    );
+    const action = await actWith(sandbox, ed, init.body);
+    expect(await put(ed, tokenId, action.body.userAction)).toMatchObject({
+      status: 403,
+      body: { error: { message: /another method or path/ } },
+    });
+    expect(sandbox.isActive(tokenId)).toBe(true);
+  });
+
+  it('are consumed by a PUT that answers 404: a replay is "already used"', async () => {
+    const tokenId = newTokenId();
+    const userAction = await userActionFor(sandbox, ed, tokenId);
+    expect((await put(ed, tokenId, userAction)).status).toBe(404);
+    sandbox.addPat({ tokenId });
+    expect(await put(ed, tokenId, userAction)).toMatchObject({ status: 400, body: { error: { message: /already been used/ } } });
+    expect(sandbox.isActive(tokenId)).toBe(true);
+  });
+
   it('are refused for a path that differs only by a query string', async () => {
     const { tokenId } = sandbox.addPat();
     const userAction = await userActionFor(sandbox, ed, tokenId);
@@ -302,6 +358,29 @@ describe('scripted faults', () => {
     } finally {
       await slow.close();
     }
+  });
+
+  it('can target one token at the action step too (the challenge knows which path it signs)', async () => {
+    const client = clientFor(sandbox, ed);
+    const [target, other] = sandbox.seedPats(2) as [string, string];
+    sandbox.injectFault({ route: 'action', tokenId: target, respond: { status: 429 } });
+    await expect(client.deactivatePat(other)).resolves.toMatchObject({ isActive: false });
+    await expect(client.deactivatePat(target)).rejects.toMatchObject({ status: 429, step: 'action' });
+    expect(sandbox.faults.pending).toBe(0);
+  });
+
+  it('survives a malformed percent-encoding and keeps serving', async () => {
+    const bad = await call(sandbox, 'PUT', '/auth/pats/%E0%A4%A/deactivate', ed.authToken, '{}');
+    expect(bad.status).toBe(403); // no user action: refused, not crashed
+    const init = await call(
+      sandbox,
+      'POST',
+      '/auth/action/init',
+      ed.authToken,
+      JSON.stringify({ userActionPayload: '{}', userActionHttpMethod: 'PUT', userActionHttpPath: '/auth/pats/%E0%A4%A/deactivate' }),
+    );
+    expect(init.status).toBe(200);
+    expect((await initFor(sandbox, ed, newTokenId())).status).toBe(200);
   });
 
   it('refuses a fault with two behaviours', () => {

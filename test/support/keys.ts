@@ -36,4 +36,6 @@ export const PEM_SHAPES: Record<string, (pem: string) => string> = {
   'flattened with spaces': (pem) => pem.trim().split('\n').join(' '),
   'indented lines': (pem) => pem.split('\n').map((line) => `    ${line}`).join('\n'),
   'CRLF, no final newline, padded': (pem) => `  ${pem.trim().replace(/\n/g, '\r\n')}  `,
+  'a JSON string with \\/ escapes, quotes kept': (pem) => JSON.stringify(pem).replace(/\//g, '\\/'),
+  'escaped twice (\\\\n)': (pem) => pem.replace(/\n/g, '\\\\n'),
 };

@@ -44,7 +44,9 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
     DEAD_LETTER_QUEUE_URL: sqs.deadLetterQueueUrl,
     DFNS_REQUEST_TIMEOUT_MS: '2000',
   };
-  Object.assign(process.env, env, { AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url });
+  // AWS_ENDPOINT_URL_SQS only quiets the SDK's "QueueUrl differs from endpoint" warning: it sends to the queue's host.
+  const endpoints = { AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url, AWS_ENDPOINT_URL_SQS: new URL(sqs.deadLetterQueueUrl).origin };
+  Object.assign(process.env, env, endpoints);
   const { createHandler, handler: deployed } = await import('../../functions/revoke-pats/handler.js');
   const world: World = {
     sandbox,
@@ -64,7 +66,7 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
       return world.secret;
     },
     async close() {
-      for (const name of [...Object.keys(env), 'AWS_ENDPOINT_URL_SECRETS_MANAGER']) delete process.env[name];
+      for (const name of [...Object.keys(env), ...Object.keys(endpoints)]) delete process.env[name];
       await Promise.all([sandbox.close(), secrets.close(), sqs.close()]);
     },
   };

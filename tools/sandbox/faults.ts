@@ -21,7 +21,7 @@ export interface FaultResponse {
 export interface SandboxFault {
   /** Which route it applies to; `*` for any. */
   route: SandboxRoute | '*';
-  /** Only requests concerning this token ID (the PUT/GET path, or the signed path at init). */
+  /** Only requests concerning this token ID (the PUT/GET path; at init and action, the path being signed). */
   tokenId?: string;
   /** How many matching requests it applies to. @default 1 */
   times?: number;
@@ -33,6 +33,11 @@ export interface SandboxFault {
   hang?: boolean;
   /** Reset the TCP connection (RST) instead of answering. */
   reset?: boolean;
+  /**
+   * Send the status line, the headers and half of the body of `respond` (or of the real answer), then `hang` or
+   * `reset`: a failure after the response has started.
+   */
+  midBody?: 'hang' | 'reset';
   /**
    * Process the request for real first (the token is deactivated, the user action consumed), then apply
    * `respond`/`hang`/`reset`: the client sees a failure although the work was done. @default false
@@ -74,6 +79,7 @@ export class FaultScript {
   add(fault: SandboxFault): void {
     const kinds = [fault.respond !== undefined, fault.hang === true, fault.reset === true].filter(Boolean).length;
     if (kinds > 1) throw new TypeError('a fault sets at most one of respond, hang, reset');
+    if (fault.midBody && (fault.hang || fault.reset)) throw new TypeError('midBody goes with respond or the real answer');
     const times = fault.times ?? 1;
     if (!(times > 0)) throw new TypeError('fault.times must be positive');
     this.armed.push({ fault, remaining: times });

@@ -4,7 +4,7 @@
  * Runs the local Dfns sandbox until Ctrl-C, for rehearsals and manual checks. Exit codes: 0 after Ctrl-C,
  * 2 for bad arguments, 1 when the sandbox cannot start (e.g. the port is taken).
  */
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startRehearsal, usage } from './rehearsal.js';
 
@@ -58,7 +58,10 @@ try {
     key,
   });
   const file = args['credential-file'];
-  if (file) writeFileSync(file, `${JSON.stringify(rehearsal.secret, null, 2)}\n`, { mode: 0o600 });
+  if (file) {
+    writeFileSync(file, `${JSON.stringify(rehearsal.secret, null, 2)}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600); // `mode` applies only when the file is created
+  }
   process.stdout.write(`${usage(rehearsal, file)}\n`);
   const stop = () => {
     void rehearsal.sandbox.close().then(() => process.exit(0));

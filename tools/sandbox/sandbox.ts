@@ -162,23 +162,27 @@ export class DfnsSandbox {
       socket.on('close', () => this.sockets.delete(socket));
     });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      void this.serve(req, res);
+      this.serve(req, res).catch(() => {
+        // A bug or a malformed request must answer 500, never take the sandbox down.
+        if (!res.headersSent) send(res, { status: 500, body: errorBody(500, 'Internal Server Error') });
+        else res.destroy();
+      });
     });
   }
 
   /**
    * Registers a service account with a key credential. Give the public key of an existing key pair, or a key kind
-   * to have one generated (then the returned secret holds its private key).
+   * to have one generated (then the returned secret holds its private key); `authToken` picks its bearer token.
    *
    * @returns the credential secret in the CONTRACT section 3 shape (`privateKey` is `''` when a public key was given)
    */
   createServiceAccount(
-    key: { kind: KeyKind; rsaBits?: number } | { publicKeyPem: string } = { kind: 'ed25519' },
+    key: ({ kind: KeyKind; rsaBits?: number } | { publicKeyPem: string }) & { authToken?: string } = { kind: 'ed25519' },
   ): ServiceAccountSecret {
     const generated = 'kind' in key ? generateKey(key.kind, key.rsaBits) : undefined;
     const publicKeyPem = generated?.publicKeyPem ?? (key as { publicKeyPem: string }).publicKeyPem;
     const userId = dfnsId('us', 16);
-    const authToken = fakeJwt({ sub: userId, org: this.orgId, kind: 'ServiceAccount' });
+    const authToken = key.authToken ?? fakeJwt({ sub: userId, org: this.orgId, kind: 'ServiceAccount' });
     const credId = opaque(24);
     this.accounts.set(authToken, {
       authToken,
@@ -279,11 +283,32 @@ export class DfnsSandbox {
 
   // ---------------------------------------------------------------------------------------------------------------
 
+  /** Which route a request is for, and which token it concerns (for faults scripted per token). */
+  private routeOf(method: string, path: string, body: string): { route: SandboxRoute | 'unknown'; tokenId?: string } {
+    const pathname = path.split('?')[0] as string;
+    if (method === 'POST' && pathname === '/auth/action/init') {
+      const signed = safeJson(body)?.userActionHttpPath;
+      return { route: 'init', tokenId: typeof signed === 'string' ? tokenIdOf(signed) : undefined };
+    }
+    if (method === 'POST' && pathname === '/auth/action') {
+      const identifier = safeJson(body)?.challengeIdentifier;
+      const challenge = typeof identifier === 'string' ? this.challenges.get(identifier) : undefined;
+      return { route: 'action', tokenId: challenge ? tokenIdOf(challenge.path) : undefined };
+    }
+    const match = PAT_PATH.exec(pathname);
+    if (match) {
+      const tokenId = safeDecode(match[1] as string);
+      if (method === 'PUT' && match[2]) return { route: 'deactivate', tokenId };
+      if (method === 'GET' && !match[2]) return { route: 'get', tokenId };
+    }
+    return { route: 'unknown' };
+  }
+
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.requestCount += 1;
     const body = await readBody(req);
     const path = req.url ?? '/';
-    const { route, tokenId } = routeOf(req.method ?? '', path, body);
+    const { route, tokenId } = this.routeOf(req.method ?? '', path, body);
     const record: RecordedRequest = {
       route,
       method: req.method ?? '',
@@ -307,13 +332,19 @@ export class DfnsSandbox {
     const scripted = fault && (fault.respond || fault.hang || fault.reset);
     let reply: Reply | undefined;
     if (!scripted || fault.afterProcessing) reply = this.handle(route, req, path, body, tokenId);
+    if (fault?.respond) reply = { status: fault.respond.status, body: fault.respond.body, headers: fault.respond.headers };
+    if (fault?.midBody) {
+      if (fault.midBody === 'reset') resetByUs = true;
+      sendHalf(res, reply as Reply, fault.midBody);
+      record.status = (reply as Reply).status;
+      return;
+    }
     if (fault?.hang) return; // the socket stays open until the client (or close()) ends it
     if (fault?.reset) {
       resetByUs = true;
       req.socket.resetAndDestroy();
       return;
     }
-    if (fault?.respond) reply = { status: fault.respond.status, body: fault.respond.body, headers: fault.respond.headers };
     send(res, reply as Reply);
     record.status = (reply as Reply).status;
     record.response = (reply as Reply).body;
@@ -509,22 +540,19 @@ function verifySignature(publicKey: KeyObject, data: Buffer, signature: Buffer):
   }
 }
 
-function routeOf(method: string, path: string, body: string): { route: SandboxRoute | 'unknown'; tokenId?: string } {
-  const pathname = path.split('?')[0] as string;
-  if (method === 'POST' && pathname === '/auth/action/init') {
-    // A fault scripted for one token also matches the init that asks to sign its deactivation.
-    const signed = safeJson(body)?.userActionHttpPath;
-    const match = typeof signed === 'string' ? PAT_PATH.exec(signed) : null;
-    return { route: 'init', tokenId: match ? decodeURIComponent(match[1] as string) : undefined };
+/** The token ID in a `/auth/pats/{id}[/deactivate]` path, if it is one. */
+function tokenIdOf(path: string): string | undefined {
+  const match = PAT_PATH.exec(path.split('?')[0] as string);
+  return match ? safeDecode(match[1] as string) : undefined;
+}
+
+/** `decodeURIComponent` that answers a malformed escape with the raw text instead of throwing. */
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
-  if (method === 'POST' && pathname === '/auth/action') return { route: 'action' };
-  const match = PAT_PATH.exec(pathname);
-  if (match) {
-    const tokenId = decodeURIComponent(match[1] as string);
-    if (method === 'PUT' && match[2]) return { route: 'deactivate', tokenId };
-    if (method === 'GET' && !match[2]) return { route: 'get', tokenId };
-  }
-  return { route: 'unknown' };
 }
 
 function parseJsonObject(body: string): Record<string, unknown> {
@@ -554,6 +582,18 @@ function send(res: ServerResponse, reply: Reply): void {
   };
   res.writeHead(reply.status, headers);
   res.end(payload);
+}
+
+/** Sends the headers and half of the body, then stalls or resets: a failure after the answer started. */
+function sendHalf(res: ServerResponse, reply: Reply, then: 'hang' | 'reset'): void {
+  const payload = typeof reply.body === 'string' ? reply.body : JSON.stringify(reply.body ?? {});
+  res.writeHead(reply.status, {
+    'content-type': typeof reply.body === 'string' ? 'text/plain' : 'application/json',
+    ...reply.headers,
+    'content-length': String(Buffer.byteLength(payload)),
+  });
+  res.write(payload.slice(0, Math.max(1, Math.floor(payload.length / 2))));
+  if (then === 'reset') setImmediate(() => res.socket?.resetAndDestroy());
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {

@@ -75,10 +75,20 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** Hosts for which plain `http:` is allowed (the local sandbox). */
+export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Longest request timeout accepted, in ms: a Lambda invocation lasts at most 15 minutes. */
+export const MAX_REQUEST_TIMEOUT_MS = 900_000;
+
+/** What an `authToken` may contain: one line of printable ASCII, as a JWT is (it goes into an HTTP header). */
+const AUTH_TOKEN_SHAPE = /^[\x21-\x7e]+$/;
+
 /**
  * Checks that `apiUrl` is a bare origin and returns it without trailing slash.
  *
- * @throws {TypeError} naming the rule when the URL is not absolute, not http(s), or has a path, query or fragment
+ * @throws {TypeError} naming the rule when the URL is not absolute, not https (http only on loopback), or has a
+ *   path, query or fragment
  */
 export function parseDfnsOrigin(apiUrl: string | URL): string {
   let url: URL;
@@ -87,8 +97,9 @@ export function parseDfnsOrigin(apiUrl: string | URL): string {
   } catch {
     throw new TypeError(`Dfns API URL must be an absolute URL, got ${JSON.stringify(String(apiUrl))}`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new TypeError(`Dfns API URL must use https:, got ${url.protocol}`);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
+    // The bearer token and user actions must never cross a network in clear text.
+    throw new TypeError(`Dfns API URL must use https: (plain http: only on loopback), got ${url.protocol}//${url.host}`);
   }
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw new TypeError(`Dfns API URL must be an origin without path, query or credentials, e.g. https://api.dfns.io`);
@@ -118,17 +129,27 @@ const MAX_MESSAGE_CHARS = 300;
  */
 export class DfnsClient {
   private readonly origin: string;
-  private readonly credential: ServiceAccountCredential;
+  // An ES private field: not shown by util.inspect or JSON.stringify, so logging the client cannot leak the token.
+  readonly #credential: ServiceAccountCredential;
   private readonly timeoutMs: number;
   private readonly fetch: typeof globalThis.fetch;
 
-  /** @throws {TypeError} when `apiUrl` is not an origin or `requestTimeoutMs` is not a positive integer */
+  /**
+   * @throws {TypeError} when `apiUrl` is not an allowed origin, `requestTimeoutMs` is not an integer from 1 to
+   *   {@link MAX_REQUEST_TIMEOUT_MS}, or the `authToken` is not one line of printable ASCII (the message never
+   *   shows the token)
+   */
   constructor(options: DfnsClientOptions) {
     this.origin = parseDfnsOrigin(options.apiUrl);
-    this.credential = options.credential;
+    if (!AUTH_TOKEN_SHAPE.test(options.credential.authToken)) {
+      throw new TypeError('authToken must be one line of printable ASCII (a JWT) without spaces or line breaks');
+    }
+    this.#credential = options.credential;
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs <= 0) {
-      throw new TypeError(`requestTimeoutMs must be a positive integer (ms), got ${options.requestTimeoutMs}`);
+    if (!Number.isInteger(this.timeoutMs) || this.timeoutMs <= 0 || this.timeoutMs > MAX_REQUEST_TIMEOUT_MS) {
+      throw new TypeError(
+        `requestTimeoutMs must be an integer from 1 to ${MAX_REQUEST_TIMEOUT_MS} (ms), got ${options.requestTimeoutMs}`,
+      );
     }
     this.fetch = options.fetch ?? globalThis.fetch;
   }
@@ -156,7 +177,7 @@ export class DfnsClient {
       throw new TypeError(`tokenId must match ${TOKEN_ID_PATTERN.source}`);
     }
     const path = `/auth/pats/${tokenId}/deactivate`;
-    const { credId, key } = this.credential;
+    const { credId, key } = this.#credential;
 
     const challenge = challengeSchema.safeParse(
       await this.send('init', tokenId, 'POST', '/auth/action/init', options, {
@@ -200,6 +221,9 @@ export class DfnsClient {
       }),
     );
     if (!pat.success) throw this.unusable('deactivate', tokenId, pat.error);
+    if (pat.data.tokenId !== tokenId) {
+      throw new DfnsResponseError('deactivate', tokenId, 200, `answer is about another token (${pat.data.tokenId.slice(0, 40)})`);
+    }
     return pat.data as Pat;
   }
 
@@ -219,7 +243,7 @@ export class DfnsClient {
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     const headers: Record<string, string> = {
-      authorization: `Bearer ${this.credential.authToken}`,
+      authorization: `Bearer ${this.#credential.authToken}`,
       'content-type': 'application/json',
     };
     if (request.userAction !== undefined) headers['x-dfns-useraction'] = request.userAction;
@@ -229,7 +253,14 @@ export class DfnsClient {
     let contentType: string;
     let retryAfter: string | null;
     try {
-      const response = await this.fetch(`${this.origin}${path}`, { method, headers, body: request.body, signal });
+      const response = await this.fetch(`${this.origin}${path}`, {
+        method,
+        headers,
+        body: request.body,
+        signal,
+        // Never follow: a redirect would carry the bearer and the user action to another origin.
+        redirect: 'manual',
+      });
       status = response.status;
       contentType = response.headers.get('content-type') ?? '';
       retryAfter = response.headers.get('retry-after');
@@ -241,13 +272,16 @@ export class DfnsClient {
     }
 
     // Classify by status first: proxies answer 502/503 with HTML, and a 202 body is not the PAT.
-    if (status === 202) throw new DfnsPendingApprovalError(tokenId, approvalIdOf(text));
-    if (status < 200 || status > 299) {
+    if (status === 202 && step === 'deactivate') throw new DfnsPendingApprovalError(tokenId, approvalIdOf(text));
+    if (status !== 200 && status >= 200 && status <= 299) {
+      throw new DfnsResponseError(step, tokenId, status, `unexpected success status (${describeBody(text, contentType)})`);
+    }
+    if (status !== 200) {
       throw new DfnsApiError(
         step,
         tokenId,
         status,
-        this.redact(describeErrorBody(text, contentType)),
+        describeErrorBody(this.redact(text), contentType),
         retryAfter ?? undefined,
       );
     }
@@ -264,18 +298,28 @@ export class DfnsClient {
     return new DfnsResponseError(step, tokenId, 200, `${where}: ${issue?.message ?? 'invalid'}`);
   }
 
-  /** A Dfns message could echo what we sent: make sure the bearer token never leaves in an error. */
-  private redact(message: string): string {
-    const token = this.credential.authToken;
-    return token ? message.split(token).join('[redacted]') : message;
+  /** A Dfns answer could echo what we sent: the bearer token is removed before anything is kept of it. */
+  private redact(text: string): string {
+    return text.split(this.#credential.authToken).join('[redacted]');
+  }
+
+  /** Never print the credential. */
+  toJSON(): { origin: string; timeoutMs: number } {
+    return { origin: this.origin, timeoutMs: this.timeoutMs };
+  }
+
+  /** @see toJSON */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return `DfnsClient<${this.origin}>`;
   }
 }
 
 function networkError(step: DfnsStep, tokenId: string, error: unknown): DfnsNetworkError {
-  // undici: TypeError('fetch failed' | 'terminated') with the socket or system error as `cause`.
+  // undici: TypeError('fetch failed' | 'terminated') with the socket or system error as `cause`. Only the cause's
+  // message is kept: fetch's own messages can quote request headers, the bearer included.
   const cause = (error as { cause?: unknown })?.cause as { code?: unknown; message?: unknown } | undefined;
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const detail = typeof cause?.message === 'string' ? cause.message : String((error as Error)?.message ?? error);
+  const detail = typeof cause?.message === 'string' ? cause.message : `${(error as Error)?.name ?? 'Error'} before any answer`;
   return new DfnsNetworkError(step, tokenId, code, detail.slice(0, MAX_MESSAGE_CHARS));
 }
 

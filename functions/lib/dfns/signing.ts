@@ -45,15 +45,15 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 const BASE64_BODY = /^[A-Za-z0-9+/]+={0,2}$/;
 
 /**
- * Rebuilds a canonical PEM block from the shapes operators really store in a JSON secret: literal `\n` (or `\r\n`)
- * escape sequences instead of newlines, a block flattened onto one line with spaces, indented lines, CRLF line
+ * Rebuilds a canonical PEM block from the shapes operators really store in a JSON secret: literal `\n` (or `\r\n`,
+ * or doubly escaped `\\n` and `\/` from a value JSON-encoded twice) instead of newlines, a block flattened onto one line with spaces, indented lines, CRLF line
  * ends, surrounding quotes or text. The base64 body is re-wrapped at 64 characters (RFC 7468).
  *
  * Other blocks before the key (e.g. `EC PARAMETERS` from `openssl ecparam -genkey` without `-noout`) are ignored.
  *
  * @param input the stored value, as read from the secret
  * @returns a PEM string with one private-key block and a trailing newline
- * @throws {InvalidPrivateKeyError} when no PEM block is found, the block is encrypted (PKCS#8 `ENCRYPTED PRIVATE
+ * @throws {InvalidPrivateKeyError} when no PEM block is found, more than one private key is, the block is encrypted (PKCS#8 `ENCRYPTED PRIVATE
  *   KEY` or legacy `Proc-Type: 4,ENCRYPTED`), OpenSSH, a public key or certificate, or its body is not base64.
  */
 export function normalizePrivateKeyPem(input: string): string {
@@ -64,14 +64,21 @@ function extractKeyBlock(input: string): { label: string; pem: string } {
   if (typeof input !== 'string' || input.trim() === '') {
     throw new InvalidPrivateKeyError('is empty; expected a PEM private key');
   }
-  const text = input.replace(/\\r\\n|\\n|\\r/g, '\n');
+  // Escapes left by one or more rounds of JSON encoding: `\n`, `\\n`, `\r\n`, `\/`. Base64 has no backslash,
+  // so any backslash sequence here is an escape artefact.
+  const text = input.replace(/\\+r\\+n|\\+n|\\+r/g, '\n').replace(/\\+\//g, '/');
   const blocks = [...text.matchAll(PEM_BLOCK)].map((m) => ({ label: m[1] as string, body: m[2] as string }));
   if (blocks.length === 0) {
     throw new InvalidPrivateKeyError(
       'is not a PEM block (expected a BEGIN/END PRIVATE KEY block, PKCS#8, SEC1 or PKCS#1)',
     );
   }
-  const key = blocks.find((b) => ACCEPTED_LABELS.has(b.label));
+  const keys = blocks.filter((b) => ACCEPTED_LABELS.has(b.label));
+  if (keys.length > 1) {
+    // Two keys (a rotation half done?): signing with the wrong one fails every request; refuse to guess.
+    throw new InvalidPrivateKeyError(`holds ${keys.length} private keys; store exactly one`);
+  }
+  const key = keys[0];
   if (!key) {
     const refused = blocks.map((b) => REFUSED_LABELS[b.label]).find((reason) => reason !== undefined);
     throw new InvalidPrivateKeyError(

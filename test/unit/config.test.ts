@@ -1,0 +1,93 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, parseConfig } from '../../functions/lib/config.js';
+
+const base = {
+  DFNS_API_URL: 'https://api.dfns.io',
+  DFNS_CREDENTIALS_SECRET_ID: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:dfns-AbCdEf',
+  DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-dlq',
+};
+
+function error(env: Record<string, string | undefined>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (e) {
+    return e as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('applies the CONTRACT section 2 defaults', () => {
+    expect(parseConfig(base)).toEqual({
+      dfnsApiUrl: 'https://api.dfns.io',
+      credentialsSecretId: base.DFNS_CREDENTIALS_SECRET_ID,
+      deadLetterQueueUrl: base.DEAD_LETTER_QUEUE_URL,
+      protectedTokenIds: new Set(),
+      dryRun: false,
+      maxConcurrency: 8,
+      dfnsRequestTimeoutMs: 10_000,
+      dfnsMaxAttempts: 3,
+      deadlineMarginMs: 5_000,
+      serviceName: 'pat-revoker',
+      metricsNamespace: 'PatRevoker',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = parseConfig({
+      ...base,
+      DFNS_API_URL: 'https://api.uae.dfns.io/',
+      PROTECTED_TOKEN_IDS: ' to-aaaaa-bbbbb-cccccccccccccccc , to-ddddd-eeeee-fffffffffffffff,',
+      DRY_RUN: 'TRUE',
+      MAX_CONCURRENCY: '32',
+      DFNS_REQUEST_TIMEOUT_MS: '2500',
+      DFNS_MAX_ATTEMPTS: '5',
+      DEADLINE_MARGIN_MS: '0',
+      MAX_RECEIVE_COUNT: '5',
+      POWERTOOLS_SERVICE_NAME: 'revoker-prod',
+      POWERTOOLS_METRICS_NAMESPACE: 'Security',
+    });
+    expect(config).toMatchObject({
+      dfnsApiUrl: 'https://api.uae.dfns.io',
+      protectedTokenIds: new Set(['to-aaaaa-bbbbb-cccccccccccccccc', 'to-ddddd-eeeee-fffffffffffffff']),
+      dryRun: true,
+      maxConcurrency: 32,
+      dfnsRequestTimeoutMs: 2500,
+      dfnsMaxAttempts: 5,
+      deadlineMarginMs: 0,
+      maxReceiveCount: 5,
+      serviceName: 'revoker-prod',
+      metricsNamespace: 'Security',
+    });
+  });
+
+  it('accepts plain http only on loopback', () => {
+    expect(parseConfig({ ...base, DFNS_API_URL: 'http://127.0.0.1:8787' }).dfnsApiUrl).toBe('http://127.0.0.1:8787');
+    expect(parseConfig({ ...base, DFNS_API_URL: 'http://localhost:1' }).dfnsApiUrl).toBe('http://localhost:1');
+  });
+
+  it.each([
+    ['DFNS_API_URL', { DFNS_API_URL: undefined }, /is required/],
+    ['DFNS_API_URL', { DFNS_API_URL: '  ' }, /is required/],
+    ['DFNS_API_URL', { DFNS_API_URL: 'api.dfns.io' }, /absolute URL/],
+    ['DFNS_API_URL', { DFNS_API_URL: 'http://api.dfns.io' }, /https/],
+    ['DFNS_API_URL', { DFNS_API_URL: 'https://api.dfns.io/v1' }, /origin without path/],
+    ['DFNS_CREDENTIALS_SECRET_ID', { DFNS_CREDENTIALS_SECRET_ID: undefined }, /is required/],
+    ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: undefined }, /is required/],
+    ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: 'pat-revoker-dlq' }, /SQS queue URL/],
+    ['PROTECTED_TOKEN_IDS', { PROTECTED_TOKEN_IDS: 'to-aaaaa-bbbbb-cccccccccccccccc,TO-BAD' }, /1 entry does not match.*"TO-BAD"/],
+    ['DRY_RUN', { DRY_RUN: 'yes' }, /must be true or false/],
+    ['MAX_CONCURRENCY', { MAX_CONCURRENCY: '0' }, /at least 1/],
+    ['MAX_CONCURRENCY', { MAX_CONCURRENCY: 'eight' }, /whole number/],
+    ['DFNS_REQUEST_TIMEOUT_MS', { DFNS_REQUEST_TIMEOUT_MS: '1.5' }, /whole number/],
+    ['DFNS_MAX_ATTEMPTS', { DFNS_MAX_ATTEMPTS: '11' }, /at most 10/],
+    ['DEADLINE_MARGIN_MS', { DEADLINE_MARGIN_MS: '-1' }, /whole number/],
+    ['MAX_RECEIVE_COUNT', { MAX_RECEIVE_COUNT: '0' }, /at least 1/],
+  ])('names %s when it is wrong', (variable, change, rule) => {
+    const e = error({ ...base, ...change });
+    expect(e).toBeInstanceOf(ConfigError);
+    expect(e.variable).toBe(variable);
+    expect(e.message).toMatch(new RegExp(`^${variable}: `));
+    expect(e.message).toMatch(rule);
+  });
+});
