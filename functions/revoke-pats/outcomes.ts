@@ -73,5 +73,6 @@ export function classify(error: unknown): Classification {
   if (error instanceof DfnsCredentialNotAllowedError) return result('failed', `${error.message} (configuration)`);
   if (error instanceof DfnsError) return result('failed', error.message);
   if (error instanceof CredentialError) return result('failed', error.message);
-  return result('failed', `unexpected error: ${error instanceof Error ? error.name : typeof error}`);
+  const what = error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : typeof error;
+  return result('failed', `unexpected error: ${what}`);
 }

@@ -1,0 +1,122 @@
+/**
+ * What operators rely on beyond outcomes: no secret ever printed, and a bad deployment failing at start-up with the
+ * variable's name. Also drives the module's own `handler` export, built from the process environment at import.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { dfnsError } from '../../tools/sandbox/faults.js';
+import { newTokenId } from '../../tools/sandbox/ids.js';
+import { captureOutput } from '../support/stdout.js';
+import { startWorld, type World } from '../support/world.js';
+
+let world: World;
+beforeAll(async () => {
+  world = await startWorld();
+});
+afterAll(async () => world.close());
+
+/** Every 16-character window of a secret, so a partial leak is caught too. */
+function windows(secret: string, size = 16): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + size <= secret.length; i += 4) out.push(secret.slice(i, i + size));
+  return out;
+}
+
+describe('the module handler', () => {
+  it('is built from the process environment and switches PATs off', async () => {
+    const tokenIds = world.sandbox.seedPats(2);
+    const output = captureOutput();
+    try {
+      const response = await world.deployed([{ messageId: 'm1', body: { tokenIds, incidentId: 'INC-7' } }]);
+      expect(response).toEqual({ batchItemFailures: [] });
+    } finally {
+      output.stop();
+    }
+    expect(tokenIds.map((t) => world.sandbox.isActive(t))).toEqual([false, false]);
+    expect(output.audit().map((l) => [l.tokenId, l.outcome, l.incidentId])).toEqual([
+      [tokenIds[0], 'deactivated', 'INC-7'],
+      [tokenIds[1], 'deactivated', 'INC-7'],
+    ]);
+    // Powertools adds the Lambda context to every line.
+    expect(output.audit()[0]).toMatchObject({ level: 'INFO', service: 'pat-revoker', function_name: 'pat-revoker' });
+  });
+});
+
+describe('no secret in any output', () => {
+  it.each(['INFO', 'DEBUG'])('at log level %s: no auth token, key material or user action', async (level) => {
+    const previous = process.env.POWERTOOLS_LOG_LEVEL;
+    process.env.POWERTOOLS_LOG_LEVEL = level;
+    const output = captureOutput();
+    const secrets: string[] = [];
+    try {
+      const first = world.useAccount('ed25519');
+      const handler = world.handler();
+      const [ok, refused] = world.sandbox.seedPats(2) as [string, string];
+      // Dfns echoing our bearer back in an error must not carry it into the audit line.
+      world.sandbox.injectFault({ route: 'deactivate', tokenId: refused, respond: dfnsError(403, `denied for ${first.authToken}`) });
+      await handler([
+        { messageId: 'm1', body: { tokenIds: [ok, refused, newTokenId(), 'junk'], incidentId: 'INC-1' } },
+        { messageId: 'm2', body: 'not json' },
+      ]);
+      // Rotation: the old token is revoked, the secret now holds another account (P-256), one refetch.
+      const second = world.useAccount('p256');
+      world.sandbox.revokeAuthToken(first.authToken);
+      await handler([{ messageId: 'm3', body: { tokenIds: world.sandbox.seedPats(2) } }]);
+      // And a credential that stays rejected.
+      world.sandbox.revokeAuthToken(second.authToken);
+      await handler([{ messageId: 'm4', body: { tokenIds: world.sandbox.seedPats(1) } }]);
+
+      for (const account of [first, second]) {
+        secrets.push(...windows(account.authToken));
+        const der = account.privateKey.split('\n').filter((l) => !l.startsWith('-----')).join('');
+        secrets.push(...windows(der));
+      }
+      for (const request of world.sandbox.requestsTo('deactivate')) {
+        const userAction = request.headers['x-dfns-useraction'];
+        if (userAction) secrets.push(...windows(userAction));
+      }
+    } finally {
+      output.stop();
+      if (previous === undefined) delete process.env.POWERTOOLS_LOG_LEVEL;
+      else process.env.POWERTOOLS_LOG_LEVEL = previous;
+    }
+    const text = output.text();
+    expect(output.audit().length).toBeGreaterThanOrEqual(8); // the test saw real output
+    expect(world.sandbox.requestsTo('deactivate').length).toBeGreaterThanOrEqual(4);
+    expect(secrets.length).toBeGreaterThan(100);
+    const leaked = secrets.filter((s) => text.includes(s));
+    expect(leaked).toEqual([]);
+    expect(await world.sqs.drainDeadLetters()).toHaveLength(2);
+  });
+});
+
+describe('start-up', () => {
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const start = (env: Record<string, string | undefined>) => {
+    const clean = { ...process.env, ...world.env, ...env };
+    for (const [k, v] of Object.entries(clean)) if (v === undefined) delete clean[k];
+    return spawnSync(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', "await import('./functions/revoke-pats/handler.ts')"],
+      { cwd: root, env: clean as NodeJS.ProcessEnv, encoding: 'utf8' },
+    );
+  };
+
+  it('loads with a valid environment', () => {
+    const result = start({});
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it.each([
+    ['DFNS_API_URL', { DFNS_API_URL: undefined }, 'DFNS_API_URL: is required'],
+    ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: '' }, 'DEAD_LETTER_QUEUE_URL: is required'],
+    ['MAX_CONCURRENCY', { MAX_CONCURRENCY: 'lots' }, 'MAX_CONCURRENCY: must be a whole number'],
+    ['DFNS_API_URL', { DFNS_API_URL: 'http://api.dfns.io' }, 'DFNS_API_URL: must use https:'],
+  ])('fails when %s is missing or malformed, naming it', (_name, env, message) => {
+    const result = start(env);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(`ConfigError: ${message}`);
+  });
+});

@@ -1,0 +1,51 @@
+import { describe, expect, it } from '@jest/globals';
+import { CredentialError } from '../../functions/lib/credentials.js';
+import {
+  DfnsAbortedError,
+  DfnsApiError,
+  DfnsCredentialNotAllowedError,
+  DfnsNetworkError,
+  DfnsPendingApprovalError,
+  DfnsResponseError,
+  DfnsTimeoutError,
+  type DfnsStep,
+} from '../../functions/lib/dfns/errors.js';
+import { classify } from '../../functions/revoke-pats/outcomes.js';
+
+const T = 'to-aaaaa-bbbbb-cccccccccccccccc';
+const api = (step: DfnsStep, status: number, message = 'x') => new DfnsApiError(step, T, status, message);
+
+describe('classify (CONTRACT section 5: which step failed matters)', () => {
+  it.each([
+    // a token outcome only when the PUT answered
+    ['404 at the PUT', api('deactivate', 404), 'not_found', false],
+    ['403 at the PUT', api('deactivate', 403), 'rejected', false],
+    ['400 at the PUT', api('deactivate', 400, 'Invalid token state'), 'rejected', false],
+    ['409 at the PUT saying already inactive', api('deactivate', 409, 'Token is already inactive'), 'already_inactive', false],
+    ['202 at the PUT', new DfnsPendingApprovalError(T, 'ap-1'), 'pending_approval', false],
+    // our credential's fault: never the token's
+    ['401 at init', api('init', 401), 'failed', true],
+    ['401 at action', api('action', 401), 'failed', true],
+    ['401 at the PUT', api('deactivate', 401), 'failed', true],
+    ['403 at init', api('init', 403), 'failed', false],
+    ['403 at action', api('action', 403), 'failed', false],
+    ['404 at init (wrong API URL)', api('init', 404), 'failed', false],
+    ['credId not allowed', new DfnsCredentialNotAllowedError(T, 'cr-1', 1), 'failed', false],
+    // stale signing flow: redo, never final
+    ['user action already used at the PUT', api('deactivate', 400, 'User action has already been used'), 'failed', false],
+    ['challenge expired at action', api('action', 400, 'Challenge has expired'), 'failed', false],
+    // transient
+    ['429', api('deactivate', 429), 'failed', false],
+    ['500', api('init', 500), 'failed', false],
+    ['502', api('action', 502), 'failed', false],
+    ['a redirect', api('deactivate', 307), 'failed', false],
+    ['timeout', new DfnsTimeoutError('deactivate', T, 100), 'failed', false],
+    ['network', new DfnsNetworkError('init', T, 'ECONNRESET', 'reset'), 'failed', false],
+    ['abort', new DfnsAbortedError('action', T), 'failed', false],
+    ['unusable 200', new DfnsResponseError('deactivate', T, 200, 'not JSON'), 'failed', false],
+    ['credential unusable', new CredentialError('unavailable', 'secret x: ThrottlingException'), 'failed', false],
+    ['anything else', new RangeError('boom'), 'failed', false],
+  ])('%s → %s', (_name, error, outcome, credentialRejected) => {
+    expect(classify(error)).toEqual({ outcome, credentialRejected, detail: expect.any(String) });
+  });
+});
