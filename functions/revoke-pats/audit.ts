@@ -23,6 +23,8 @@ export interface AuditEntry {
   orgId?: string;
   /** What happened, for anything but a plain success. */
   detail?: string;
+  /** Wall time of the Dfns work for this token (all attempts), ms; absent when no Dfns call was needed. */
+  latencyMs?: number;
 }
 
 /** Where the batch reports what happened. */

@@ -1,31 +1,12 @@
 /**
- * Lambda entry (CONTRACT section 1): SQS batch in, `{ batchItemFailures }` out, naming exactly the records SQS
- * must deliver again. Middy wiring only; the work is in revoke-batch.ts.
+ * Lambda entry (CONTRACT section 1): `handler(event: SQSEvent, context) → Promise<SQSBatchResponse>`.
+ *
+ * The configuration is validated when the module loads, so a missing or malformed variable fails the cold start
+ * with the variable's name (CONTRACT section 2); the container (AWS clients, caches) lives as long as the
+ * Lambda container. The wiring is in wiring.ts, the work in revoke-batch.ts.
  */
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import middy from '@middy/core';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { loadConfig } from '../lib/config.js';
-import { createContainer, type Container } from './container.js';
-import { revokeBatch } from './revoke-batch.js';
+import { createContainer } from './container.js';
+import { createHandler } from './wiring.js';
 
-/** Wraps a container into the Lambda handler. */
-export function createHandler({ telemetry, deps }: Container) {
-  // timeoutEarlyInMillis 0: Middy's early timeout throws instead of returning a partial batch response.
-  return middy<SQSEvent, SQSBatchResponse>({ timeoutEarlyInMillis: 0 })
-    .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
-    .use(logMetrics(telemetry.metrics))
-    .handler(async (event) => {
-      const records = event.Records.map((r) => ({
-        messageId: r.messageId,
-        body: r.body,
-        receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1),
-      }));
-      const { retry } = await revokeBatch(records, deps);
-      return { batchItemFailures: retry.map((itemIdentifier) => ({ itemIdentifier })) };
-    });
-}
-
-/** The deployed handler; the configuration is validated when the module loads (CONTRACT section 2). */
 export const handler = createHandler(createContainer(loadConfig()));

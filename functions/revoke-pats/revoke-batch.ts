@@ -113,6 +113,7 @@ export async function revokeBatch(records: BatchRecord[], deps: BatchDeps): Prom
         ...pick(p.request, ['incidentId', 'requestedBy', 'reason']),
         ...pick(pat, ['linkedUserId', 'orgId']),
         ...(token.detail === undefined ? {} : { detail: token.detail }),
+        ...(token.ms === undefined ? {} : { latencyMs: Math.round(token.ms) }),
       });
     }
   }

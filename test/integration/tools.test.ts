@@ -12,18 +12,29 @@ import { SigningKey } from '../../functions/lib/dfns/signing.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('npm start (demo)', () => {
-  it('deactivates the seeded PATs through the sandbox and reports the unknown token', async () => {
+  it('runs the real handler on loopback: seeded PATs off, the unknown token in the DLQ', async () => {
     let output = '';
-    const rows = await runDemo({ write: (text) => (output += text), latencyMs: 0 });
-    expect(rows.map((r) => [r.result, r.isActiveAfter])).toEqual([
-      ['deactivated', false],
-      ['deactivated', false],
-      ['deactivated', false],
-      ['deactivated', false],
-      ['DfnsApiError 404 at deactivate', 'unknown'],
+    const { rows, response, deadLetters } = await runDemo({ write: (text) => (output += text), latencyMs: 0 });
+    expect(rows.map((r) => [r.messageId, r.outcome, r.isActiveAfter])).toEqual([
+      ['msg-1', 'deactivated', false],
+      ['msg-1', 'deactivated', false],
+      ['msg-2', 'deactivated', false],
+      ['msg-2', 'not_found', 'unknown'],
+      ['msg-3', 'deactivated', false],
+    ]);
+    const unknown = rows[3]!.tokenId;
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(deadLetters).toEqual([
+      {
+        body: expect.objectContaining({ tokenIds: [unknown], sourceMessageId: 'msg-2', incidentId: 'INC-1043' }),
+        attributes: { outcome: 'not_found', sourceMessageId: 'msg-2' },
+      },
     ]);
     for (const row of rows) expect(output).toContain(row.tokenId);
-    expect(output).toMatch(/^token ID +result +ms +isActive at Dfns after$/m);
+    expect(output).toMatch(/^record +token ID +outcome +ms +isActive at Dfns$/m);
+    expect(output).toContain('Dead-letter queue: 1 message(s)');
+    // the environment it set for the handler is gone again
+    expect(process.env.DFNS_API_URL).toBeUndefined();
   });
 });
 

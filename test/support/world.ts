@@ -6,6 +6,7 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { parseConfig } from '../../functions/lib/config.js';
 import { createContainer } from '../../functions/revoke-pats/container.js';
+import { createHandler } from '../../functions/revoke-pats/wiring.js';
 import { startSecretsManager, type SecretsManagerResponder } from '../../tools/aws/secrets-manager.js';
 import { startSqs, type LoopbackSqs } from '../../tools/aws/sqs.js';
 import type { KeyKind } from '../../tools/sandbox/ids.js';
@@ -47,7 +48,7 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
   // AWS_ENDPOINT_URL_SQS only quiets the SDK's "QueueUrl differs from endpoint" warning: it sends to the queue's host.
   const endpoints = { AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url, AWS_ENDPOINT_URL_SQS: new URL(sqs.deadLetterQueueUrl).origin };
   Object.assign(process.env, env, endpoints);
-  const { createHandler, handler: deployed } = await import('../../functions/revoke-pats/handler.js');
+  const { handler: deployed } = await import('../../functions/revoke-pats/handler.js');
   const world: World = {
     sandbox,
     secrets,

@@ -9,7 +9,9 @@ import { CredentialError, parseCredentialSecret, SecretsManagerCredentials } fro
 import { generateKey } from '../../tools/sandbox/ids.js';
 
 const sm = mockClient(SecretsManagerClient);
-afterEach(() => sm.reset());
+afterEach(() => {
+  sm.reset();
+});
 
 const key = generateKey('ed25519');
 const good = { authToken: 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1cy0xIn0.c2lnbmF0dXJl', credId: 'cr-1', privateKey: key.privateKeyPem };

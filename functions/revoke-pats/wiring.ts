@@ -1,0 +1,28 @@
+/**
+ * The Middy wiring of the handler (CONTRACT section 1): SQS batch in, `{ batchItemFailures }` out, naming exactly
+ * the records SQS must deliver again. Separate from handler.ts so tools and tests can build a handler from their
+ * own configuration without the module-level one validating the process environment.
+ */
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Container } from './container.js';
+import { revokeBatch } from './revoke-batch.js';
+
+/** Wraps a container into the Lambda handler. */
+export function createHandler({ telemetry, deps }: Container) {
+  // timeoutEarlyInMillis 0: Middy's early timeout throws instead of returning a partial batch response.
+  return middy<SQSEvent, SQSBatchResponse>({ timeoutEarlyInMillis: 0 })
+    .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
+    .use(logMetrics(telemetry.metrics))
+    .handler(async (event) => {
+      const records = event.Records.map((r) => ({
+        messageId: r.messageId,
+        body: r.body,
+        receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1),
+      }));
+      const { retry } = await revokeBatch(records, deps);
+      return { batchItemFailures: retry.map((itemIdentifier) => ({ itemIdentifier })) };
+    });
+}
