@@ -111,6 +111,108 @@ describe('deactivation', () => {
   });
 });
 
+describe('safety: protected tokens, dry runs, approvals', () => {
+  it('never deactivates a protected token: outcome protected, dead-lettered', async () => {
+    const [guarded, normal] = world.sandbox.seedPats(2) as [string, string];
+    const response = await world.handler({ PROTECTED_TOKEN_IDS: ` ${guarded} , to-zzzzz-zzzzz-zzzzzzzzzzzzzzzz` })([
+      { messageId: 'm1', body: { tokenIds: [guarded, normal], incidentId: 'INC-5' } },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(guarded)).toBe(true);
+    expect(world.sandbox.isActive(normal)).toBe(false);
+    expect(world.sandbox.requestsTo('init').map((r) => JSON.parse(r.body).userActionHttpPath)).toEqual([
+      `/auth/pats/${normal}/deactivate`,
+    ]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([
+      {
+        body: {
+          tokenIds: [guarded],
+          incidentId: 'INC-5',
+          failures: [{ tokenId: guarded, outcome: 'protected', detail: expect.stringContaining('PROTECTED_TOKEN_IDS') }],
+          sourceMessageId: 'm1',
+        },
+        attributes: { outcome: 'protected', sourceMessageId: 'm1' },
+      },
+    ]);
+  });
+
+  it('checks invalid before protected: a malformed ID is invalid even if it resembles a protected one', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const response = await world.handler({ PROTECTED_TOKEN_IDS: tokenId })([
+      { messageId: 'm1', body: { tokenIds: [`${tokenId}/`, tokenId] } },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(outcomes()).toEqual([
+      ['m1', `${tokenId}/`, 'invalid'],
+      ['m1', tokenId, 'protected'],
+    ]);
+    expect(world.sandbox.isActive(tokenId)).toBe(true);
+  });
+
+  it('DRY_RUN=true deactivates nothing, and a request cannot turn it off', async () => {
+    const tokens = world.sandbox.seedPats(2);
+    const unknownId = newTokenId();
+    const response = await world.handler({ DRY_RUN: 'true' })([
+      { messageId: 'm1', body: { tokenIds: [tokens[0], unknownId], dryRun: false } },
+      { messageId: 'm2', body: { tokenId: tokens[1] } },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([true, true]);
+    expect(world.sandbox.requestCount).toBe(0);
+    expect(world.secrets.calls).toEqual([]);
+    expect(outcomes()).toEqual([
+      ['m1', tokens[0], 'dry_run'],
+      ['m1', unknownId, 'dry_run'],
+      ['m2', tokens[1], 'dry_run'],
+    ]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+
+  it('dryRun: true makes one request safer without affecting the others', async () => {
+    const [dry, wet] = world.sandbox.seedPats(2) as [string, string];
+    const response = await world.handler()([
+      { messageId: 'm1', body: { tokenIds: [dry, wet], dryRun: true } },
+      { messageId: 'm2', body: { tokenIds: [wet] } },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(dry)).toBe(true);
+    expect(world.sandbox.isActive(wet)).toBe(false);
+    expect(outcomes()).toEqual([
+      ['m1', dry, 'dry_run'],
+      ['m1', wet, 'dry_run'],
+      ['m2', wet, 'deactivated'],
+    ]);
+  });
+
+  it('a 202 (held for approval by a Dfns policy) is done, neither retried nor dead-lettered', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'deactivate', respond: { status: 202, body: { id: 'ap-123', status: 'Pending' } } });
+    const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(tokenId)).toBe(true);
+    expect(output.audit()).toEqual([expect.objectContaining({ outcome: 'pending_approval', detail: expect.stringContaining('ap-123') })]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+});
+
+describe('concurrency', () => {
+  it('runs at most MAX_CONCURRENCY deactivations at once, across records', async () => {
+    world.sandbox.latencyMs = 15;
+    try {
+      const tokens = world.sandbox.seedPats(12);
+      const response = await world.handler({ MAX_CONCURRENCY: '3' })(
+        tokens.map((tokenId, i) => ({ messageId: `m${i}`, body: { tokenId } })),
+      );
+      expect(response.batchItemFailures).toEqual([]);
+      expect(tokens.every((t) => world.sandbox.isActive(t) === false)).toBe(true);
+      // Each token is a sequence of three requests, so requests in flight equal tokens in flight.
+      expect(world.sandbox.maxInFlight).toBe(3);
+    } finally {
+      world.sandbox.latencyMs = 0;
+    }
+  });
+});
+
 describe('permanent failures go to the dead-letter queue', () => {
   it('dead-letters an unknown token as not_found and still deactivates the rest of the record', async () => {
     const known = world.sandbox.addPat().tokenId;

@@ -135,6 +135,9 @@ export class DfnsSandbox {
   connections = 0;
   /** Requests received so far (counted even when not recorded). */
   requestCount = 0;
+  /** Requests being handled right now, and the most there have been at once since the last reset. */
+  inFlight = 0;
+  maxInFlight = 0;
 
   private readonly server: Server;
   private readonly options: Required<Omit<SandboxOptions, 'port' | 'latencyMs' | 'orgId'>>;
@@ -272,6 +275,7 @@ export class DfnsSandbox {
   resetRecording(): void {
     this.requests.length = 0;
     this.requestCount = 0;
+    this.maxInFlight = this.inFlight;
     this.connections = this.sockets.size;
   }
 
@@ -306,6 +310,11 @@ export class DfnsSandbox {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.requestCount += 1;
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    res.once('close', () => {
+      this.inFlight -= 1;
+    });
     const body = await readBody(req);
     const path = req.url ?? '/';
     const { route, tokenId } = this.routeOf(req.method ?? '', path, body);
