@@ -81,8 +81,8 @@ interface ServiceAccount {
   credentials: Map<string, KeyObject>;
 }
 
-interface Challenge {
-  challenge: string;
+/** A user action (and the challenge that leads to it) is bound to its caller and to one request. */
+interface UserAction {
   authToken: string;
   method: string;
   path: string;
@@ -91,13 +91,8 @@ interface Challenge {
   used: boolean;
 }
 
-interface UserAction {
-  authToken: string;
-  method: string;
-  path: string;
-  payload: string;
-  expiresAt: number;
-  used: boolean;
+interface Challenge extends UserAction {
+  challenge: string;
 }
 
 interface Reply {
