@@ -1,0 +1,134 @@
+/**
+ * Alarms that wake a human, the SNS topic they page through, and the operations dashboard.
+ *
+ * A partial batch failure never shows as a Lambda error, so the function's own `Revocations` metric (CONTRACT
+ * section 7) is alarmed per outcome, with exactly the namespace and dimensions it is emitted with.
+ */
+import { Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+  type IMetric,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { OUTCOMES } from '../../functions/revoke-pats/outcomes.js';
+
+/** Outcomes that page: `failed` (retries exhausting, a broken credential), `protected`, `pending_approval`. */
+export const PAGING_OUTCOMES = ['failed', 'protected', 'pending_approval'] as const;
+
+/** Props of {@link RevocationAlarms}. */
+export interface RevocationAlarmsProps {
+  queue: IQueue;
+  deadLetterQueue: IQueue;
+  function: IFunction;
+  /** Function timeout: the p99 duration alarm fires above 80 % of it. */
+  functionTimeout: Duration;
+  /** Oldest acceptable request age before paging. @default Duration.minutes(5) */
+  revocationSlo?: Duration;
+  /** Addresses subscribed to the alarm topic. */
+  alarmEmails: string[];
+  /** `POWERTOOLS_METRICS_NAMESPACE` of the function. @default 'PatRevoker' */
+  metricsNamespace?: string;
+  /** `POWERTOOLS_SERVICE_NAME` of the function (the `service` dimension). @default 'pat-revoker' */
+  serviceName?: string;
+  /** Dashboard name. */
+  dashboardName: string;
+}
+
+/** The alarms, their topic and the dashboard. */
+export class RevocationAlarms extends Construct {
+  readonly topic: Topic;
+  readonly alarms: Alarm[] = [];
+  readonly dashboard: Dashboard;
+
+  constructor(scope: Construct, id: string, props: RevocationAlarmsProps) {
+    super(scope, id);
+    const namespace = props.metricsNamespace ?? 'PatRevoker';
+    const service = props.serviceName ?? 'pat-revoker';
+    const period = Duration.minutes(1);
+
+    this.topic = new Topic(this, 'Topic', { displayName: 'PAT revoker alarms', enforceSSL: true });
+    for (const address of props.alarmEmails) this.topic.addSubscription(new EmailSubscription(address));
+
+    const revocations = (outcome: string) =>
+      new Metric({
+        namespace,
+        metricName: 'Revocations',
+        dimensionsMap: { service, Outcome: outcome },
+        statistic: 'Sum',
+        period,
+        label: outcome,
+      });
+    const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period });
+    const oldest = props.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period });
+    const depth = props.queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period });
+    const errors = props.function.metricErrors({ statistic: 'Sum', period });
+    const throttles = props.function.metricThrottles({ statistic: 'Sum', period });
+    const p99 = props.function.metricDuration({ statistic: 'p99', period });
+    const slo = props.revocationSlo ?? Duration.minutes(5);
+
+    this.alarm('DeadLetters', dlqDepth, 1, 'A revocation needs a human: read the DLQ messages (failures[].outcome, detail), fix, then redrive.');
+    this.alarm('OldestRequest', oldest, slo.toSeconds(), `A revocation request has waited over ${slo.toSeconds()} s: the function is failing, throttled or too slow.`, ComparisonOperator.GREATER_THAN_THRESHOLD);
+    this.alarm('FunctionErrors', errors, 1, 'The function failed whole (a cold-start configuration error or a bug): the batch is retried; read its logs.');
+    this.alarm('FunctionThrottles', throttles, 1, 'The function was throttled: check account concurrency; SQS keeps the records.');
+    this.alarm(
+      'DurationP99',
+      p99,
+      props.functionTimeout.toMilliseconds() * 0.8,
+      'p99 duration is above 80 % of the timeout: Dfns is slow or batches are too large; the deadline guard will cut batches short.',
+      ComparisonOperator.GREATER_THAN_THRESHOLD,
+    );
+    const why: Record<(typeof PAGING_OUTCOMES)[number], string> = {
+      failed: 'Tokens ended failed (retried): Dfns errors, timeouts, or our credential rejected. Read the audit lines with outcome failed.',
+      protected: 'Someone asked to deactivate a protected token (PROTECTED_TOKEN_IDS): check the request in the DLQ.',
+      pending_approval: 'A Dfns policy holds a deactivation for approval: approve it in Dfns, the token is still active.',
+    };
+    for (const outcome of PAGING_OUTCOMES) {
+      this.alarm(`Revocations-${outcome}`, revocations(outcome), 1, why[outcome]);
+    }
+
+    this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName });
+    const note = (markdown: string) => new TextWidget({ markdown, width: 24, height: 2 });
+    this.dashboard.addWidgets(
+      note('**PAT revoker.** Every token ends in one outcome (audit line `message: "revocation"`). `failed` is retried by SQS; `invalid`, `not_found`, `rejected`, `protected` go to the DLQ for a human.'),
+      new GraphWidget({ title: 'Revocations per outcome', left: OUTCOMES.map(revocations), width: 24, stacked: true }),
+      note('**Queues.** Depth and oldest age rising: the function cannot keep up or is failing (see errors). DLQ depth above 0: read the messages, fix the cause, redrive (SQS console "Start DLQ redrive", or `aws sqs start-message-move-task`).'),
+      new GraphWidget({ title: 'Request queue: depth and oldest age (s)', left: [depth], right: [oldest], width: 12 }),
+      new GraphWidget({ title: 'Dead-letter queue depth', left: [dlqDepth], width: 12 }),
+      note('**Function.** Errors mean a whole batch failed (configuration or bug: read the logs); throttles mean no concurrency left; p99 near the timeout means Dfns is slow.'),
+      new GraphWidget({ title: 'Function errors and throttles', left: [errors, throttles], width: 12 }),
+      new GraphWidget({ title: 'Function duration p99 (ms)', left: [p99], width: 12 }),
+    );
+  }
+
+  private alarm(
+    id: string,
+    metric: IMetric,
+    threshold: number,
+    description: string,
+    comparisonOperator = ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  ): void {
+    const alarm = new Alarm(this, id, {
+      metric,
+      threshold,
+      comparisonOperator,
+      evaluationPeriods: 1,
+      datapointsToAlarm: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+      alarmDescription: description,
+    });
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    alarm.addOkAction(new SnsAction(this.topic));
+    this.alarms.push(alarm);
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The revoker Lambda with the house defaults: ESM bundle by local esbuild, newest Node runtime, arm64, explicit
+ * log group, active tracing, a least-privilege role, and the SQS event source mapping with partial batch
+ * responses.
+ */
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, HANDLER_ENTRY, MAIN_FIELDS, PROJECT_ROOT } from '../bundling.js';
+
+/**
+ * The runtime. nodejs24.x is the newest Lambda Node runtime in aws-cdk-lib 2.276 (what cdk-nag AwsSolutions-L1
+ * asks for) and the one supported longest; the bundle targets node22 syntax, which it runs unchanged.
+ */
+export const REVOKER_RUNTIME = Runtime.NODEJS_24_X;
+
+/** Props of {@link RevokerFunction}. */
+export interface RevokerFunctionProps {
+  /** The queue the function consumes. */
+  queue: IQueue;
+  /** The DLQ the function sends permanent failures to. */
+  deadLetterQueue: IQueue;
+  /** The customer-managed key of the DLQ, if any: the role may encrypt messages for it. @default SQS-managed SSE */
+  deadLetterQueueKey?: IKey;
+  /** Complete ARN of the credential secret: the only secret the role may read. */
+  credentialSecretArn: string;
+  /** KMS key of that secret, when customer-managed: the role may decrypt with it through Secrets Manager only. @default none */
+  credentialSecretKmsKeyArn?: string;
+  /** CONTRACT section 2 variables (`DFNS_API_URL`, ...); the DLQ URL is added here. */
+  environment: Record<string, string>;
+  /** @default Duration.seconds(60) */
+  timeout?: Duration;
+  /** In MB. @default 512 */
+  memorySize?: number;
+  /** @default RetentionDays.ONE_YEAR */
+  logRetention?: RetentionDays;
+  /** Records per invocation. @default 10 */
+  batchSize?: number;
+  /** @default Duration.seconds(1) */
+  maxBatchingWindow?: Duration;
+  /** Concurrent invocations the event source mapping may run. @default 5 */
+  maxConcurrency?: number;
+  /** Of the log group. @default RemovalPolicy.RETAIN */
+  removalPolicy?: RemovalPolicy;
+}
+
+/** The revoker function and its event source mapping. No reserved concurrency: it would throttle SQS pollers. */
+export class RevokerFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly logGroup: LogGroup;
+  readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: RevokerFunctionProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+
+    this.logGroup = new LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? RetentionDays.ONE_YEAR,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+
+    // A role of our own instead of the AWSLambdaBasicExecutionRole managed policy: logs to this log group only.
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'PAT revoker: read the Dfns credential, send to its DLQ, write its logs and traces',
+    });
+    this.role.addToPolicy(
+      new PolicyStatement({
+        sid: 'OwnLogs',
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn, `${this.logGroup.logGroupArn}:log-stream:*`],
+      }),
+    );
+    this.role.addToPolicy(
+      new PolicyStatement({
+        sid: 'ReadDfnsCredential',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [props.credentialSecretArn],
+      }),
+    );
+    if (props.credentialSecretKmsKeyArn) {
+      this.role.addToPolicy(
+        new PolicyStatement({
+          sid: 'DecryptDfnsCredential',
+          effect: Effect.ALLOW,
+          actions: ['kms:Decrypt'],
+          resources: [props.credentialSecretKmsKeyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+        }),
+      );
+    }
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: HANDLER_ENTRY,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      runtime: REVOKER_RUNTIME,
+      architecture: Architecture.ARM_64,
+      timeout: props.timeout ?? Duration.seconds(60),
+      memorySize: props.memorySize ?? 512,
+      tracing: Tracing.ACTIVE,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: { ...props.environment, DEAD_LETTER_QUEUE_URL: props.deadLetterQueue.queueUrl },
+      description: 'Deactivates Dfns PATs named in SQS revocation requests (pat-revoker)',
+      bundling: {
+        format: OutputFormat.ESM,
+        target: ESBUILD_TARGET,
+        mainFields: MAIN_FIELDS,
+        banner: ESM_REQUIRE_BANNER,
+        minify: true,
+        sourceMap: false,
+        // Everything bundled, the AWS SDK included: the code that runs is the code that was tested, whatever SDK
+        // version the runtime ships (about 470 KB minified; `npm run size`).
+        externalModules: [],
+        forceDockerBundling: false,
+      },
+    });
+
+    // Only SendMessage (grantSendMessages would add GetQueueAttributes/GetQueueUrl and kms:ReEncrypt*/Encrypt).
+    this.role.addToPolicy(
+      new PolicyStatement({ sid: 'SendToDeadLetterQueue', actions: ['sqs:SendMessage'], resources: [props.deadLetterQueue.queueArn] }),
+    );
+    if (props.deadLetterQueueKey) {
+      this.role.addToPolicy(
+        new PolicyStatement({
+          sid: 'EncryptForDeadLetterQueue',
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: [props.deadLetterQueueKey.keyArn],
+        }),
+      );
+    }
+    this.function.addEventSource(
+      new SqsEventSource(props.queue, {
+        batchSize: props.batchSize ?? 10,
+        maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(1),
+        maxConcurrency: props.maxConcurrency ?? 5,
+        reportBatchItemFailures: true,
+      }),
+    );
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * Per-environment settings of the revocation stack, in one place, validated at synth time.
+ *
+ * Edit `ENVIRONMENTS` below for your accounts. Every value is checked when the app synthesizes; a bad one fails
+ * synth with `SettingsError: <env>.<setting>: <rule>`, before anything reaches CloudFormation.
+ */
+import * as z from 'zod';
+import { parseDfnsOrigin, TOKEN_ID_PATTERN } from '../functions/lib/dfns/client.js';
+
+/** The environments this app deploys. */
+export const ENVIRONMENT_NAMES = ['dev', 'staging', 'prod'] as const;
+export type EnvironmentName = (typeof ENVIRONMENT_NAMES)[number];
+
+/** A setting is missing or malformed; `setting` names it as `<env>.<path>`. */
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+  constructor(
+    readonly setting: string,
+    rule: string,
+  ) {
+    super(`${setting}: ${rule}`);
+  }
+}
+
+const ARN = {
+  role: /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/,
+  snsTopic: /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$/,
+  eventBridgeRule: /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:rule\/[\w.\-/]+$/,
+  // A complete secret ARN ends in the 6 random characters Secrets Manager appends: grants on it are exact.
+  secret: /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):(\d{12}):secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/,
+  kmsKey: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[a-f0-9-]{36}$/,
+};
+
+/** CloudWatch Logs retention values, in days. */
+const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+
+const arnList = (pattern: RegExp, example: string) =>
+  z.array(z.string().regex(pattern, `must be an ARN like ${example}`)).default([]);
+
+const seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+
+/** The settings of one environment, with their defaults. */
+const settingsSchema = z
+  .object({
+    /** AWS account; omit account and region for an environment-agnostic stack. */
+    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account ID').optional(),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional(),
+    /** Dfns API origin (CONTRACT section 2, `DFNS_API_URL`). */
+    dfnsApiUrl: z.string().superRefine((value, ctx) => {
+      try {
+        if (!value.startsWith('https://')) throw new TypeError('must use https://');
+        parseDfnsOrigin(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message.replace(/^Dfns API URL /, '') });
+      }
+    }),
+    /** Complete ARN of the credential secret (CONTRACT section 3), including its 6-character suffix. */
+    credentialSecretArn: z
+      .string()
+      .regex(ARN.secret, 'must be the complete secret ARN, ending in -XXXXXX (the 6 characters Secrets Manager adds)'),
+    /** ARN of the customer-managed KMS key encrypting that secret, if it is not the AWS-managed key. */
+    credentialSecretKmsKeyArn: z.string().regex(ARN.kmsKey, 'must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)').optional(),
+    /** Who may send revocation requests. At least one sender is required. */
+    allowedSenders: z
+      .object({
+        /** IAM roles of SIEM and playbook runners (and of operators who redrive the DLQ). */
+        roleArns: arnList(ARN.role, 'arn:aws:iam::123456789012:role/siem-forwarder'),
+        /** SNS topics that forward alerts (raw message delivery off). */
+        snsTopicArns: arnList(ARN.snsTopic, 'arn:aws:sns:eu-west-1:123456789012:security-alerts'),
+        /** EventBridge rules that forward alerts. */
+        eventBridgeRuleArns: arnList(ARN.eventBridgeRule, 'arn:aws:events:eu-west-1:123456789012:rule/leaked-pat'),
+      })
+      .refine(
+        (s) => s.roleArns.length + s.snsTopicArns.length + s.eventBridgeRuleArns.length > 0,
+        'needs at least one sender (roleArns, snsTopicArns or eventBridgeRuleArns)',
+      ),
+    /** Who is paged. */
+    alarmEmails: z.array(z.email('must be an e-mail address')).min(1, 'needs at least one address: alarms must wake a human'),
+    /** Deliveries before SQS moves a record to the DLQ. @default 5 */
+    maxReceiveCount: z.number().int().min(1).max(1000).default(5),
+    /** Records per invocation (SQS maximum 10 without a batching window above 0). @default 10 */
+    batchSize: z.number().int().min(1).max(10_000).default(10),
+    /** Batching window, in s. @default 1 */
+    batchingWindowSeconds: seconds(0, 300).default(1),
+    /** Concurrent invocations the event source mapping may run (2–1000). @default 5 */
+    eventSourceMaxConcurrency: z.number().int().min(2).max(1000).default(5),
+    /** Function timeout, in s. @default 60 */
+    functionTimeoutSeconds: seconds(10, 900).default(60),
+    /** Function memory, in MB. @default 512 */
+    memoryMb: z.number().int().min(128).max(10_240).default(512),
+    /** Deactivations in flight per invocation (`MAX_CONCURRENCY`). @default 8 */
+    maxConcurrency: z.number().int().min(1).max(256).default(8),
+    /** Timeout of one HTTP request to Dfns, in ms (`DFNS_REQUEST_TIMEOUT_MS`). @default 10000 */
+    dfnsRequestTimeoutMs: z.number().int().min(100).max(900_000).default(10_000),
+    /** Attempts per token per invocation (`DFNS_MAX_ATTEMPTS`). @default 3 */
+    dfnsMaxAttempts: z.number().int().min(1).max(10).default(3),
+    /** Stop starting work this long before the deadline, in ms (`DEADLINE_MARGIN_MS`). @default 5000 */
+    deadlineMarginMs: z.number().int().min(0).max(900_000).default(5_000),
+    /** Function-wide dry run (`DRY_RUN`). @default false */
+    dryRun: z.boolean().default(false),
+    /** Token IDs never to deactivate (`PROTECTED_TOKEN_IDS`): the revoker's own token, break-glass tokens. */
+    protectedTokenIds: z.array(z.string().regex(TOKEN_ID_PATTERN, `must match ${TOKEN_ID_PATTERN.source}`)).default([]),
+    /** Log retention of the function's log group, in days (a CloudWatch Logs retention value). @default 365 */
+    logRetentionDays: z
+      .number()
+      .refine((d) => RETENTION_DAYS.includes(d), `must be one of ${RETENTION_DAYS.join(', ')}`)
+      .default(365),
+    /** What happens to queues and logs when the stack is deleted. @default 'retain' */
+    removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+    /** Oldest acceptable request age before the queue-age alarm pages, in s. @default 300 */
+    revocationSloSeconds: seconds(60, 86_400).default(300),
+    /** Queue encryption: SQS-managed SSE, or a customer-managed KMS key with rotation (cross-account senders). */
+    queueEncryption: z.enum(['sqs-managed', 'kms']).default('sqs-managed'),
+    /** Source-queue visibility timeout, in s; at least 6 × function timeout + batching window. @default that minimum */
+    visibilityTimeoutSeconds: seconds(0, 43_200).optional(),
+  })
+  .superRefine((s, ctx) => {
+    const minimum = 6 * s.functionTimeoutSeconds + s.batchingWindowSeconds;
+    if (s.visibilityTimeoutSeconds !== undefined && s.visibilityTimeoutSeconds < minimum) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['visibilityTimeoutSeconds'],
+        message: `must be at least 6 × functionTimeoutSeconds + batchingWindowSeconds = ${minimum} (AWS guidance for SQS event sources)`,
+      });
+    }
+    if (s.deadlineMarginMs >= s.functionTimeoutSeconds * 1000) {
+      ctx.addIssue({ code: 'custom', path: ['deadlineMarginMs'], message: 'must be shorter than the function timeout' });
+    }
+    if (s.batchSize > 10 && s.batchingWindowSeconds === 0) {
+      ctx.addIssue({ code: 'custom', path: ['batchSize'], message: 'above 10 needs batchingWindowSeconds > 0 (SQS rule)' });
+    }
+    if ((s.account === undefined) !== (s.region === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['account'], message: 'give account and region together, or neither' });
+    }
+  });
+
+/** Settings as written in {@link ENVIRONMENTS}. */
+export type EnvironmentInput = z.input<typeof settingsSchema>;
+/** Validated settings with defaults applied; durations as named (s or ms). */
+export type EnvironmentSettings = z.output<typeof settingsSchema> & {
+  name: EnvironmentName;
+  visibilityTimeoutSeconds: number;
+};
+
+/**
+ * The environments. Replace the example accounts, ARNs and addresses with yours; `npm test` and `npx cdk synth`
+ * validate them.
+ */
+export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
+  dev: {
+    account: '111111111111',
+    region: 'eu-west-1',
+    dfnsApiUrl: 'https://api.dfns.io',
+    credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:pat-revoker/dfns-credential-Ab12Cd',
+    allowedSenders: {
+      roleArns: ['arn:aws:iam::111111111111:role/incident-playbook-runner'],
+      snsTopicArns: ['arn:aws:sns:eu-west-1:111111111111:siem-alerts'],
+    },
+    alarmEmails: ['security-dev@example.com'],
+    dryRun: true,
+    logRetentionDays: 30,
+    removalPolicy: 'destroy',
+  },
+  staging: {
+    account: '222222222222',
+    region: 'eu-west-1',
+    dfnsApiUrl: 'https://api.dfns.io',
+    credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:222222222222:secret:pat-revoker/dfns-credential-Ef34Gh',
+    allowedSenders: {
+      roleArns: ['arn:aws:iam::222222222222:role/incident-playbook-runner'],
+      snsTopicArns: ['arn:aws:sns:eu-west-1:222222222222:siem-alerts'],
+      eventBridgeRuleArns: ['arn:aws:events:eu-west-1:222222222222:rule/leaked-pat-detected'],
+    },
+    alarmEmails: ['security-staging@example.com'],
+    logRetentionDays: 90,
+    removalPolicy: 'destroy',
+  },
+  prod: {
+    account: '333333333333',
+    region: 'eu-west-1',
+    dfnsApiUrl: 'https://api.dfns.io',
+    credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:pat-revoker/dfns-credential-Ij56Kl',
+    allowedSenders: {
+      roleArns: [
+        'arn:aws:iam::333333333333:role/incident-playbook-runner',
+        'arn:aws:iam::444444444444:role/siem-forwarder',
+      ],
+      snsTopicArns: ['arn:aws:sns:eu-west-1:333333333333:siem-alerts'],
+      eventBridgeRuleArns: ['arn:aws:events:eu-west-1:333333333333:rule/leaked-pat-detected'],
+    },
+    alarmEmails: ['security-oncall@example.com', 'secops-pager@example.com'],
+    // A sender in another account (the SIEM) needs a key it can be granted: a customer-managed KMS key.
+    queueEncryption: 'kms',
+    eventSourceMaxConcurrency: 10,
+    logRetentionDays: 365,
+    removalPolicy: 'retain',
+  },
+};
+
+/**
+ * Validates one environment's settings and applies the defaults.
+ *
+ * @throws {SettingsError} naming the first bad setting as `<env>.<path>` and the rule it broke
+ */
+export function resolveSettings(name: EnvironmentName, input: EnvironmentInput): EnvironmentSettings {
+  const result = settingsSchema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0] as z.core.$ZodIssue;
+    const path = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('');
+    throw new SettingsError(`${name}${path}`, issue.message);
+  }
+  const settings = result.data;
+  const secretRegion = ARN.secret.exec(settings.credentialSecretArn)?.[1];
+  if (settings.region && secretRegion !== settings.region) {
+    throw new SettingsError(`${name}.credentialSecretArn`, `is in ${secretRegion}, the stack in ${settings.region}: the function reads it in its own region`);
+  }
+  return {
+    ...settings,
+    name,
+    visibilityTimeoutSeconds: settings.visibilityTimeoutSeconds ?? 6 * settings.functionTimeoutSeconds + settings.batchingWindowSeconds,
+  };
+}
+
+/**
+ * The environments to synthesize: all of them, or the one named by `-c env=<name>`.
+ *
+ * @throws {SettingsError} for an unknown name or bad settings
+ */
+export function selectEnvironments(
+  only: unknown,
+  environments: Record<EnvironmentName, EnvironmentInput> = ENVIRONMENTS,
+): EnvironmentSettings[] {
+  if (only !== undefined && !ENVIRONMENT_NAMES.includes(only as EnvironmentName)) {
+    throw new SettingsError('env', `unknown environment ${JSON.stringify(only)}; one of ${ENVIRONMENT_NAMES.join(', ')}`);
+  }
+  const names = only === undefined ? ENVIRONMENT_NAMES : [only as EnvironmentName];
+  return names.map((name) => resolveSettings(name, environments[name]));
+}

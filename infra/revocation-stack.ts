@@ -1,0 +1,86 @@
+/**
+ * One revocation stack per environment: it only wires the constructs (queue, function, alarms) from the settings.
+ */
+import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { RevocationAlarms } from './constructs/revocation-alarms.js';
+import { RevocationQueue } from './constructs/revocation-queue.js';
+import { RevokerFunction } from './constructs/revoker-function.js';
+import type { EnvironmentSettings } from './environments.js';
+
+/** Service name and metrics namespace the function emits with (CONTRACT section 7) and the alarms select. */
+export const SERVICE_NAME = 'pat-revoker';
+export const METRICS_NAMESPACE = 'PatRevoker';
+
+/** Props of {@link RevocationStack}. */
+export interface RevocationStackProps extends StackProps {
+  settings: EnvironmentSettings;
+}
+
+/** The revocation queue, the revoker function and their alarms for one environment. */
+export class RevocationStack extends Stack {
+  readonly revocationQueue: RevocationQueue;
+  readonly revoker: RevokerFunction;
+  readonly alarms: RevocationAlarms;
+
+  constructor(scope: Construct, id: string, props: RevocationStackProps) {
+    const { settings } = props;
+    super(scope, id, {
+      ...props,
+      ...(settings.account ? { env: { account: settings.account, region: settings.region } } : {}),
+      description: `PAT revoker (${settings.name}): SQS revocation requests -> Dfns PAT deactivation`,
+    });
+    const removalPolicy = settings.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const timeout = Duration.seconds(settings.functionTimeoutSeconds);
+
+    this.revocationQueue = new RevocationQueue(this, 'Requests', {
+      queueName: `pat-revoker-${settings.name}-requests`,
+      senders: settings.allowedSenders,
+      visibilityTimeout: Duration.seconds(settings.visibilityTimeoutSeconds),
+      maxReceiveCount: settings.maxReceiveCount,
+      encryption: settings.queueEncryption,
+      removalPolicy,
+    });
+
+    this.revoker = new RevokerFunction(this, 'Revoker', {
+      queue: this.revocationQueue.queue,
+      deadLetterQueue: this.revocationQueue.deadLetterQueue,
+      ...(this.revocationQueue.key ? { deadLetterQueueKey: this.revocationQueue.key } : {}),
+      credentialSecretArn: settings.credentialSecretArn,
+      ...(settings.credentialSecretKmsKeyArn ? { credentialSecretKmsKeyArn: settings.credentialSecretKmsKeyArn } : {}),
+      timeout,
+      memorySize: settings.memoryMb,
+      logRetention: settings.logRetentionDays,
+      batchSize: settings.batchSize,
+      maxBatchingWindow: Duration.seconds(settings.batchingWindowSeconds),
+      maxConcurrency: settings.eventSourceMaxConcurrency,
+      removalPolicy,
+      environment: {
+        DFNS_API_URL: settings.dfnsApiUrl,
+        DFNS_CREDENTIALS_SECRET_ID: settings.credentialSecretArn,
+        PROTECTED_TOKEN_IDS: settings.protectedTokenIds.join(','),
+        DRY_RUN: String(settings.dryRun),
+        MAX_CONCURRENCY: String(settings.maxConcurrency),
+        DFNS_REQUEST_TIMEOUT_MS: String(settings.dfnsRequestTimeoutMs),
+        DFNS_MAX_ATTEMPTS: String(settings.dfnsMaxAttempts),
+        DEADLINE_MARGIN_MS: String(settings.deadlineMarginMs),
+        MAX_RECEIVE_COUNT: String(settings.maxReceiveCount),
+        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      },
+    });
+
+    this.alarms = new RevocationAlarms(this, 'Alarms', {
+      queue: this.revocationQueue.queue,
+      deadLetterQueue: this.revocationQueue.deadLetterQueue,
+      function: this.revoker.function,
+      functionTimeout: timeout,
+      revocationSlo: Duration.seconds(settings.revocationSloSeconds),
+      alarmEmails: settings.alarmEmails,
+      metricsNamespace: METRICS_NAMESPACE,
+      serviceName: SERVICE_NAME,
+      dashboardName: `pat-revoker-${settings.name}`,
+    });
+  }
+}
