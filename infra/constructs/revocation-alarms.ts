@@ -67,7 +67,6 @@ export class RevocationAlarms extends Construct {
         dimensionsMap: { service, Outcome: outcome },
         statistic: 'Sum',
         period,
-        label: outcome,
       });
     const dlqDepth = props.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period });
     const oldest = props.queue.metricApproximateAgeOfOldestMessage({ statistic: 'Maximum', period });
@@ -101,7 +100,7 @@ export class RevocationAlarms extends Construct {
     const note = (markdown: string) => new TextWidget({ markdown, width: 24, height: 2 });
     this.dashboard.addWidgets(
       note('**PAT revoker.** Every token ends in one outcome (audit line `message: "revocation"`). `failed` is retried by SQS; `invalid`, `not_found`, `rejected`, `protected` go to the DLQ for a human.'),
-      new GraphWidget({ title: 'Revocations per outcome', left: OUTCOMES.map(revocations), width: 24, stacked: true }),
+      new GraphWidget({ title: 'Revocations per outcome', left: OUTCOMES.map((o) => revocations(o).with({ label: o })), width: 24, stacked: true }),
       note('**Queues.** Depth and oldest age rising: the function cannot keep up or is failing (see errors). DLQ depth above 0: read the messages, fix the cause, redrive (SQS console "Start DLQ redrive", or `aws sqs start-message-move-task`).'),
       new GraphWidget({ title: 'Request queue: depth and oldest age (s)', left: [depth], right: [oldest], width: 12 }),
       new GraphWidget({ title: 'Dead-letter queue depth', left: [dlqDepth], width: 12 }),

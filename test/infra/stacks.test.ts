@@ -1,0 +1,463 @@
+/**
+ * The synthesized stacks of every environment (bundling skipped; the real bundle is tested in bundle.test.ts):
+ * each security default, the sender allow-list, exact IAM resources, the alarms, cdk-nag, cfn-lint, snapshots.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { nagAcknowledgements } from '../../infra/nag.js';
+import {
+  ENVIRONMENT_NAMES,
+  ENVIRONMENTS,
+  resolveSettings,
+  selectEnvironments,
+  SettingsError,
+  type EnvironmentInput,
+  type EnvironmentName,
+  type EnvironmentSettings,
+} from '../../infra/environments.js';
+import { synthesize, type Synthesized } from '../support/cdk.js';
+
+let synthesized: Map<string, Synthesized>;
+beforeAll(() => {
+  synthesized = synthesize().byName;
+});
+
+const get = (name: EnvironmentName) => synthesized.get(name) as Synthesized;
+const settingsOf = (name: EnvironmentName): EnvironmentSettings => resolveSettings(name, ENVIRONMENTS[name]);
+
+/** The only resource of a type in a template, with its logical ID. */
+function only(template: Template, type: string, props: Record<string, unknown> = {}): [string, any] {
+  const found = Object.entries(template.findResources(type, props ? { Properties: Match.objectLike(props) } : {}));
+  expect(found).toHaveLength(1);
+  return found[0] as [string, any];
+}
+
+/** The queue policy statements of the queue with this logical ID. */
+function policyStatements(template: Template, queueId: string): any[] {
+  const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy')).filter((p: any) =>
+    p.Properties.Queues.some((q: any) => q.Ref === queueId),
+  );
+  expect(policies).toHaveLength(1);
+  return (policies[0] as any).Properties.PolicyDocument.Statement;
+}
+
+describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
+  let template: Template;
+  let settings: EnvironmentSettings;
+  let queueId: string;
+  let dlqId: string;
+  let queue: any;
+  let dlq: any;
+  beforeAll(() => {
+    template = get(name).template;
+    settings = settingsOf(name);
+    [queueId, queue] = only(template, 'AWS::SQS::Queue', { QueueName: `pat-revoker-${name}-requests` });
+    [dlqId, dlq] = only(template, 'AWS::SQS::Queue', { QueueName: `pat-revoker-${name}-requests-dlq` });
+  });
+
+  describe('queues', () => {
+    it('are standard queues encrypted at rest as configured', () => {
+      for (const q of [queue, dlq]) {
+        expect(q.Properties.FifoQueue).toBeUndefined();
+        if (settings.queueEncryption === 'kms') {
+          expect(q.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Arn'] });
+          expect(q.Properties.SqsManagedSseEnabled).toBeUndefined();
+        } else {
+          expect(q.Properties.SqsManagedSseEnabled).toBe(true);
+          expect(q.Properties.KmsMasterKeyId).toBeUndefined();
+        }
+      }
+      if (settings.queueEncryption === 'kms') {
+        template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+      } else {
+        template.resourceCountIs('AWS::KMS::Key', 0);
+      }
+    });
+
+    it('redrive to the DLQ after maxReceiveCount deliveries', () => {
+      expect(queue.Properties.RedrivePolicy).toEqual({
+        deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+        maxReceiveCount: settings.maxReceiveCount,
+      });
+    });
+
+    it('keep DLQ messages 14 days and accept redrives from the source queue only', () => {
+      expect(dlq.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+      expect(dlq.Properties.RedriveAllowPolicy).toEqual({
+        redrivePermission: 'byQueue',
+        sourceQueueArns: [
+          { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:sqs:${settings.region}:${settings.account}:pat-revoker-${name}-requests`]] },
+        ],
+      });
+    });
+
+    it('hold a record invisible for at least 6 × the function timeout + the batching window', () => {
+      const minimum = 6 * settings.functionTimeoutSeconds + settings.batchingWindowSeconds;
+      expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(minimum);
+      expect(queue.Properties.VisibilityTimeout).toBe(settings.visibilityTimeoutSeconds);
+    });
+
+    it('deny every request without TLS, on both queues', () => {
+      for (const id of [queueId, dlqId]) {
+        expect(policyStatements(template, id)).toContainEqual(
+          expect.objectContaining({
+            Effect: 'Deny',
+            Action: 'sqs:*',
+            Principal: { AWS: '*' },
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        );
+      }
+    });
+
+    it('let only the configured senders send', () => {
+      const statements = policyStatements(template, queueId).filter((s) => s.Action === 'sqs:SendMessage');
+      const { roleArns = [], snsTopicArns = [], eventBridgeRuleArns = [] } = settings.allowedSenders;
+      const expected: any[] = [];
+      if (roleArns.length) {
+        expected.push({
+          Sid: 'AllowConfiguredRoles',
+          Effect: 'Allow',
+          Action: 'sqs:SendMessage',
+          Principal: { AWS: roleArns.length === 1 ? roleArns[0] : roleArns },
+          Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        });
+      }
+      const service = (Sid: string, principal: string, arns: string[]) => ({
+        Sid,
+        Effect: 'Allow',
+        Action: 'sqs:SendMessage',
+        Principal: { Service: principal },
+        Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        Condition: { ArnEquals: { 'aws:SourceArn': arns } },
+      });
+      if (snsTopicArns.length) expected.push(service('AllowSnsTopics', 'sns.amazonaws.com', snsTopicArns));
+      if (eventBridgeRuleArns.length) expected.push(service('AllowEventBridgeRules', 'events.amazonaws.com', eventBridgeRuleArns));
+      expected.push({
+        Sid: 'DenyOtherSenders',
+        Effect: 'Deny',
+        Action: 'sqs:SendMessage',
+        Principal: { AWS: '*' },
+        Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        Condition: {
+          Null: { 'aws:SourceArn': 'true' },
+          ArnNotEquals: { 'aws:PrincipalArn': roleArns },
+        },
+      });
+      expect(statements).toEqual(expected);
+      // Nothing else grants sending on the DLQ's policy.
+      expect(policyStatements(template, dlqId).filter((s) => s.Effect === 'Allow')).toEqual([]);
+    });
+  });
+
+  describe('function', () => {
+    let fn: any;
+    beforeAll(() => {
+      [, fn] = only(template, 'AWS::Lambda::Function');
+    });
+
+    it('runs on nodejs24.x, arm64, traced, with the configured timeout and memory, and no reserved concurrency', () => {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Timeout: settings.functionTimeoutSeconds,
+        MemorySize: settings.memoryMb,
+        Handler: 'index.handler',
+      });
+      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    });
+
+    it('gets every CONTRACT section 2 variable from the settings', () => {
+      expect(fn.Properties.Environment.Variables).toEqual({
+        DFNS_API_URL: settings.dfnsApiUrl,
+        DFNS_CREDENTIALS_SECRET_ID: settings.credentialSecretArn,
+        DEAD_LETTER_QUEUE_URL: { Ref: dlqId },
+        PROTECTED_TOKEN_IDS: settings.protectedTokenIds.join(','),
+        DRY_RUN: String(settings.dryRun),
+        MAX_CONCURRENCY: String(settings.maxConcurrency),
+        DFNS_REQUEST_TIMEOUT_MS: String(settings.dfnsRequestTimeoutMs),
+        DFNS_MAX_ATTEMPTS: String(settings.dfnsMaxAttempts),
+        DEADLINE_MARGIN_MS: String(settings.deadlineMarginMs),
+        MAX_RECEIVE_COUNT: String(settings.maxReceiveCount),
+        POWERTOOLS_SERVICE_NAME: 'pat-revoker',
+        POWERTOOLS_METRICS_NAMESPACE: 'PatRevoker',
+        POWERTOOLS_LOG_LEVEL: 'INFO',
+      });
+    });
+
+    it('logs to its own log group with the configured retention', () => {
+      const [logGroupId, logGroup] = only(template, 'AWS::Logs::LogGroup');
+      expect(logGroup.Properties.RetentionInDays).toBe(settings.logRetentionDays);
+      expect(logGroup.DeletionPolicy).toBe(settings.removalPolicy === 'retain' ? 'Retain' : 'Delete');
+      expect(fn.Properties.LoggingConfig).toEqual({ LogGroup: { Ref: logGroupId } });
+    });
+
+    it('is triggered with partial batch responses and the configured batching and concurrency', () => {
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BatchSize: settings.batchSize,
+        MaximumBatchingWindowInSeconds: settings.batchingWindowSeconds,
+        ScalingConfig: { MaximumConcurrency: settings.eventSourceMaxConcurrency },
+      });
+    });
+
+    it('has a role with only: that secret, that DLQ, its logs, traces, and consuming its queue', () => {
+      const [roleId, role] = only(template, 'AWS::IAM::Role');
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(fn.Properties.Role).toEqual({ 'Fn::GetAtt': [roleId, 'Arn'] });
+      const [, policy] = only(template, 'AWS::IAM::Policy');
+      expect(policy.Properties.Roles).toEqual([{ Ref: roleId }]);
+      const [logGroupId] = only(template, 'AWS::Logs::LogGroup');
+      const keyArn = settings.queueEncryption === 'kms' ? { 'Fn::GetAtt': [only(template, 'AWS::KMS::Key')[0], 'Arn'] } : undefined;
+      const statements = policy.Properties.PolicyDocument.Statement;
+      const expected: any[] = [
+        {
+          Sid: 'OwnLogs',
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: [
+            { 'Fn::GetAtt': [logGroupId, 'Arn'] },
+            { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logGroupId, 'Arn'] }, ':log-stream:*']] },
+          ],
+        },
+        { Sid: 'ReadDfnsCredential', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: settings.credentialSecretArn },
+        { Sid: 'SendToDeadLetterQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] } },
+        ...(keyArn
+          ? [{ Sid: 'EncryptForDeadLetterQueue', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: keyArn }]
+          : []),
+        { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
+        {
+          Effect: 'Allow',
+          Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+          Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        },
+        ...(keyArn ? [{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }] : []),
+      ];
+      // Order is CDK's business; the set of statements is ours.
+      expect(statements).toHaveLength(expected.length);
+      expect(statements).toEqual(expect.arrayContaining(expected));
+    });
+  });
+
+  describe('alarms', () => {
+    let topicId: string;
+    let alarms: any[];
+    beforeAll(() => {
+      [topicId] = only(template, 'AWS::SNS::Topic');
+      alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    });
+
+    it('page the configured addresses through a TLS-only topic', () => {
+      const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription')).map((s: any) => s.Properties);
+      expect(subscriptions).toEqual(settings.alarmEmails.map((Endpoint) => ({ Protocol: 'email', Endpoint, TopicArn: { Ref: topicId } })));
+      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    });
+
+    it('every alarm pages: one datapoint, missing data not breaching, SNS action', () => {
+      expect(alarms).toHaveLength(8);
+      for (const alarm of alarms) {
+        expect(alarm.Properties).toMatchObject({
+          EvaluationPeriods: 1,
+          DatapointsToAlarm: 1,
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [{ Ref: topicId }],
+          OKActions: [{ Ref: topicId }],
+        });
+        expect(alarm.Properties.AlarmDescription).toEqual(expect.any(String));
+      }
+    });
+
+    const alarmOn = (metricName: string, dimensions?: Record<string, unknown>) => {
+      const sorted = (dims: Array<{ Name: string }>) => JSON.stringify([...dims].sort((x, y) => x.Name.localeCompare(y.Name)));
+      const matches = alarms.filter(
+        (a) =>
+          a.Properties.MetricName === metricName &&
+          (!dimensions || sorted(a.Properties.Dimensions) === sorted(Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value })))),
+      );
+      expect(matches).toHaveLength(1);
+      return matches[0].Properties;
+    };
+
+    it('DLQ depth ≥ 1 (maximum)', () => {
+      expect(alarmOn('ApproximateNumberOfMessagesVisible')).toMatchObject({
+        Namespace: 'AWS/SQS',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    });
+
+    it('oldest request above the revocation SLO', () => {
+      expect(alarmOn('ApproximateAgeOfOldestMessage')).toMatchObject({
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: settings.revocationSloSeconds,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    });
+
+    it('function errors ≥ 1, throttles ≥ 1, p99 duration above 80 % of the timeout', () => {
+      expect(alarmOn('Errors')).toMatchObject({ Namespace: 'AWS/Lambda', Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      expect(alarmOn('Throttles')).toMatchObject({ Namespace: 'AWS/Lambda', Statistic: 'Sum', Threshold: 1 });
+      expect(alarmOn('Duration')).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        ExtendedStatistic: 'p99',
+        Threshold: settings.functionTimeoutSeconds * 1000 * 0.8,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    });
+
+    it.each(['failed', 'protected', 'pending_approval'])('Revocations with Outcome=%s ≥ 1, exactly as the function emits it', (outcome) => {
+      expect(alarmOn('Revocations', { Outcome: outcome, service: 'pat-revoker' })).toMatchObject({
+        Namespace: 'PatRevoker',
+        Statistic: 'Sum',
+        Period: 60,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    });
+  });
+
+  it('has a dashboard with revocations per outcome, queues, DLQ and function widgets, and explanations', () => {
+    const [, dashboard] = only(template, 'AWS::CloudWatch::Dashboard');
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    for (const text of ['Revocations per outcome', 'Request queue', 'Dead-letter queue depth', 'Function errors', 'duration p99', 'redrive']) {
+      expect(body).toContain(text);
+    }
+    for (const outcome of ['deactivated', 'already_inactive', 'dry_run', 'invalid', 'not_found', 'rejected', 'failed', 'protected', 'pending_approval']) {
+      expect(body).toMatch(new RegExp(`Revocations[\\\\"]+,[\\\\"]+Outcome[\\\\"]+,[\\\\"]+${outcome}[\\\\"]`));
+    }
+  });
+
+  it('matches its snapshot (asset hashes stripped)', () => {
+    const json = JSON.stringify(template.toJSON(), null, 2).replace(/[a-f0-9]{64}(\.zip)?/g, '<asset-hash>$1');
+    expect(JSON.parse(json)).toMatchSnapshot();
+  });
+});
+
+describe('cdk-nag', () => {
+  it('passes every environment with only the documented acknowledgements, each with a reason', () => {
+    // synthesize() above threw if any finding were unacknowledged; here: the acknowledgements are the known ones.
+    const ids = nagAcknowledgements(get('prod').stack).map(([, a]) => a.id.replace(/<[^>]+>/, '<LogGroup>'));
+    expect(ids).toEqual([
+      'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      'AwsSolutions::AwsSolutions-IAM5[Resource::<LogGroup>:log-stream:*]',
+      'Serverless::Serverless-SQSRedrivePolicy',
+      'Serverless::Serverless-LambdaDLQ',
+      'Serverless::Serverless-LambdaEventSourceMappingDestination',
+      'Serverless::Serverless-SNSRedrivePolicy',
+    ]);
+    for (const [, acknowledgement] of nagAcknowledgements(get('prod').stack)) {
+      expect(acknowledgement.reason.length).toBeGreaterThan(40);
+    }
+  });
+
+  it('fails synth on a new, unacknowledged finding', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    const stack = new Stack(app, 'Careless');
+    new Queue(stack, 'Plain', { enforceSSL: false });
+    expect(() => app.synth()).toThrow(/AwsSolutions-SQS/);
+  });
+});
+
+describe('settings', () => {
+  const broken = (name: EnvironmentName, change: Partial<EnvironmentInput>) => ({ ...ENVIRONMENTS, [name]: { ...ENVIRONMENTS[name], ...change } });
+  const error = (environments: Record<EnvironmentName, EnvironmentInput>, only?: string): SettingsError => {
+    try {
+      selectEnvironments(only, environments);
+    } catch (e) {
+      return e as SettingsError;
+    }
+    throw new Error('expected a SettingsError');
+  };
+
+  it.each([
+    ['prod.credentialSecretArn', broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:pat-revoker/dfns-credential' }), /complete secret ARN/],
+    ['prod.credentialSecretArn', broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:us-east-1:333333333333:secret:x-Ab12Cd' }), /is in us-east-1, the stack in eu-west-1/],
+    ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'http://api.dfns.io' }), /https/],
+    ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'https://api.dfns.io/v1' }), /origin/],
+    ['staging.alarmEmails', broken('staging', { alarmEmails: [] }), /wake a human/],
+    ['staging.alarmEmails[0]', broken('staging', { alarmEmails: ['oncall'] }), /e-mail address/],
+    ['dev.allowedSenders', broken('dev', { allowedSenders: {} }), /at least one sender/],
+    ['dev.allowedSenders.roleArns[0]', broken('dev', { allowedSenders: { roleArns: ['siem'] } }), /must be an ARN like/],
+    ['prod.visibilityTimeoutSeconds', broken('prod', { visibilityTimeoutSeconds: 300 }), /at least 6 × functionTimeoutSeconds \+ batchingWindowSeconds = 361/],
+    ['prod.protectedTokenIds[0]', broken('prod', { protectedTokenIds: ['TO-BREAK-GLASS'] }), /must match/],
+    ['dev.logRetentionDays', broken('dev', { logRetentionDays: 42 }), /must be one of/],
+    ['dev.account', broken('dev', { region: undefined }), /account and region together/],
+    ['env', ENVIRONMENTS, /unknown environment "qa"/],
+  ])('names %s when it is wrong', (setting, environments, rule) => {
+    const e = error(environments as Record<EnvironmentName, EnvironmentInput>, setting === 'env' ? 'qa' : undefined);
+    expect(e).toBeInstanceOf(SettingsError);
+    expect(e.setting).toBe(setting);
+    expect(e.message).toMatch(rule);
+  });
+
+  it('a bad setting fails synth of the app with that message', () => {
+    expect(() => synthesize({ environments: broken('prod', { maxReceiveCount: 0 }) })).toThrow(/prod\.maxReceiveCount: /);
+  });
+
+  it('-c env=<name> synthesizes that environment only', () => {
+    const { app } = synthesize({ only: 'staging' });
+    expect(app.node.children.map((c) => c.node.id).filter((id) => id.startsWith('PatRevoker-'))).toEqual(['PatRevoker-staging']);
+  });
+
+  it('applies the defaults of the issue', () => {
+    const minimal = resolveSettings('dev', {
+      dfnsApiUrl: 'https://api.dfns.io',
+      credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:x-Ab12Cd',
+      allowedSenders: { roleArns: ['arn:aws:iam::111111111111:role/r'] },
+      alarmEmails: ['a@example.com'],
+    });
+    expect(minimal).toMatchObject({
+      maxReceiveCount: 5,
+      batchSize: 10,
+      batchingWindowSeconds: 1,
+      eventSourceMaxConcurrency: 5,
+      functionTimeoutSeconds: 60,
+      memoryMb: 512,
+      maxConcurrency: 8,
+      dryRun: false,
+      removalPolicy: 'retain',
+      revocationSloSeconds: 300,
+      queueEncryption: 'sqs-managed',
+      visibilityTimeoutSeconds: 361,
+    });
+  });
+});
+
+describe('cfn-lint', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pat-revoker-cfn-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('passes on every synthesized template (ignoring only W3005)', () => {
+    const files = ENVIRONMENT_NAMES.map((name) => {
+      const file = join(dir, `${name}.template.json`);
+      writeFileSync(file, JSON.stringify(get(name).template.toJSON()));
+      return file;
+    });
+    const result = spawnSync('cfn-lint', ['--ignore-checks', 'W3005', '--', ...files], { encoding: 'utf8' });
+    if (result.error) throw new Error(`cfn-lint could not run (${result.error.message}); it is expected on every machine of this kind`);
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+});

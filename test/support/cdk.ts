@@ -1,0 +1,34 @@
+/**
+ * Synthesizing the app for tests. Loading aws-cdk-lib costs seconds per jest file, so CDK tests live in two
+ * files: test/infra/stacks.test.ts (all environments, bundling skipped) and test/infra/bundle.test.ts (the real
+ * bundle, built once).
+ */
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { buildApp } from '../../infra/build-app.js';
+import { ENVIRONMENTS, type EnvironmentInput, type EnvironmentName } from '../../infra/environments.js';
+import type { RevocationStack } from '../../infra/revocation-stack.js';
+
+/** A synthesized environment. */
+export interface Synthesized {
+  stack: RevocationStack;
+  template: Template;
+}
+
+/**
+ * Builds and synthesizes the app (cdk-nag runs during synthesis and throws on an unacknowledged finding).
+ *
+ * @param options.bundle bundle the function for real (slow); otherwise bundling is skipped
+ */
+export function synthesize(
+  options: { only?: EnvironmentName; environments?: Record<EnvironmentName, EnvironmentInput>; bundle?: boolean; outdir?: string } = {},
+): { app: App; byName: Map<string, Synthesized> } {
+  const app = new App({
+    ...(options.outdir ? { outdir: options.outdir } : {}),
+    context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+  });
+  const stacks = buildApp(app, options.only, options.environments ?? ENVIRONMENTS);
+  app.synth();
+  const byName = new Map(stacks.map((stack) => [stack.node.id.replace('PatRevoker-', ''), { stack, template: Template.fromStack(stack) }]));
+  return { app, byName };
+}
