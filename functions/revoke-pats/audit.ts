@@ -37,6 +37,8 @@ export interface AuditSink {
   credentialFetch(): void;
   /** A problem of the function (not of a token) an operator must see. */
   problem(message: string, fields?: Record<string, unknown>): void;
+  /** Something in a request was ignored or adjusted; the revocation went on. */
+  warning(message: string, fields?: Record<string, unknown>): void;
   /** Emits the per-outcome counts collected since the last flush. */
   flush(): void;
 }
@@ -76,6 +78,10 @@ export class PowertoolsAudit implements AuditSink {
 
   problem(message: string, fields: Record<string, unknown> = {}): void {
     this.telemetry.logger.error(message, fields);
+  }
+
+  warning(message: string, fields: Record<string, unknown> = {}): void {
+    this.telemetry.logger.warn(message, fields);
   }
 
   flush(): void {

@@ -7,7 +7,7 @@
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Outcome } from './outcomes.js';
-import type { RevocationRequest } from './request.js';
+import type { RequestMetadata } from './request.js';
 
 /** One failed entry of a record. */
 export interface DeadLetterFailure {
@@ -28,9 +28,14 @@ export interface DeadLetterMessage {
   failures: DeadLetterFailure[];
   /** `messageId` of the record this came from. */
   sourceMessageId: string;
-  /** The original body, when it could not be parsed as a request (for the human who fixes it). */
+  /** The original body, when it was refused as a request (for the human who fixes it); cut when large. */
   body?: string;
+  /** Set when `body` holds only the start of the original body. */
+  bodyTruncated?: true;
 }
+
+/** Most characters of JSON the original body may take in a dead-letter message (SQS messages are limited). */
+export const MAX_DEAD_LETTER_BODY_CHARS = 64 * 1024;
 
 /** Sends one dead-letter message. @throws when it was not accepted: the caller must then retry the record. */
 export type DeadLetterSender = (message: DeadLetterMessage) => Promise<void>;
@@ -39,27 +44,36 @@ export type DeadLetterSender = (message: DeadLetterMessage) => Promise<void>;
  * Builds the dead-letter message of a record.
  *
  * @param sourceMessageId the record's `messageId`
- * @param request the parsed request, or `undefined` when the body itself was refused
+ * @param metadata the request's metadata (kept even when the request itself was refused)
  * @param failures the record's permanent failures, in request order
- * @param originalBody the record body, kept only when `request` is `undefined`
+ * @param refusedBody the record body when it was refused whole; kept up to {@link MAX_DEAD_LETTER_BODY_CHARS}
  */
 export function buildDeadLetter(
   sourceMessageId: string,
-  request: RevocationRequest | undefined,
+  metadata: RequestMetadata,
   failures: DeadLetterFailure[],
-  originalBody?: string,
+  refusedBody?: string,
 ): DeadLetterMessage {
   const tokenIds = failures.filter((f) => f.outcome !== 'invalid').map((f) => f.tokenId as string);
   return {
     tokenIds,
-    ...(request?.incidentId === undefined ? {} : { incidentId: request.incidentId }),
-    ...(request?.reason === undefined ? {} : { reason: request.reason }),
-    ...(request?.requestedBy === undefined ? {} : { requestedBy: request.requestedBy }),
-    ...(request?.dryRun ? { dryRun: true } : {}),
+    ...(metadata.incidentId === undefined ? {} : { incidentId: metadata.incidentId }),
+    ...(metadata.reason === undefined ? {} : { reason: metadata.reason }),
+    ...(metadata.requestedBy === undefined ? {} : { requestedBy: metadata.requestedBy }),
+    ...(metadata.dryRun ? { dryRun: true } : {}),
     failures,
     sourceMessageId,
-    ...(request === undefined && originalBody !== undefined ? { body: originalBody } : {}),
+    ...(refusedBody === undefined ? {} : keepBody(refusedBody)),
   };
+}
+
+/** The original body, or as much of its start as fits once JSON-escaped (escaping can grow text sixfold). */
+function keepBody(body: string): { body: string; bodyTruncated?: true } {
+  if (JSON.stringify(body).length <= MAX_DEAD_LETTER_BODY_CHARS) return { body };
+  let head = body.slice(0, MAX_DEAD_LETTER_BODY_CHARS);
+  while (JSON.stringify(head).length > MAX_DEAD_LETTER_BODY_CHARS) head = head.slice(0, Math.floor(head.length * 0.75));
+  if (/[\uD800-\uDBFF]$/.test(head)) head = head.slice(0, -1);
+  return { body: head, bodyTruncated: true };
 }
 
 /** The `outcome` message attribute: the outcome all failures share, or `mixed`. */

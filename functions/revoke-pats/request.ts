@@ -32,10 +32,29 @@ export interface RevocationRequest {
   warnings: string[];
 }
 
+/** The metadata of a request, kept with its dead-letter message even when the request itself is refused. */
+export interface RequestMetadata {
+  incidentId?: string;
+  reason?: string;
+  requestedBy?: string;
+  /** Present only when the request said `dryRun: true`. */
+  dryRun?: true;
+}
+
 /** The body is not a usable request; the record is dead-lettered as `invalid` with this detail. */
 export class InvalidRequestError extends Error {
   override readonly name = 'InvalidRequestError';
+  constructor(
+    message: string,
+    /** What could be read of the request's metadata, for the dead-letter message. */
+    readonly metadata: RequestMetadata = {},
+  ) {
+    super(message);
+  }
 }
+
+/** Longest JSON form of a rejected raw value kept as received, in characters; larger ones are described. */
+export const MAX_RAW_VALUE_CHARS = 1_000;
 
 const ASCII_WHITESPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
 
@@ -63,9 +82,11 @@ export function validateTokenId(raw: unknown): { valid: true; tokenId: string } 
  *
  * @param body the SQS message body
  * @throws {InvalidRequestError} when the body is too large, not JSON, not an object, has no token ID, more than
- *   {@link MAX_TOKEN_IDS} of them, a `tokenIds` that is not an array, or a `dryRun` that is not a boolean
+ *   {@link MAX_TOKEN_IDS} different ones, a `tokenIds` that is not an array, or a `dryRun` that is not a boolean
+ *   (`null` counts as not set); the error carries what could be read of the metadata
  */
 export function parseRequest(body: string): RevocationRequest {
+  if (typeof body !== 'string') throw new InvalidRequestError('body is not a string: no token ID');
   const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > MAX_BODY_BYTES) {
     throw new InvalidRequestError(`body is ${bytes} bytes; at most ${MAX_BODY_BYTES} bytes per message: split the request`);
@@ -81,49 +102,80 @@ export function parseRequest(body: string): RevocationRequest {
     throw new InvalidRequestError('body must be a JSON object with tokenIds (array) or tokenId (string)');
   }
   const request = json as Record<string, unknown>;
-
-  const raws: unknown[] = [];
-  if ('tokenIds' in request) {
-    if (!Array.isArray(request.tokenIds)) throw new InvalidRequestError('tokenIds must be an array of token ID strings');
-    raws.push(...request.tokenIds);
-  }
-  if ('tokenId' in request) raws.push(request.tokenId);
-  if (raws.length === 0) throw new InvalidRequestError('no token ID: give tokenIds (array) or tokenId (string)');
-  if (raws.length > MAX_TOKEN_IDS) {
-    throw new InvalidRequestError(`${raws.length} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`);
-  }
-
-  if (request.dryRun !== undefined && typeof request.dryRun !== 'boolean') {
-    // Someone may have meant a dry run: never guess towards deactivation.
-    throw new InvalidRequestError('dryRun must be a boolean (true or false)');
-  }
-
   const warnings: string[] = [];
-  const metadata = (field: 'incidentId' | 'reason' | 'requestedBy') => {
-    const value = request[field];
-    if (value === undefined) return {};
-    if (typeof value !== 'string') {
-      warnings.push(`${field} ignored: must be a string`);
-      return {};
-    }
-    return { [field]: value.slice(0, MAX_METADATA_CHARS) };
+  const metadata = readMetadata(request, warnings);
+  const refuse = (message: string): never => {
+    throw new InvalidRequestError(message, metadata);
   };
 
-  return {
-    entries: dedupe(raws.map((raw) => ({ ...validateTokenId(raw), raw }) as TokenEntry)),
-    ...metadata('incidentId'),
-    ...metadata('reason'),
-    ...metadata('requestedBy'),
-    dryRun: request.dryRun === true,
-    warnings,
-  };
+  // null is what serialisers write for "not set".
+  const tokenIds = request.tokenIds ?? undefined;
+  const tokenId = request.tokenId ?? undefined;
+  const raws: unknown[] = [];
+  if (tokenIds !== undefined) {
+    if (!Array.isArray(tokenIds)) refuse('tokenIds must be an array of token ID strings');
+    for (const raw of tokenIds as unknown[]) raws.push(raw); // not push(...): a huge array would overflow the stack
+  }
+  if (tokenId !== undefined) raws.push(tokenId);
+  if (raws.length === 0) refuse('no token ID: give tokenIds (array) or tokenId (string)');
+
+  const dryRun = request.dryRun ?? false;
+  if (typeof dryRun !== 'boolean') {
+    // Someone may have meant a dry run: never guess towards deactivation.
+    refuse('dryRun must be a boolean (true or false)');
+  }
+
+  const entries = dedupe(raws.map((raw) => entryOf(raw)));
+  if (entries.length > MAX_TOKEN_IDS) refuse(`${entries.length} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`);
+  return { entries, ...metadata, dryRun: dryRun === true, warnings };
 }
 
-/** Drops repeats: the same valid token ID, or the same invalid raw value. */
+function readMetadata(request: Record<string, unknown>, warnings: string[]): RequestMetadata {
+  const out: RequestMetadata = {};
+  for (const field of ['incidentId', 'reason', 'requestedBy'] as const) {
+    const value = request[field] ?? undefined;
+    if (value === undefined) continue;
+    if (typeof value !== 'string') {
+      warnings.push(`${field} ignored: must be a string`);
+      continue;
+    }
+    if (value.length > MAX_METADATA_CHARS) warnings.push(`${field} cut to ${MAX_METADATA_CHARS} characters`);
+    out[field] = cut(value, MAX_METADATA_CHARS);
+  }
+  if (request.dryRun === true) out.dryRun = true;
+  return out;
+}
+
+/** The first `max` UTF-16 units of `text`, without splitting a surrogate pair. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const head = text.slice(0, max);
+  return /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
+}
+
+/** Validates one raw entry; a rejected object or array is kept as received only if it is small and printable. */
+function entryOf(raw: unknown): TokenEntry {
+  const result = validateTokenId(raw);
+  if (result.valid) return { ...result, raw };
+  if (typeof raw !== 'object' || raw === null) return { ...result, raw };
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(raw);
+  } catch {
+    // nested too deep to serialise
+  }
+  const kept =
+    json !== undefined && json.length <= MAX_RAW_VALUE_CHARS
+      ? raw
+      : `<${Array.isArray(raw) ? 'array' : 'object'} not copied: ${json === undefined ? 'nested too deep' : `${json.length} characters of JSON`}>`;
+  return { ...result, raw: kept };
+}
+
+/** Drops repeats: the same valid token ID, or the same invalid raw value (objects and arrays are all kept). */
 function dedupe(entries: TokenEntry[]): TokenEntry[] {
-  const seen = new Set<string>();
+  const seen = new Set<unknown>();
   return entries.filter((entry) => {
-    const key = entry.valid ? `id:${entry.tokenId}` : `raw:${JSON.stringify(entry.raw)}`;
+    const key = entry.valid ? `id:${entry.tokenId}` : typeof entry.raw === 'object' && entry.raw !== null ? entry : `raw:${typeof entry.raw}:${String(entry.raw)}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -20,7 +20,7 @@ import { CredentialError, type CredentialSource } from '../lib/credentials.js';
 import type { AuditSink } from './audit.js';
 import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
 import { classify, DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
-import { InvalidRequestError, parseRequest, type RevocationRequest } from './request.js';
+import { InvalidRequestError, parseRequest, type RequestMetadata, type RevocationRequest } from './request.js';
 
 /** One SQS record, as the batch needs it. */
 export interface BatchRecord {
@@ -83,8 +83,10 @@ type PlannedItem =
 
 interface Plan {
   record: BatchRecord;
-  /** `undefined` when the body was refused whole (then `items` holds that one `invalid` entry). */
-  request?: RevocationRequest;
+  /** The request's metadata, also when the request was refused. */
+  metadata: RequestMetadata;
+  /** True when the body was refused whole (then `items` holds that one `invalid` entry). */
+  refused: boolean;
   items: PlannedItem[];
 }
 
@@ -94,10 +96,14 @@ interface Plan {
  * @returns which records to retry and every token outcome; never throws for a problem of one record or token
  */
 export async function revokeBatch(records: BatchRecord[], deps: BatchDeps): Promise<BatchResult> {
-  const plans = records.map((record) => plan(record, deps.settings));
-  const { results: dfns, configFault } = await deactivateAll(plans, deps);
+  const plans = records.map((record) => plan(record, deps.settings, deps.audit));
+  const { results: dfns, configFault, stillRejected } = await deactivateAll(plans, deps);
   if (configFault) {
     deps.audit.problem('credential unusable: every record of the batch is retried', { error: configFault.message });
+  } else if (stillRejected > 0) {
+    deps.audit.problem('credential still rejected by Dfns after fetching the secret again: check the service-account token, its permissions and the registered key', {
+      tokens: stillRejected,
+    });
   }
 
   const verdicts = await Promise.all(plans.map((p) => settle(p, dfns, configFault !== undefined, deps)));
@@ -110,7 +116,7 @@ export async function revokeBatch(records: BatchRecord[], deps: BatchDeps): Prom
         tokenId: token.tokenId,
         outcome: token.outcome,
         messageId: token.messageId,
-        ...pick(p.request, ['incidentId', 'requestedBy', 'reason']),
+        ...pick(p.metadata, ['incidentId', 'requestedBy', 'reason']),
         ...pick(pat, ['linkedUserId', 'orgId']),
         ...(token.detail === undefined ? {} : { detail: token.detail }),
         ...(token.ms === undefined ? {} : { latencyMs: Math.round(token.ms) }),
@@ -122,18 +128,27 @@ export async function revokeBatch(records: BatchRecord[], deps: BatchDeps): Prom
 }
 
 /** Local decisions for one record: parse, then per token `invalid`, `protected`, `dry_run`; the rest goes to Dfns. */
-function plan(record: BatchRecord, settings: BatchSettings): Plan {
+function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): Plan {
   let request: RevocationRequest;
   try {
     request = parseRequest(record.body);
   } catch (error) {
     if (!(error instanceof InvalidRequestError)) throw error;
-    return { record, items: [{ tokenId: null, outcome: 'invalid', detail: error.message }] };
+    return {
+      record,
+      metadata: error.metadata,
+      refused: true,
+      items: [{ tokenId: null, outcome: 'invalid', detail: error.message }],
+    };
+  }
+  if (request.warnings.length > 0) {
+    audit.warning('request fields ignored or cut', { messageId: record.messageId, warnings: request.warnings });
   }
   const dryRun = settings.dryRun || request.dryRun;
   return {
     record,
-    request,
+    metadata: { ...pick(request, ['incidentId', 'reason', 'requestedBy']), ...(request.dryRun ? { dryRun: true } : {}) },
+    refused: false,
     items: request.entries.map((entry): PlannedItem => {
       if (!entry.valid) return { tokenId: entry.raw, outcome: 'invalid', detail: entry.detail };
       if (settings.protectedTokenIds.has(entry.tokenId)) {
@@ -152,12 +167,16 @@ function plan(record: BatchRecord, settings: BatchSettings): Plan {
 async function deactivateAll(
   plans: Plan[],
   deps: BatchDeps,
-): Promise<{ results: Map<string, DfnsResult>; configFault?: CredentialError }> {
+): Promise<{ results: Map<string, DfnsResult>; configFault?: CredentialError; stillRejected: number }> {
   const now = deps.now ?? (() => performance.now());
   const unique = new Set<string>();
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
 
   let configFault: CredentialError | undefined;
+  let stillRejected = 0;
+  // At most two GetSecretValue calls per invocation: the cached credential (fetched on first use) and one refetch
+  // after a 401. Both are shared, failures included: a Secrets Manager outage costs one call, not one per token.
+  let current: Promise<ServiceAccountCredential> | undefined;
   let refreshed: Promise<ServiceAccountCredential> | undefined;
 
   /** One attempt; the latency metric counts attempts that reached the PUT. */
@@ -185,11 +204,12 @@ async function deactivateAll(
       ms: now() - started,
     });
     try {
-      const credential = await deps.credentials.get();
+      const credential = await (current ??= deps.credentials.get());
       let result = await attempt(tokenId, credential);
       if (!result.ok && classify(result.error).credentialRejected) {
-        // One refetch per invocation, shared by every token that met the 401; each of them tries once more.
-        refreshed ??= deps.credentials.refresh();
+        // One refetch per invocation, shared by every token that met the 401; each of them tries once more, and
+        // tokens not started yet use the new credential directly.
+        if (!refreshed) current = refreshed = deps.credentials.refresh();
         const fresh = await refreshed;
         if (fresh !== credential) result = await attempt(tokenId, fresh);
       }
@@ -199,6 +219,7 @@ async function deactivateAll(
           : done('failed', 'Dfns answered 200 but the PAT still says isActive: true', result.pat);
       }
       const { outcome, detail, credentialRejected } = classify(result.error);
+      if (credentialRejected) stillRejected += 1;
       return done(outcome, credentialRejected ? `${detail}; still rejected after fetching the secret again` : detail);
     } catch (error) {
       if (error instanceof CredentialError) configFault ??= error;
@@ -209,7 +230,7 @@ async function deactivateAll(
   const limit = pLimit(deps.settings.maxConcurrency);
   const results = new Map<string, DfnsResult>();
   await Promise.all([...unique].map((tokenId) => limit(async () => results.set(tokenId, await deactivateOne(tokenId)))));
-  return configFault ? { results, configFault } : { results };
+  return configFault ? { results, configFault, stillRejected } : { results, stillRejected };
 }
 
 /**
@@ -235,7 +256,7 @@ async function settle(
     .map((t) => ({ tokenId: t.tokenId, outcome: t.outcome, detail: t.detail ?? t.outcome }));
   if (failures.length === 0) return { plan: p, tokens, retry: false };
   try {
-    await deps.deadLetter(buildDeadLetter(p.record.messageId, p.request, failures, p.record.body));
+    await deps.deadLetter(buildDeadLetter(p.record.messageId, p.metadata, failures, p.refused ? p.record.body : undefined));
     return { plan: p, tokens, retry: false };
   } catch (error) {
     deps.audit.problem('dead-letter send failed: the record is retried', {

@@ -17,9 +17,9 @@ export function createHandler({ telemetry, deps }: Container) {
     .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
     .use(logMetrics(telemetry.metrics))
     .handler(async (event) => {
-      const records = event.Records.map((r) => ({
+      const records = (event.Records ?? []).map((r) => ({
         messageId: r.messageId,
-        body: r.body,
+        body: typeof r.body === 'string' ? r.body : '',
         receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1),
       }));
       const { retry } = await revokeBatch(records, deps);

@@ -15,9 +15,9 @@ import {
   DfnsTimeoutError,
 } from '../../functions/lib/dfns/errors.js';
 import { SigningKey } from '../../functions/lib/dfns/signing.js';
-import { dfnsError, htmlError } from '../../tools/sandbox/faults.js';
+import { dfnsError, errorBody, htmlError } from '../../tools/sandbox/faults.js';
 import { generateKey, newTokenId } from '../../tools/sandbox/ids.js';
-import { startSandbox, type DfnsSandbox } from '../../tools/sandbox/sandbox.js';
+import { startSandbox, type DfnsSandbox, type RecordedRequest } from '../../tools/sandbox/sandbox.js';
 import { accountWithClient, call, clientFor, eventually, type TestAccount } from '../support/dfns.js';
 import { keysInEveryFormat, PEM_SHAPES } from '../support/keys.js';
 
@@ -285,6 +285,24 @@ describe('hardening', () => {
     expect(error.dfnsMessage.length).toBeLessThanOrEqual(300);
     for (let i = 0; i + 12 <= authToken.length; i += 6) expect(error.message).not.toContain(authToken.slice(i, i + 12));
     expect(error.dfnsMessage).toMatch(/\[redacted\]$/);
+  });
+
+  it('redacts a piece of the bearer token or of the user action that Dfns quotes', async () => {
+    const { tokenId } = sandbox.addPat();
+    const piece = account.secret.authToken.slice(40, 110);
+    sandbox.injectFault({ route: 'init', respond: dfnsError(401, `token …${piece}… expired`) });
+    const atInit = (await thrown(() => account.client.deactivatePat(tokenId))) as DfnsApiError;
+    expect(atInit.dfnsMessage).toBe('token …[redacted]… expired');
+
+    sandbox.injectFault({
+      route: 'deactivate',
+      respond: {
+        status: 400,
+        body: (request: RecordedRequest) => errorBody(400, `user action ${request.headers['x-dfns-useraction']!.slice(3, 30)} already used`),
+      },
+    });
+    const atPut = (await thrown(() => account.client.deactivatePat(tokenId))) as DfnsApiError;
+    expect(atPut.dfnsMessage).toBe('user action [redacted] already used');
   });
 
   it('keeps at most 300 characters of a Dfns message', async () => {

@@ -52,11 +52,14 @@ describe('no secret in any output', () => {
     try {
       const first = world.useAccount('ed25519');
       const handler = world.handler();
-      const [ok, refused] = world.sandbox.seedPats(2) as [string, string];
+      const [ok, refused, partly] = world.sandbox.seedPats(3) as [string, string, string];
       // Dfns echoing our bearer back in an error must not carry it into the audit line.
       world.sandbox.injectFault({ route: 'deactivate', tokenId: refused, respond: dfnsError(403, `denied for ${first.authToken}`) });
+      // ... or only a piece of it.
+      world.sandbox.injectFault({ route: 'init', tokenId: partly, respond: dfnsError(401, `token ${first.authToken.slice(20, 90)}... expired`) });
       await handler([
         { messageId: 'm1', body: { tokenIds: [ok, refused, newTokenId(), 'junk'], incidentId: 'INC-1' } },
+        { messageId: 'm1b', body: { tokenIds: [partly] } },
         { messageId: 'm2', body: 'not json' },
       ]);
       // Rotation: the old token is revoked, the secret now holds another account (P-256), one refetch.

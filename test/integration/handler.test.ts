@@ -21,6 +21,7 @@ beforeEach(async () => {
   world.sandbox.faults.clear();
   world.sandbox.resetRecording();
   world.secrets.calls.length = 0;
+  world.secrets.clearFaults();
   await world.sqs.drainDeadLetters();
   output = captureOutput();
 });
@@ -337,6 +338,67 @@ describe('permanent failures go to the dead-letter queue', () => {
   });
 });
 
+describe('hostile and odd input never fails the batch', () => {
+  it('a poison record nested too deep to serialise is dead-lettered; the good records around it are done', async () => {
+    const [a, b] = world.sandbox.seedPats(2) as [string, string];
+    const poison = `{"tokenIds":["${b}",${'['.repeat(50_000)}${']'.repeat(50_000)}],"incidentId":"INC-P"}`;
+    const response = await world.handler()([
+      { messageId: 'good', body: { tokenIds: [a] } },
+      { messageId: 'poison', body: poison },
+    ]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect([world.sandbox.isActive(a), world.sandbox.isActive(b)]).toEqual([false, false]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([
+      {
+        body: {
+          tokenIds: [],
+          incidentId: 'INC-P',
+          failures: [{ tokenId: '<array not copied: nested too deep>', outcome: 'invalid', detail: 'not a string (got object)' }],
+          sourceMessageId: 'poison',
+        },
+        attributes: { outcome: 'invalid', sourceMessageId: 'poison' },
+      },
+    ]);
+  });
+
+  it('a refused request keeps its metadata in the dead-letter message', async () => {
+    const ids = Array.from({ length: 101 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`);
+    await world.handler()([{ messageId: 'm1', body: { tokenIds: ids, incidentId: 'INC-7', reason: 'mass leak', requestedBy: 'siem' } }]);
+    const [message] = await world.sqs.drainDeadLetters();
+    expect(message!.body).toMatchObject({
+      tokenIds: [],
+      incidentId: 'INC-7',
+      reason: 'mass leak',
+      requestedBy: 'siem',
+      failures: [{ tokenId: null, outcome: 'invalid', detail: expect.stringMatching(/101 token IDs; at most 100 per message: split/) }],
+    });
+    expect(world.sandbox.requestCount).toBe(0);
+  });
+
+  it('a large unparseable body is kept only in part, so its dead-letter message still fits SQS', async () => {
+    const body = '"'.repeat(200 * 1024);
+    const response = await world.handler()([{ messageId: 'm1', body }]);
+    expect(response.batchItemFailures).toEqual([]);
+    const [message] = await world.sqs.drainDeadLetters();
+    const kept = message!.body as { body: string; bodyTruncated: boolean };
+    expect(kept.bodyTruncated).toBe(true);
+    expect(body.startsWith(kept.body)).toBe(true);
+    expect(JSON.stringify(message!.body).length).toBeLessThan(70 * 1024);
+  });
+
+  it('logs a warning for ignored metadata and goes on', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const response = await world.handler()([{ messageId: 'm1', body: { tokenId, incidentId: 1042 } }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+    expect(output.json().find((l) => l.level === 'WARN')).toMatchObject({
+      message: 'request fields ignored or cut',
+      messageId: 'm1',
+      warnings: ['incidentId ignored: must be a string'],
+    });
+  });
+});
+
 describe('transient failures retry the record', () => {
   it('a hung PUT ends failed through the request timeout; only its record is retried', async () => {
     const [hung, fine] = world.sandbox.seedPats(2) as [string, string];
@@ -397,6 +459,26 @@ describe('the credential', () => {
     expect(world.sandbox.requestsTo('init').filter((r) => r.status === 401).length).toBeGreaterThan(0);
   });
 
+  it('Secrets Manager down: one GetSecretValue per invocation, not one per token', async () => {
+    world.secrets.injectFault({ type: 'AccessDeniedException', times: 10 });
+    const tokens = world.sandbox.seedPats(5);
+    const response = await world.handler({ MAX_CONCURRENCY: '1' })(tokens.map((tokenId, i) => ({ messageId: `m${i}`, body: { tokenId } })));
+    expect(response.batchItemFailures).toHaveLength(5);
+    expect(world.secrets.calls).toEqual([SECRET_ID]);
+    expect(world.sandbox.requestCount).toBe(0);
+  });
+
+  it('a failed refetch after a 401 is not retried by later tokens: at most two fetches per invocation', async () => {
+    world.sandbox.revokeAuthToken(world.secret.authToken);
+    world.secrets.injectFault({ type: 'AccessDeniedException', skip: 1 }); // the first fetch works, the refetch fails
+    const tokens = world.sandbox.seedPats(3);
+    const response = await world.handler({ MAX_CONCURRENCY: '1' })(tokens.map((tokenId, i) => ({ messageId: `m${i}`, body: { tokenId } })));
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm0' }, { itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }]);
+    expect(world.secrets.calls).toEqual([SECRET_ID, SECRET_ID]);
+    expect(world.sandbox.requestsTo('init')).toHaveLength(1); // tokens 2 and 3 never started with a bad credential
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([true, true, true]);
+  });
+
   it('still rejected after the refetch: failed and retried, with one refetch per invocation', async () => {
     const handler = world.handler();
     world.sandbox.revokeAuthToken(world.secret.authToken); // not rotated: the secret still holds the dead token
@@ -408,6 +490,9 @@ describe('the credential', () => {
     for (const line of output.audit()) {
       expect(line).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/401.*still rejected/) });
     }
+    expect(output.json().filter((l) => l.level === 'ERROR')).toEqual([
+      expect.objectContaining({ message: expect.stringMatching(/credential still rejected by Dfns after fetching the secret again/), tokens: 4 }),
+    ]);
     expect(await world.sqs.drainDeadLetters()).toEqual([]);
   });
 

@@ -59,6 +59,50 @@ describe('parseRequest', () => {
     expect(request.dryRun).toBe(true);
   });
 
+  it('counts token IDs after dropping repeats: the same ID 150 times is one', () => {
+    expect(parseRequest(JSON.stringify({ tokenIds: Array(150).fill(ID) })).entries).toEqual([{ valid: true, tokenId: ID, raw: ID }]);
+  });
+
+  it('survives a raw value nested too deep to serialise, and a huge array, without throwing', () => {
+    const deep = `{"tokenIds":["${ID}",${'['.repeat(50_000)}${']'.repeat(50_000)}]}`;
+    const request = parseRequest(deep);
+    expect(request.entries).toEqual([
+      { valid: true, tokenId: ID, raw: ID },
+      { valid: false, raw: '<array not copied: nested too deep>', detail: 'not a string (got object)' },
+    ]);
+    const zeros = `{"tokenIds":[${Array(120_000).fill('0').join(',')}]}`;
+    expect(parseRequest(zeros).entries).toEqual([{ valid: false, raw: 0, detail: 'not a string (got number)' }]);
+  });
+
+  it('keeps small objects as received and describes large ones', () => {
+    const request = parseRequest(JSON.stringify({ tokenIds: [{ id: ID }, { blob: 'x'.repeat(2000) }] }));
+    expect(request.entries.map((e) => e.raw)).toEqual([{ id: ID }, '<object not copied: 2011 characters of JSON>']);
+  });
+
+  it('treats null as "not set" for tokenId, tokenIds and dryRun', () => {
+    const request = parseRequest(JSON.stringify({ tokenIds: [ID], tokenId: null, dryRun: null }));
+    expect(request.entries).toHaveLength(1);
+    expect(request.dryRun).toBe(false);
+    expect(() => parseRequest('{"tokenIds":null,"tokenId":null}')).toThrow(/no token ID/);
+  });
+
+  it('keeps the metadata of a refused request for its dead-letter message', () => {
+    let caught: InvalidRequestError | undefined;
+    try {
+      parseRequest(JSON.stringify({ tokenIds: 'x', incidentId: 'INC-7', reason: 'leak', requestedBy: 'siem', dryRun: true }));
+    } catch (error) {
+      caught = error as InvalidRequestError;
+    }
+    expect(caught?.metadata).toEqual({ incidentId: 'INC-7', reason: 'leak', requestedBy: 'siem', dryRun: true });
+  });
+
+  it('cuts long metadata without splitting a surrogate pair, and says so', () => {
+    const reason = `${'r'.repeat(999)}\u{1F510}tail`;
+    const request = parseRequest(JSON.stringify({ tokenId: ID, reason }));
+    expect(request.reason).toBe('r'.repeat(999));
+    expect(request.warnings).toEqual(['reason cut to 1000 characters']);
+  });
+
   it('ignores metadata of the wrong type with a warning rather than delaying the revocation', () => {
     const request = parseRequest(JSON.stringify({ tokenId: ID, incidentId: 1042, reason: ['x'] }));
     expect(request.incidentId).toBeUndefined();
@@ -77,7 +121,7 @@ describe('parseRequest', () => {
     ['{"tokenIds":[]}', /no token ID/],
     [`{"tokenIds":"${ID}"}`, /tokenIds must be an array/],
     [`{"tokenId":"${ID}","dryRun":"true"}`, /dryRun must be a boolean/],
-    [JSON.stringify({ tokenIds: Array(101).fill(ID) }), /101 token IDs; at most 100 per message: split/],
+    [JSON.stringify({ tokenIds: Array.from({ length: 101 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`) }), /101 token IDs; at most 100 per message: split/],
     [JSON.stringify({ tokenId: ID, reason: 'x'.repeat(MAX_BODY_BYTES) }), /at most 262144 bytes per message: split/],
   ])('refuses %j whole', (body, rule) => {
     expect(() => parseRequest(body)).toThrow(InvalidRequestError);

@@ -16,6 +16,8 @@ export interface SecretsManagerFault {
   status?: number;
   /** How many calls it answers. @default 1 */
   times?: number;
+  /** Calls to serve normally before it starts. @default 0 */
+  skip?: number;
 }
 
 /** A running responder. */
@@ -53,7 +55,12 @@ export class SecretsManagerResponder {
 
   /** Queues an error for the next call(s). */
   injectFault(fault: SecretsManagerFault): void {
-    this.faults.push({ status: 400, times: 1, ...fault });
+    this.faults.push({ status: 400, times: 1, skip: 0, ...fault });
+  }
+
+  /** Drops every queued error. */
+  clearFaults(): void {
+    this.faults.length = 0;
   }
 
   /** Stops the server. */
@@ -75,7 +82,8 @@ export class SecretsManagerResponder {
     }
     this.calls.push(secretId);
     const fault = this.faults[0];
-    if (fault) {
+    if (fault && fault.skip > 0) fault.skip -= 1;
+    else if (fault) {
       fault.times -= 1;
       if (fault.times <= 0) this.faults.shift();
       return error(fault.status, fault.type, `scripted ${fault.type}`);

@@ -10,7 +10,10 @@ export type SandboxRoute = 'init' | 'action' | 'deactivate' | 'get';
 export interface FaultResponse {
   status: number;
   headers?: Record<string, string>;
-  /** A string is sent as is; anything else as JSON. Omitted: empty body. */
+  /**
+   * A string is sent as is; anything else as JSON; a function is called with the request (method, path, headers,
+   * body) to build the body, e.g. to echo what the client sent. Omitted: empty body.
+   */
   body?: unknown;
 }
 

@@ -336,7 +336,11 @@ export class DfnsSandbox {
     const scripted = fault && (fault.respond || fault.hang || fault.reset);
     let reply: Reply | undefined;
     if (!scripted || fault.afterProcessing) reply = this.handle(route, req, path, body, tokenId);
-    if (fault?.respond) reply = { status: fault.respond.status, body: fault.respond.body, headers: fault.respond.headers };
+    if (fault?.respond) {
+      const { status, body: scriptedBody, headers } = fault.respond;
+      const replyBody = typeof scriptedBody === 'function' ? (scriptedBody as (r: RecordedRequest) => unknown)(record) : scriptedBody;
+      reply = { status, body: replyBody, ...(headers ? { headers } : {}) };
+    }
     if (fault?.midBody) {
       if (fault.midBody === 'reset') resetByUs = true;
       sendHalf(res, reply as Reply, fault.midBody);

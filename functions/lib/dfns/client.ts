@@ -19,6 +19,7 @@ import {
   DfnsTimeoutError,
   type DfnsStep,
 } from './errors.js';
+import { redact, SecretWindows } from './redact.js';
 import { toBase64Url, type SigningKey } from './signing.js';
 
 /** Pattern of a Dfns token ID (dfns-protocol.md; CONTRACT section 4). */
@@ -131,6 +132,7 @@ export class DfnsClient {
   private readonly origin: string;
   // An ES private field: not shown by util.inspect or JSON.stringify, so logging the client cannot leak the token.
   readonly #credential: ServiceAccountCredential;
+  readonly #tokenWindows: SecretWindows;
   private readonly timeoutMs: number;
   private readonly fetch: typeof globalThis.fetch;
 
@@ -145,6 +147,7 @@ export class DfnsClient {
       throw new TypeError('authToken must be one line of printable ASCII (a JWT) without spaces or line breaks');
     }
     this.#credential = options.credential;
+    this.#tokenWindows = new SecretWindows(options.credential.authToken);
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     if (!Number.isInteger(this.timeoutMs) || this.timeoutMs <= 0 || this.timeoutMs > MAX_REQUEST_TIMEOUT_MS) {
       throw new TypeError(
@@ -281,7 +284,7 @@ export class DfnsClient {
         step,
         tokenId,
         status,
-        describeErrorBody(this.redact(text), contentType),
+        describeErrorBody(text, contentType, (message) => this.redact(message, request.userAction)),
         retryAfter ?? undefined,
       );
     }
@@ -298,9 +301,10 @@ export class DfnsClient {
     return new DfnsResponseError(step, tokenId, 200, `${where}: ${issue?.message ?? 'invalid'}`);
   }
 
-  /** A Dfns answer could echo what we sent: the bearer token is removed before anything is kept of it. */
-  private redact(text: string): string {
-    return text.split(this.#credential.authToken).join('[redacted]');
+  /** A Dfns answer could echo what we sent: the bearer token and the user action, whole or in part. */
+  private redact(text: string, userAction: string | undefined): string {
+    const secrets = userAction ? [this.#tokenWindows, new SecretWindows(userAction)] : [this.#tokenWindows];
+    return redact(text, secrets);
   }
 
   /** Never print the credential. */
@@ -327,14 +331,18 @@ function describeBody(text: string, contentType: string): string {
   return `${contentType || 'no content-type'}, ${Buffer.byteLength(text)} bytes`;
 }
 
-function describeErrorBody(text: string, contentType: string): string {
+/**
+ * What Dfns said in an error body, redacted before it is cut (a cut could otherwise split a secret and leave a
+ * piece the redaction no longer recognises).
+ */
+function describeErrorBody(text: string, contentType: string, redactText: (message: string) => string): string {
   if (text.trim() !== '') {
     try {
       const parsed = dfnsErrorBodySchema.safeParse(JSON.parse(text));
       if (parsed.success) {
         const { error, message } = parsed.data;
         const said = typeof error === 'string' ? error : (error?.message ?? message);
-        if (said) return said.replace(/\s+/g, ' ').slice(0, MAX_MESSAGE_CHARS);
+        if (said) return redactText(said.slice(0, 16 * MAX_MESSAGE_CHARS)).replace(/\s+/g, ' ').slice(0, MAX_MESSAGE_CHARS);
       }
     } catch {
       // not JSON: described below, never echoed (HTML from a proxy can be large and is not Dfns' word)
