@@ -28,7 +28,7 @@ export interface SandboxFault {
   tokenId?: string;
   /** How many matching requests it applies to. @default 1 */
   times?: number;
-  /** Wait this long (ms) before handling: a slow answer. */
+  /** Wait this long (ms) before anything else, processing included: a slow answer. */
   delayMs?: number;
   /** Answer with this instead of the real answer. */
   respond?: FaultResponse;
@@ -48,6 +48,8 @@ export interface SandboxFault {
   afterProcessing?: boolean;
 }
 
+const STATUS_TEXT: Record<number, string> = { 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Temporarily Unavailable', 504: 'Gateway Time-out' };
+
 /** A proxy's HTML error page, as load balancers answer 502/503/504. */
 export function htmlError(status: number, retryAfter?: string): FaultResponse {
   const headers: Record<string, string> = { 'content-type': 'text/html' };
@@ -55,7 +57,7 @@ export function htmlError(status: number, retryAfter?: string): FaultResponse {
   return {
     status,
     headers,
-    body: `<html><head><title>${status}</title></head><body><center><h1>${status} Bad Gateway</h1></center></body></html>`,
+    body: `<html><head><title>${status}</title></head><body><center><h1>${status} ${STATUS_TEXT[status] ?? 'Error'}</h1></center></body></html>`,
   };
 }
 

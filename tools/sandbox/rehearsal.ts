@@ -39,7 +39,7 @@ export function usage({ sandbox, secret, tokenIds }: Rehearsal, credentialFile?:
   return [
     `Dfns sandbox listening on ${sandbox.url} (org ${sandbox.orgId})`,
     '',
-    'Service-account credential (CONTRACT section 3 format; a throwaway key generated for this run):',
+    'Service-account credential (the secret format of README "The service-account credential"; a throwaway key):',
     credentialFile ? `  written to ${credentialFile} (mode 600)` : JSON.stringify(secret, null, 2).replace(/^/gm, '  '),
     '',
     `Seeded active PATs (${tokenIds.length}):`,
@@ -47,9 +47,9 @@ export function usage({ sandbox, secret, tokenIds }: Rehearsal, credentialFile?:
     '',
     'Use it:',
     `  export DFNS_API_URL=${sandbox.url}`,
-    `  curl -s -H "Authorization: Bearer <authToken>" ${sandbox.url}/auth/pats/${first}    # state of a PAT`,
-    '  Point the revoker (DFNS_API_URL) or the official @dfns/sdk (baseUrl) at it with the credential above:',
-    '  every signature, challenge and user action is checked as Dfns does.',
+    `  curl -s -H "Authorization: Bearer <authToken>" ${sandbox.url}/auth/pats/${first}; echo    # state of a PAT`,
+    '  Point the revoker (DFNS_API_URL, with the credential above in its secret) or the official @dfns/sdk',
+    '  (baseUrl) at it: every signature, challenge and user action is checked as Dfns does.',
     '',
     'Press Ctrl-C to stop.',
   ].join('\n');

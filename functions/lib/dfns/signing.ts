@@ -34,7 +34,7 @@ const REFUSED_LABELS: Record<string, string> = {
   'ENCRYPTED PRIVATE KEY':
     'is an encrypted PKCS#8 key; the credential carries no passphrase, store the unencrypted PKCS#8 PEM',
   'OPENSSH PRIVATE KEY':
-    'is an OpenSSH private key; convert it to PKCS#8 PEM (ssh-keygen -p -m PKCS8 -f <file>) and store that',
+    'is an OpenSSH private key; store a PEM key instead (ECDSA/RSA: ssh-keygen -p -m PKCS8 -f <file>; Ed25519 cannot be converted that way: generate one with openssl genpkey -algorithm Ed25519 and register its public key)',
   'PUBLIC KEY': 'is a public key; the secret must hold the private key (the public key is what Dfns registers)',
   'RSA PUBLIC KEY': 'is a public key; the secret must hold the private key (the public key is what Dfns registers)',
   CERTIFICATE: 'is a certificate; the secret must hold the private key',
@@ -185,6 +185,11 @@ export class SigningKey {
 
   /** @see toJSON */
   [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  /** @see toJSON */
+  toString(): string {
     return `SigningKey<${this.kind}>`;
   }
 }
