@@ -39,7 +39,7 @@ export interface AuditSink {
   problem(message: string, fields?: Record<string, unknown>): void;
   /** Something in a request was ignored or adjusted; the revocation went on. */
   warning(message: string, fields?: Record<string, unknown>): void;
-  /** Emits the per-outcome counts collected since the last flush. */
+  /** Emits the per-outcome counts and the metrics collected since the last flush (once per invocation). */
   flush(): void;
 }
 
@@ -92,5 +92,8 @@ export class PowertoolsAudit implements AuditSink {
       metric.addMetric('Revocations', MetricUnit.Count, count);
     }
     this.counts.clear();
+    // Powertools' logMetrics middleware would warn on stderr for every invocation without latency or fetch
+    // metrics (a dry run, an empty batch); publish only what there is.
+    if (this.telemetry.metrics.hasStoredMetrics()) this.telemetry.metrics.publishStoredMetrics();
   }
 }

@@ -4,18 +4,16 @@
  * own configuration without the module-level one validating the process environment.
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Container } from './container.js';
 import { revokeBatch } from './revoke-batch.js';
 
-/** Wraps a container into the Lambda handler. */
+/** Wraps a container into the Lambda handler. Metrics are published by the batch's audit sink at its end. */
 export function createHandler({ telemetry, deps }: Container) {
   // timeoutEarlyInMillis 0: Middy's early timeout throws instead of returning a partial batch response.
   return middy<SQSEvent, SQSBatchResponse>({ timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
-    .use(logMetrics(telemetry.metrics))
     .handler(async (event) => {
       const records = (event.Records ?? []).map((r) => ({
         messageId: r.messageId,

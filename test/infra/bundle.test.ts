@@ -1,0 +1,69 @@
+/**
+ * The function as deployed: CDK bundles it once (local esbuild, no Docker) for one environment, and plain `node`
+ * imports that exact file and invokes it with a fixture event. Catches ESM/CJS bundling faults ("Dynamic require
+ * of ... is not supported") that otherwise only show after deploy.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { ESM_REQUIRE_BANNER } from '../../infra/bundling.js';
+import { sqsEvent } from '../support/events.js';
+import { synthesize } from '../support/cdk.js';
+
+let outdir: string;
+let bundle: string;
+
+beforeAll(() => {
+  outdir = mkdtempSync(join(tmpdir(), 'pat-revoker-bundle-'));
+  const { byName } = synthesize({ only: 'dev', bundle: true, outdir });
+  const fn = Object.values(byName.get('dev')!.template.findResources('AWS::Lambda::Function'))[0] as any;
+  const key = String(fn.Properties.Code.S3Key).replace(/\.zip$/, '');
+  bundle = join(outdir, `asset.${key}`, 'index.mjs');
+}, 60_000);
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+describe('the bundled handler', () => {
+  it('is one minified ESM file with the createRequire banner, under 1 MB with everything bundled', () => {
+    expect(existsSync(bundle)).toBe(true);
+    const code = readFileSync(bundle, 'utf8');
+    expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
+    expect(code).toMatch(/export\s*\{[^}]*as handler/);
+    expect(statSync(bundle).size).toBeLessThan(1024 * 1024);
+  });
+
+  it('loads with plain node and answers a fixture event (dry run: no network)', () => {
+    const event = sqsEvent([
+      { messageId: 'smoke-1', body: { tokenIds: ['to-aaaaa-bbbbb-cccccccccccccccc'], incidentId: 'INC-SMOKE' } },
+      { messageId: 'smoke-2', body: { tokenId: 'to-ddddd-eeeee-ffffffffffffffff', dryRun: true } },
+    ]);
+    const script = `
+      const { handler } = await import(${JSON.stringify(bundle)});
+      const context = { functionName: 'pat-revoker', awsRequestId: 'smoke', getRemainingTimeInMillis: () => 60000 };
+      const result = await handler(${JSON.stringify(event)}, context);
+      process.stdout.write('RESULT ' + JSON.stringify(result) + '\\n');`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        AWS_REGION: 'eu-west-1',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        DFNS_API_URL: 'https://api.dfns.io',
+        DFNS_CREDENTIALS_SECRET_ID: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:pat-revoker/dfns-credential-Ab12Cd',
+        DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111111111111/pat-revoker-dev-requests-dlq',
+        DRY_RUN: 'true',
+      },
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const lines = run.stdout.split('\n');
+    expect(JSON.parse(lines.find((l) => l.startsWith('RESULT '))!.slice(7))).toEqual({ batchItemFailures: [] });
+    const audit = lines.filter((l) => l.includes('"message":"revocation"')).map((l) => JSON.parse(l));
+    expect(audit.map((l) => [l.messageId, l.outcome])).toEqual([
+      ['smoke-1', 'dry_run'],
+      ['smoke-2', 'dry_run'],
+    ]);
+  });
+});
