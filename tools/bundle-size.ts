@@ -1,12 +1,13 @@
 /**
- * `npm run size`: bundles functions/revoke-pats/handler.ts with esbuild the way the Lambda is deployed (ESM,
- * minified, Node 22 target, `createRequire` banner) and prints the size, with the AWS SDK v3 clients left to the
+ * `npm run size`: bundles functions/revoke-pats/handler.ts with esbuild the way the Lambda is deployed (the settings
+ * of infra/bundling.ts: ESM, minified, Node 22 target, `createRequire` banner) and prints the size, with the AWS SDK v3 clients left to the
  * runtime and with everything bundled. Writes to a temporary folder; exits 1 if bundling fails.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, HANDLER_ENTRY, MAIN_FIELDS } from '../infra/bundling.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-size-'));
 try {
@@ -18,14 +19,14 @@ try {
   for (const [name, external] of variants) {
     const outfile = join(dir, `${external.length}.mjs`);
     await build({
-      entryPoints: ['functions/revoke-pats/handler.ts'],
+      entryPoints: [HANDLER_ENTRY],
       bundle: true,
       minify: true,
       platform: 'node',
-      target: 'node22',
+      target: ESBUILD_TARGET,
       format: 'esm',
-      mainFields: ['module', 'main'],
-      banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+      mainFields: MAIN_FIELDS,
+      banner: { js: ESM_REQUIRE_BANNER },
       external: [...external],
       outfile,
       logLevel: 'error',
