@@ -28,7 +28,7 @@ const ARN = {
   eventBridgeRule: /^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:rule\/[\w.\-/]+$/,
   // A complete secret ARN ends in the 6 random characters Secrets Manager appends: grants on it are exact.
   secret: /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):(\d{12}):secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/,
-  kmsKey: /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[a-f0-9-]{36}$/,
+  kmsKey: /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key\/(?:[a-f0-9-]{36}|mrk-[a-f0-9]{32})$/,
 };
 
 /** CloudWatch Logs retention values, in days. */
@@ -41,7 +41,8 @@ const seconds = (min: number, max: number) => z.number().int().min(min).max(max)
 
 /** The settings of one environment, with their defaults. */
 const settingsSchema = z
-  .object({
+  // strict: a misspelt setting (memorySize for memoryMb) must fail, not fall back to the default silently.
+  .strictObject({
     /** AWS account; omit account and region for an environment-agnostic stack. */
     account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account ID').optional(),
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional(),
@@ -58,24 +59,27 @@ const settingsSchema = z
     credentialSecretArn: z
       .string()
       .regex(ARN.secret, 'must be the complete secret ARN, ending in -XXXXXX (the 6 characters Secrets Manager adds)'),
-    /** ARN of the customer-managed KMS key encrypting that secret, if it is not the AWS-managed key. */
+    /** ARN of the customer-managed KMS key encrypting that secret. @default none (the AWS-managed key) */
     credentialSecretKmsKeyArn: z.string().regex(ARN.kmsKey, 'must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)').optional(),
     /** Who may send revocation requests. At least one sender is required. */
-    allowedSenders: z
-      .object({
-        /** IAM roles of SIEM and playbook runners (and of operators who redrive the DLQ). */
-        roleArns: arnList(ARN.role, 'arn:aws:iam::123456789012:role/siem-forwarder'),
-        /** SNS topics that forward alerts (raw message delivery off). */
-        snsTopicArns: arnList(ARN.snsTopic, 'arn:aws:sns:eu-west-1:123456789012:security-alerts'),
-        /** EventBridge rules that forward alerts. */
-        eventBridgeRuleArns: arnList(ARN.eventBridgeRule, 'arn:aws:events:eu-west-1:123456789012:rule/leaked-pat'),
-      })
-      .refine(
-        (s) => s.roleArns.length + s.snsTopicArns.length + s.eventBridgeRuleArns.length > 0,
-        'needs at least one sender (roleArns, snsTopicArns or eventBridgeRuleArns)',
-      ),
-    /** Who is paged. */
-    alarmEmails: z.array(z.email('must be an e-mail address')).min(1, 'needs at least one address: alarms must wake a human'),
+    allowedSenders: z.strictObject({
+      /**
+       * IAM roles of SIEM and playbook runners, and of operators who redrive the DLQ (a redrive sends with the
+       * caller's identity). At least one.
+       */
+      roleArns: z
+        .array(z.string().regex(ARN.role, 'must be an ARN like arn:aws:iam::123456789012:role/siem-forwarder'))
+        .min(1, 'needs at least one role: operators who redrive the DLQ send as themselves, and every other IAM principal is denied'),
+      /** SNS topics that forward alerts (raw message delivery off). @default [] */
+      snsTopicArns: arnList(ARN.snsTopic, 'arn:aws:sns:eu-west-1:123456789012:security-alerts'),
+      /** EventBridge rules that forward alerts. @default [] */
+      eventBridgeRuleArns: arnList(ARN.eventBridgeRule, 'arn:aws:events:eu-west-1:123456789012:rule/leaked-pat'),
+    }),
+    /** Who is paged. At least one, no repeats. */
+    alarmEmails: z
+      .array(z.email('must be an e-mail address'))
+      .min(1, 'needs at least one address: alarms must wake a human')
+      .refine((list) => new Set(list.map((a) => a.toLowerCase())).size === list.length, 'lists an address twice'),
     /** Deliveries before SQS moves a record to the DLQ. @default 5 */
     maxReceiveCount: z.number().int().min(1).max(1000).default(5),
     /** Records per invocation (SQS maximum 10 without a batching window above 0). @default 10 */
@@ -98,8 +102,12 @@ const settingsSchema = z
     deadlineMarginMs: z.number().int().min(0).max(900_000).default(5_000),
     /** Function-wide dry run (`DRY_RUN`). @default false */
     dryRun: z.boolean().default(false),
-    /** Token IDs never to deactivate (`PROTECTED_TOKEN_IDS`): the revoker's own token, break-glass tokens. */
-    protectedTokenIds: z.array(z.string().regex(TOKEN_ID_PATTERN, `must match ${TOKEN_ID_PATTERN.source}`)).default([]),
+    /** Token IDs never to deactivate (`PROTECTED_TOKEN_IDS`): the revoker's own token, break-glass tokens. @default [] */
+    protectedTokenIds: z
+      .array(z.string().regex(TOKEN_ID_PATTERN, `must match ${TOKEN_ID_PATTERN.source}`))
+      // Lambda's environment holds 4 KB in all; 80 IDs (about 2.6 KB joined) leave room for the other variables.
+      .max(80, 'holds at most 80 token IDs (the Lambda environment is limited to 4 KB)')
+      .default([]),
     /** Log retention of the function's log group, in days (a CloudWatch Logs retention value). @default 365 */
     logRetentionDays: z
       .number()
@@ -109,7 +117,7 @@ const settingsSchema = z
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
     /** Oldest acceptable request age before the queue-age alarm pages, in s. @default 300 */
     revocationSloSeconds: seconds(60, 86_400).default(300),
-    /** Queue encryption: SQS-managed SSE, or a customer-managed KMS key with rotation (cross-account senders). */
+    /** Queue encryption: SQS-managed SSE, or a customer-managed KMS key with rotation (cross-account senders). @default 'sqs-managed' */
     queueEncryption: z.enum(['sqs-managed', 'kms']).default('sqs-managed'),
     /** Source-queue visibility timeout, in s; at least 6 × function timeout + batching window. @default that minimum */
     visibilityTimeoutSeconds: seconds(0, 43_200).optional(),
@@ -131,6 +139,21 @@ const settingsSchema = z
     }
     if ((s.account === undefined) !== (s.region === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['account'], message: 'give account and region together, or neither' });
+    }
+    if (s.dfnsRequestTimeoutMs >= s.functionTimeoutSeconds * 1000) {
+      ctx.addIssue({ code: 'custom', path: ['dfnsRequestTimeoutMs'], message: 'must be shorter than the function timeout' });
+    }
+    const secret = ARN.secret.exec(s.credentialSecretArn);
+    const key = s.credentialSecretKmsKeyArn ? ARN.kmsKey.exec(s.credentialSecretKmsKeyArn) : null;
+    if (secret && key && (key[1] !== secret[1] || key[2] !== secret[2])) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentialSecretKmsKeyArn'],
+        message: `is in ${key[1]}/${key[2]}, the secret in ${secret[1]}/${secret[2]}: a secret's key is in its region and account`,
+      });
+    }
+    if (secret && s.account && secret[2] !== s.account) {
+      ctx.addIssue({ code: 'custom', path: ['credentialSecretArn'], message: `is in account ${secret[2]}, the stack in ${s.account}` });
     }
   });
 
@@ -210,6 +233,9 @@ export function resolveSettings(name: EnvironmentName, input: EnvironmentInput):
     throw new SettingsError(`${name}${path}`, issue.message);
   }
   const settings = result.data;
+  if (name === 'prod' && settings.removalPolicy !== 'retain') {
+    throw new SettingsError('prod.removalPolicy', "must be 'retain': deleting the prod stack must not delete its queues, key and logs");
+  }
   const secretRegion = ARN.secret.exec(settings.credentialSecretArn)?.[1];
   if (settings.region && secretRegion !== settings.region) {
     throw new SettingsError(`${name}.credentialSecretArn`, `is in ${secretRegion}, the stack in ${settings.region}: the function reads it in its own region`);

@@ -1,7 +1,7 @@
 /**
  * One revocation stack per environment: it only wires the constructs (queue, function, alarms) from the settings.
  */
-import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aws, CfnRule, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { RevocationAlarms } from './constructs/revocation-alarms.js';
 import { RevocationQueue } from './constructs/revocation-queue.js';
@@ -70,6 +70,21 @@ export class RevocationStack extends Stack {
         POWERTOOLS_LOG_LEVEL: 'INFO',
       },
     });
+
+    this.revocationQueue.allowDeadLetterWriter(this.revoker.role);
+
+    if (!settings.region) {
+      // Environment-agnostic: the secret ARN names a region, and the function reads it in its own.
+      const secretRegion = settings.credentialSecretArn.split(':')[3] as string;
+      new CfnRule(this, 'SecretInStackRegion', {
+        assertions: [
+          {
+            assert: Fn.conditionEquals(Aws.REGION, secretRegion),
+            assertDescription: `The credential secret is in ${secretRegion}: deploy this stack there.`,
+          },
+        ],
+      });
+    }
 
     this.alarms = new RevocationAlarms(this, 'Alarms', {
       queue: this.revocationQueue.queue,

@@ -4,7 +4,8 @@
  * A partial batch failure never shows as a Lambda error, so the function's own `Revocations` metric (CONTRACT
  * section 7) is alarmed per outcome, with exactly the namespace and dimensions it is emitted with.
  */
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
   Alarm,
   ComparisonOperator,
@@ -58,6 +59,21 @@ export class RevocationAlarms extends Construct {
     const period = Duration.minutes(1);
 
     this.topic = new Topic(this, 'Topic', { displayName: 'PAT revoker alarms', enforceSSL: true });
+    // enforceSSL makes a topic policy, which replaces SNS' default one: CloudWatch must be allowed to publish,
+    // for this account's alarms only, or every alarm fires into the void.
+    const stack = Stack.of(this);
+    this.topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarms',
+        actions: ['sns:Publish'],
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        resources: [this.topic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        },
+      }),
+    );
     for (const address of props.alarmEmails) this.topic.addSubscription(new EmailSubscription(address));
 
     const revocations = (outcome: string) =>

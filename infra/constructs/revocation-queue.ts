@@ -3,7 +3,7 @@
  * senders may send, the DLQ accepts redrives from this queue only.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { AnyPrincipal, ArnPrincipal, Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { AnyPrincipal, ArnPrincipal, Effect, PolicyStatement, ServicePrincipal, type IPrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption, RedrivePermission } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -22,7 +22,7 @@ export interface AllowedSenders {
 export interface RevocationQueueProps {
   /** Name of the source queue; fixed so the DLQ's redrive-allow policy can name it without a circular reference. */
   queueName: string;
-  /** Who may send. At least one sender. */
+  /** Who may send. At least one role (operators redriving the DLQ send as themselves). */
   senders: AllowedSenders;
   /** Visibility timeout of the source queue; ≥ 6 × function timeout + batching window (checked by the settings). */
   visibilityTimeout: Duration;
@@ -33,6 +33,9 @@ export interface RevocationQueueProps {
   /** @default RemovalPolicy.RETAIN */
   removalPolicy?: RemovalPolicy;
 }
+
+/** What a sender needs of the queue key to send (SQS encrypts with a data key). */
+const KEY_ACTIONS_TO_SEND = ['kms:GenerateDataKey', 'kms:Decrypt'];
 
 /** Standard queues: revocations are idempotent and independent, so FIFO ordering would only cost throughput. */
 export class RevocationQueue extends Construct {
@@ -113,10 +116,20 @@ export class RevocationQueue extends Construct {
           conditions: { ArnEquals: { 'aws:SourceArn': arns } },
         }),
       );
-      this.key?.grantEncryptDecrypt(new ServicePrincipal(service));
+      // Senders encrypt with the queue key; the service may use it only for these sources (confused deputy).
+      this.key?.addToResourcePolicy(
+        new PolicyStatement({
+          sid: `${sid}ToUseKey`,
+          actions: KEY_ACTIONS_TO_SEND,
+          principals: [new ServicePrincipal(service)],
+          resources: ['*'],
+          conditions: { ArnEquals: { 'aws:SourceArn': arns } },
+        }),
+      );
     }
     // Service principals carry aws:SourceArn and are held to the Allow statements above; every IAM principal
-    // (no aws:SourceArn) that is not a configured role is denied.
+    // (no aws:SourceArn) that is not a configured role is denied. Operators who redrive the DLQ send with their
+    // own identity, so their roles belong in the list (the settings require at least one role).
     this.queue.addToResourcePolicy(
       new PolicyStatement({
         sid: 'DenyOtherSenders',
@@ -130,6 +143,35 @@ export class RevocationQueue extends Construct {
         },
       }),
     );
-    for (const arn of roles) this.key?.grantEncryptDecrypt(new ArnPrincipal(arn));
+    if (roles.length > 0) {
+      this.key?.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'AllowConfiguredRolesToUseKey',
+          actions: KEY_ACTIONS_TO_SEND,
+          principals: roles.map((arn) => new ArnPrincipal(arn)),
+          resources: ['*'],
+        }),
+      );
+    }
+  }
+
+  /**
+   * Only `writer` may send to the DLQ (SQS moves records there itself, without an IAM principal): a request
+   * planted in the DLQ would otherwise be revoked by the next redrive, under the operator's identity.
+   */
+  allowDeadLetterWriter(writer: IPrincipal & { roleArn: string }): void {
+    this.deadLetterQueue.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DenyOtherWriters',
+        effect: Effect.DENY,
+        actions: ['sqs:SendMessage'],
+        principals: [new AnyPrincipal()],
+        resources: [this.deadLetterQueue.queueArn],
+        conditions: {
+          Null: { 'aws:PrincipalArn': 'false' },
+          ArnNotEquals: { 'aws:PrincipalArn': [writer.roleArn] },
+        },
+      }),
+    );
   }
 }

@@ -92,9 +92,7 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       expect(dlq.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
       expect(dlq.Properties.RedriveAllowPolicy).toEqual({
         redrivePermission: 'byQueue',
-        sourceQueueArns: [
-          { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:sqs:${settings.region}:${settings.account}:pat-revoker-${name}-requests`]] },
-        ],
+        sourceQueueArns: [`arn:aws:sqs:${settings.region}:${settings.account}:pat-revoker-${name}-requests`],
       });
     });
 
@@ -152,8 +150,49 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         },
       });
       expect(statements).toEqual(expected);
-      // Nothing else grants sending on the DLQ's policy.
-      expect(policyStatements(template, dlqId).filter((s) => s.Effect === 'Allow')).toEqual([]);
+    });
+
+    it('let only the function write to the DLQ (SQS itself moves records there without an IAM principal)', () => {
+      const [roleId] = only(template, 'AWS::IAM::Role');
+      const statements = policyStatements(template, dlqId);
+      expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([]);
+      expect(statements).toContainEqual({
+        Sid: 'DenyOtherWriters',
+        Effect: 'Deny',
+        Action: 'sqs:SendMessage',
+        Principal: { AWS: '*' },
+        Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+        Condition: { Null: { 'aws:PrincipalArn': 'false' }, ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [roleId, 'Arn'] }] } },
+      });
+    });
+
+    it('let senders use the queue key only to send, services only for their configured sources', () => {
+      if (settings.queueEncryption !== 'kms') return expect(template.findResources('AWS::KMS::Key')).toEqual({});
+      const [, key] = only(template, 'AWS::KMS::Key');
+      const statements = key.Properties.KeyPolicy.Statement;
+      const { roleArns, snsTopicArns = [], eventBridgeRuleArns = [] } = settings.allowedSenders;
+      expect(statements).toContainEqual({
+        Sid: 'AllowConfiguredRolesToUseKey',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Principal: { AWS: roleArns },
+        Resource: '*',
+      });
+      const service = (Sid: string, Service: string, arns: string[]) => ({
+        Sid,
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Principal: { Service },
+        Resource: '*',
+        Condition: { ArnEquals: { 'aws:SourceArn': arns } },
+      });
+      if (snsTopicArns.length) expect(statements).toContainEqual(service('AllowSnsTopicsToUseKey', 'sns.amazonaws.com', snsTopicArns));
+      if (eventBridgeRuleArns.length) {
+        expect(statements).toContainEqual(service('AllowEventBridgeRulesToUseKey', 'events.amazonaws.com', eventBridgeRuleArns));
+      }
+      // nobody but the account root and these gets the key
+      expect(statements.filter((st: any) => !['AllowConfiguredRolesToUseKey', 'AllowSnsTopicsToUseKey', 'AllowEventBridgeRulesToUseKey'].includes(st.Sid)))
+        .toEqual([{ Effect: 'Allow', Action: 'kms:*', Principal: { AWS: `arn:aws:iam::${settings.account}:root` }, Resource: '*' }]);
     });
   });
 
@@ -232,12 +271,12 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         { Sid: 'ReadDfnsCredential', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: settings.credentialSecretArn },
         { Sid: 'SendToDeadLetterQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] } },
         ...(keyArn
-          ? [{ Sid: 'EncryptForDeadLetterQueue', Effect: 'Allow', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: keyArn }]
+          ? [{ Sid: 'EncryptForDeadLetterQueue', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: keyArn }]
           : []),
-        { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Resource: '*' },
+        { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' },
         {
           Effect: 'Allow',
-          Action: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueUrl', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+          Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'],
           Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
         },
         ...(keyArn ? [{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }] : []),
@@ -256,14 +295,24 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     });
 
-    it('page the configured addresses through a TLS-only topic', () => {
+    it('page the configured addresses through a TLS-only topic CloudWatch may publish to', () => {
       const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription')).map((s: any) => s.Properties);
       expect(subscriptions).toEqual(settings.alarmEmails.map((Endpoint) => ({ Protocol: 'email', Endpoint, TopicArn: { Ref: topicId } })));
-      template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
-          ]),
+      const [, policy] = only(template, 'AWS::SNS::TopicPolicy');
+      const statements = policy.Properties.PolicyDocument.Statement;
+      expect(statements).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+      // The topic policy replaces SNS' default one: without this statement no alarm could publish.
+      expect(statements).toContainEqual({
+        Sid: 'AllowCloudWatchAlarms',
+        Effect: 'Allow',
+        Action: 'sns:Publish',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Resource: { Ref: topicId },
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': settings.account },
+          ArnLike: { 'aws:SourceArn': `arn:aws:cloudwatch:${settings.region}:${settings.account}:alarm:*` },
         },
       });
     });
@@ -395,7 +444,15 @@ describe('settings', () => {
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'https://api.dfns.io/v1' }), /origin/],
     ['staging.alarmEmails', broken('staging', { alarmEmails: [] }), /wake a human/],
     ['staging.alarmEmails[0]', broken('staging', { alarmEmails: ['oncall'] }), /e-mail address/],
-    ['dev.allowedSenders', broken('dev', { allowedSenders: {} }), /at least one sender/],
+    ['dev.allowedSenders.roleArns', broken('dev', { allowedSenders: { roleArns: [], snsTopicArns: ['arn:aws:sns:eu-west-1:111111111111:a'] } }), /at least one role: operators who redrive/],
+    ['dev.allowedSenders', broken('dev', { allowedSenders: { roleArns: ['arn:aws:iam::111111111111:role/r'], snsTopicArn: ['x'] } as never }), /Unrecognized key.*snsTopicArn/],
+    ['prod', broken('prod', { memorySize: 4096 } as never), /Unrecognized key.*memorySize/],
+    ['prod.removalPolicy', broken('prod', { removalPolicy: 'destroy' }), /must be 'retain'/],
+    ['prod.protectedTokenIds', broken('prod', { protectedTokenIds: Array.from({ length: 81 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`) }), /at most 80 token IDs/],
+    ['prod.dfnsRequestTimeoutMs', broken('prod', { dfnsRequestTimeoutMs: 60_000 }), /shorter than the function timeout/],
+    ['prod.credentialSecretKmsKeyArn', broken('prod', { credentialSecretKmsKeyArn: 'arn:aws:kms:us-east-1:333333333333:key/mrk-0123456789abcdef0123456789abcdef' }), /a secret's key is in its region and account/],
+    ['prod.credentialSecretArn', broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:x-Ab12Cd' }), /is in account 999999999999, the stack in 333333333333/],
+    ['prod.alarmEmails', broken('prod', { alarmEmails: ['a@example.com', 'A@example.com'] }), /twice/],
     ['dev.allowedSenders.roleArns[0]', broken('dev', { allowedSenders: { roleArns: ['siem'] } }), /must be an ARN like/],
     ['prod.visibilityTimeoutSeconds', broken('prod', { visibilityTimeoutSeconds: 300 }), /at least 6 × functionTimeoutSeconds \+ batchingWindowSeconds = 361/],
     ['prod.protectedTokenIds[0]', broken('prod', { protectedTokenIds: ['TO-BREAK-GLASS'] }), /must match/],
@@ -418,6 +475,62 @@ describe('settings', () => {
     expect(app.node.children.map((c) => c.node.id).filter((id) => id.startsWith('PatRevoker-'))).toEqual(['PatRevoker-staging']);
   });
 
+  it('wires non-default settings into the template (custom timeout, batching, memory, receives, secret key, env-agnostic)', () => {
+    const custom: EnvironmentInput = {
+      ...ENVIRONMENTS.dev,
+      account: undefined,
+      region: undefined,
+      credentialSecretKmsKeyArn: 'arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555',
+      functionTimeoutSeconds: 120,
+      memoryMb: 1024,
+      batchSize: 5,
+      batchingWindowSeconds: 3,
+      maxReceiveCount: 7,
+      eventSourceMaxConcurrency: 3,
+      maxConcurrency: 16,
+      protectedTokenIds: ['to-aaaaa-bbbbb-cccccccccccccccc', 'to-ddddd-eeeee-ffffffffffffffff'],
+    };
+    const { byName } = synthesize({ only: 'dev', environments: { ...ENVIRONMENTS, dev: custom } });
+    const template = byName.get('dev')!.template;
+    const [queueId, queue] = only(template, 'AWS::SQS::Queue', { QueueName: 'pat-revoker-dev-requests' });
+    expect(queue.Properties.VisibilityTimeout).toBe(6 * 120 + 3);
+    expect(queue.Properties.RedrivePolicy.maxReceiveCount).toBe(7);
+    const [, fn] = only(template, 'AWS::Lambda::Function');
+    expect(fn.Properties).toMatchObject({ Timeout: 120, MemorySize: 1024 });
+    expect(fn.Properties.Environment.Variables).toMatchObject({
+      MAX_RECEIVE_COUNT: '7',
+      MAX_CONCURRENCY: '16',
+      PROTECTED_TOKEN_IDS: 'to-aaaaa-bbbbb-cccccccccccccccc,to-ddddd-eeeee-ffffffffffffffff',
+    });
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      BatchSize: 5,
+      MaximumBatchingWindowInSeconds: 3,
+      ScalingConfig: { MaximumConcurrency: 3 },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'DecryptDfnsCredential',
+            Effect: 'Allow',
+            Action: 'kms:Decrypt',
+            Resource: custom.credentialSecretKmsKeyArn,
+            Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+          },
+        ]),
+      },
+    });
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a: any) => a.Properties);
+    expect(alarms.find((a) => a.MetricName === 'Duration').Threshold).toBe(120 * 1000 * 0.8);
+    // env-agnostic: a CloudFormation rule refuses a deployment outside the secret's region
+    expect(template.toJSON().Rules).toMatchObject({
+      SecretInStackRegion: {
+        Assertions: [{ Assert: { 'Fn::Equals': [{ Ref: 'AWS::Region' }, 'eu-west-1'] }, AssertDescription: expect.stringMatching(/deploy this stack there/) }],
+      },
+    });
+  });
+
   it('applies the defaults of the issue', () => {
     const minimal = resolveSettings('dev', {
       dfnsApiUrl: 'https://api.dfns.io',
@@ -425,6 +538,7 @@ describe('settings', () => {
       allowedSenders: { roleArns: ['arn:aws:iam::111111111111:role/r'] },
       alarmEmails: ['a@example.com'],
     });
+    expect(minimal.protectedTokenIds).toEqual([]);
     expect(minimal).toMatchObject({
       maxReceiveCount: 5,
       batchSize: 10,

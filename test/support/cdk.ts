@@ -3,6 +3,7 @@
  * files: test/infra/stacks.test.ts (all environments, bundling skipped) and test/infra/bundle.test.ts (the real
  * bundle, built once).
  */
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../infra/build-app.js';
@@ -23,9 +24,11 @@ export interface Synthesized {
 export function synthesize(
   options: { only?: EnvironmentName; environments?: Record<EnvironmentName, EnvironmentInput>; bundle?: boolean; outdir?: string } = {},
 ): { app: App; byName: Map<string, Synthesized> } {
+  // cdk.json's context (feature flags) changes the templates: test what `cdk synth` produces.
+  const { context } = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> };
   const app = new App({
     ...(options.outdir ? { outdir: options.outdir } : {}),
-    context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+    context: { ...context, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
   });
   const stacks = buildApp(app, options.only, options.environments ?? ENVIRONMENTS);
   app.synth();
