@@ -70,7 +70,7 @@ const settingsSchema = z
       roleArns: z
         .array(z.string().regex(ARN.role, 'must be an ARN like arn:aws:iam::123456789012:role/siem-forwarder'))
         .min(1, 'needs at least one role: operators who redrive the DLQ send as themselves, and every other IAM principal is denied'),
-      /** SNS topics that forward alerts (raw message delivery off). @default [] */
+      /** SNS topics that forward alerts (raw message delivery on until the SNS envelope is supported). @default [] */
       snsTopicArns: arnList(ARN.snsTopic, 'arn:aws:sns:eu-west-1:123456789012:security-alerts'),
       /** EventBridge rules that forward alerts. @default [] */
       eventBridgeRuleArns: arnList(ARN.eventBridgeRule, 'arn:aws:events:eu-west-1:123456789012:rule/leaked-pat'),

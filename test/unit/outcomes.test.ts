@@ -22,6 +22,9 @@ describe('classify (CONTRACT section 5: which step failed matters)', () => {
     ['403 at the PUT', api('deactivate', 403), 'rejected', false],
     ['400 at the PUT', api('deactivate', 400, 'Invalid token state'), 'rejected', false],
     ['409 at the PUT saying already inactive', api('deactivate', 409, 'Token is already inactive'), 'already_inactive', false],
+    ['409 at the PUT (a conflict)', api('deactivate', 409, 'Conflict'), 'rejected', false],
+    ['422 at the PUT', api('deactivate', 422, 'Unprocessable'), 'rejected', false],
+    ['408 at the PUT', api('deactivate', 408, 'Request Timeout'), 'failed', false],
     ['202 at the PUT', new DfnsPendingApprovalError(T, 'ap-1'), 'pending_approval', false],
     // our credential's fault: never the token's
     ['401 at init', api('init', 401), 'failed', true],

@@ -48,7 +48,7 @@ export function usage({ sandbox, secret, tokenIds }: Rehearsal, credentialFile?:
     'Use it:',
     `  export DFNS_API_URL=${sandbox.url}`,
     `  curl -s -H "Authorization: Bearer <authToken>" ${sandbox.url}/auth/pats/${first}; echo    # state of a PAT`,
-    '  Point the revoker (DFNS_API_URL, with the credential above in its secret) or the official @dfns/sdk',
+    '  Point the revoker (DFNS_API_URL, with this credential in its secret) or the official @dfns/sdk',
     '  (baseUrl) at it: every signature, challenge and user action is checked as Dfns does.',
     '',
     'Press Ctrl-C to stop.',
