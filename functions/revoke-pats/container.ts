@@ -9,7 +9,9 @@ import { SecretsManagerCredentials } from '../lib/credentials.js';
 import { DfnsClient, type ServiceAccountCredential } from '../lib/dfns/client.js';
 import { createTelemetry, PowertoolsAudit, type Telemetry } from './audit.js';
 import { sqsDeadLetterSender } from './dead-letter.js';
+import type { Clock } from './deactivate-tokens.js';
 import type { BatchDeps } from './revoke-batch.js';
+import { DEFAULT_RETRY_DELAYS } from './retry-policy.js';
 
 /** What the handler wires together. */
 export interface Container {
@@ -17,11 +19,21 @@ export interface Container {
   deps: BatchDeps;
 }
 
-/** AWS clients to use instead of the default ones (tests). */
+/** Collaborators to use instead of the default ones (tests). */
 export interface ContainerOverrides {
   secretsManager?: SecretsManagerClient;
   sqs?: SQSClient;
+  /** Time and sleeps of the retry policy. @default the system clock */
+  clock?: Clock;
+  /** Jitter source. @default Math.random */
+  random?: () => number;
 }
+
+/**
+ * Timeouts of the AWS SDK clients, ms: without them a stuck connection to Secrets Manager or SQS would hold the
+ * invocation until Lambda kills it (the SDK's own retries still apply, within these bounds per attempt).
+ */
+const AWS_REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 5_000 };
 
 /**
  * Builds the container. AWS clients get no hard-coded endpoint, so `AWS_REGION`, `AWS_ENDPOINT_URL_*` and the
@@ -31,7 +43,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
   const telemetry = createTelemetry(config);
   const audit = new PowertoolsAudit(telemetry);
   const credentials = new SecretsManagerCredentials({
-    client: overrides.secretsManager ?? new SecretsManagerClient({}),
+    client: overrides.secretsManager ?? new SecretsManagerClient({ requestHandler: AWS_REQUEST_HANDLER }),
     secretId: config.credentialsSecretId,
     onFetch: () => audit.credentialFetch(),
   });
@@ -49,14 +61,22 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     telemetry,
     deps: {
       settings: {
-        maxConcurrency: config.maxConcurrency,
         dryRun: config.dryRun,
         protectedTokenIds: config.protectedTokenIds,
+        deadlineMarginMs: config.deadlineMarginMs,
+        ...(config.maxReceiveCount === undefined ? {} : { maxReceiveCount: config.maxReceiveCount }),
       },
+      maxConcurrency: config.maxConcurrency,
+      retry: { maxAttempts: config.dfnsMaxAttempts, ...DEFAULT_RETRY_DELAYS },
       credentials,
-      deactivate: (tokenId, credential) => clientFor(credential).deactivatePat(tokenId),
-      deadLetter: sqsDeadLetterSender(overrides.sqs ?? new SQSClient({}), config.deadLetterQueueUrl),
+      deactivate: (tokenId, credential, signal) => clientFor(credential).deactivatePat(tokenId, { signal }),
+      deadLetter: sqsDeadLetterSender(
+        overrides.sqs ?? new SQSClient({ requestHandler: AWS_REQUEST_HANDLER }),
+        config.deadLetterQueueUrl,
+      ),
       audit,
+      ...(overrides.clock ? { clock: overrides.clock } : {}),
+      ...(overrides.random ? { random: overrides.random } : {}),
     },
   };
 }

@@ -6,6 +6,7 @@
  * only a 403/404 answering the `PUT .../deactivate` is an answer about the token.
  */
 import {
+  DfnsAbortedError,
   DfnsApiError,
   DfnsCredentialNotAllowedError,
   DfnsError,
@@ -39,40 +40,58 @@ export interface Classification {
   detail: string;
   /** Dfns rejected our credential (401): fetching the secret again may help. */
   credentialRejected: boolean;
+  /**
+   * Another attempt of the whole signing flow in this invocation may succeed (429, 5xx, network, timeout, a stale
+   * challenge or user action...). False for final outcomes and for faults a retry cannot fix now (403/404 at
+   * init/action, our credId not allowed, the caller's abort).
+   */
+  retryable: boolean;
+  /** `Retry-After` as Dfns sent it (seconds or an HTTP-date), for the retry policy. */
+  retryAfter?: string;
 }
 
 const STALE_USER_ACTION = /already (been )?used|expired|invalid challenge/i;
 const ALREADY_INACTIVE = /already (in ?active|deactivated|disabled)/i;
 
-/** Classifies an error thrown while deactivating one token. */
+/**
+ * Classifies an error thrown while deactivating one token: by type and HTTP status first (never by the body
+ * first), and by the step that failed (CONTRACT section 5). The one place where errors become outcomes.
+ */
 export function classify(error: unknown): Classification {
-  const result = (outcome: Outcome, detail: string, credentialRejected = false): Classification => ({
-    outcome,
+  const final = (outcome: Outcome, detail: string): Classification => ({ outcome, detail, credentialRejected: false, retryable: false });
+  const transient = (detail: string, retryAfter?: string): Classification => ({
+    outcome: 'failed',
     detail,
-    credentialRejected,
+    credentialRejected: false,
+    retryable: true,
+    ...(retryAfter === undefined ? {} : { retryAfter }),
   });
 
-  if (error instanceof DfnsPendingApprovalError) return result('pending_approval', error.message);
+  if (error instanceof DfnsPendingApprovalError) return final('pending_approval', error.message);
   if (error instanceof DfnsApiError) {
     const onToken = error.step === 'deactivate';
     const { status } = error;
-    if (status === 401) return result('failed', `${error.message} (credential rejected)`, true);
-    if (onToken && status === 404) return result('not_found', error.message);
+    if (status === 401) return { ...final('failed', `${error.message} (credential rejected)`), credentialRejected: true };
+    if (onToken && status === 404) return final('not_found', error.message);
     if (onToken && (status === 400 || status === 409) && ALREADY_INACTIVE.test(error.dfnsMessage)) {
-      return result('already_inactive', error.message);
+      return final('already_inactive', error.message);
     }
-    // A used or expired challenge or user action is redone with a fresh signing flow, never final.
-    if (status === 400 && STALE_USER_ACTION.test(error.dfnsMessage)) return result('failed', error.message);
+    // A used or expired challenge or user action: redo the whole signing flow, never final.
+    if (status === 400 && STALE_USER_ACTION.test(error.dfnsMessage)) return transient(error.message);
     if (onToken && (status === 400 || status === 403 || status === 409 || status === 422)) {
-      return result('rejected', error.message);
+      return final('rejected', error.message);
     }
-    // Everything else is ours or Dfns' transient trouble: 403 at init/action (permissions of the service account),
-    // 404 at init/action (wrong API URL), 408, 429, 5xx.
-    return result('failed', error.message);
+    if (status === 408 || status === 429 || status >= 500 || (status >= 300 && status < 400)) {
+      return transient(error.message, error.retryAfter);
+    }
+    // 403 at init/action (the service account lacks a permission), 404 at init/action (a wrong API URL), other
+    // 4xx there: our fault, which no retry in this invocation fixes. The record is retried by SQS and alarmed.
+    return final('failed', `${error.message} (configuration or request fault)`);
   }
-  if (error instanceof DfnsCredentialNotAllowedError) return result('failed', `${error.message} (configuration)`);
-  if (error instanceof DfnsError) return result('failed', error.message);
-  if (error instanceof CredentialError) return result('failed', error.message);
+  if (error instanceof DfnsCredentialNotAllowedError) return final('failed', `${error.message} (configuration)`);
+  if (error instanceof DfnsAbortedError) return final('failed', `${error.message} (invocation deadline)`);
+  if (error instanceof DfnsError) return transient(error.message); // timeout, network, unusable 2xx
+  if (error instanceof CredentialError) return final('failed', error.message);
   const what = error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : typeof error;
-  return result('failed', `unexpected error: ${what}`);
+  return final('failed', `unexpected error: ${what}`);
 }

@@ -4,22 +4,21 @@
  * - Token IDs are checked in the CONTRACT section 5 order: `invalid`, then `protected`, then `dry_run`, then Dfns.
  * - A token asked for by several records of the batch is deactivated once; its outcome applies to each record.
  * - Deactivations run with bounded concurrency across all tokens of the batch, not record by record.
- * - The credential is fetched on the first token that needs it; when Dfns rejects it (401), it is fetched again once
- *   per invocation and the affected tokens are tried once more with it.
+ * - The Dfns work (retries, credential refetch, deadline guard) is deactivate-tokens.ts.
  * - A record with a `failed` token is retried whole (deactivation is idempotent). Otherwise its permanent failures
  *   are dead-lettered and it is acknowledged; if that send fails, it is retried.
  * - An unusable credential is a configuration fault: every record of the batch is retried and nothing is
  *   dead-lettered.
+ * - On a record's last receive (`MAX_RECEIVE_COUNT`), a record that would be retried is dead-lettered instead, with
+ *   its last reasons, so the DLQ message says why rather than holding only the original body.
  *
  * Collaborators come in as arguments so tests drive this without module mocks.
  */
-import pLimit from 'p-limit';
-import type { Pat, ServiceAccountCredential } from '../lib/dfns/client.js';
-import { DfnsError } from '../lib/dfns/errors.js';
-import { CredentialError, type CredentialSource } from '../lib/credentials.js';
+import type { Pat } from '../lib/dfns/client.js';
 import type { AuditSink } from './audit.js';
+import { deactivateTokens, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
 import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
-import { classify, DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
+import { DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
 import { InvalidRequestError, parseRequest, type RequestMetadata, type RevocationRequest } from './request.js';
 
 /** One SQS record, as the batch needs it. */
@@ -32,24 +31,26 @@ export interface BatchRecord {
 
 /** Settings of the batch (from the configuration). */
 export interface BatchSettings {
-  /** Deactivations in flight at once. */
-  maxConcurrency: number;
   /** Function-wide dry run. */
   dryRun: boolean;
   /** Token IDs never to deactivate. */
   protectedTokenIds: ReadonlySet<string>;
+  /** Stop starting work this long before the invocation deadline, ms. */
+  deadlineMarginMs: number;
+  /** The queue's maxReceiveCount: on that receive, a record is dead-lettered rather than retried. */
+  maxReceiveCount?: number;
 }
 
-/** What the batch needs from the outside world. */
-export interface BatchDeps {
+/** What the batch needs from the outside world (the Dfns side is {@link DeactivationDeps}). */
+export interface BatchDeps extends DeactivationDeps {
   settings: BatchSettings;
-  credentials: CredentialSource;
-  /** One deactivation attempt (init → sign → action → PUT) with this credential. */
-  deactivate(tokenId: string, credential: ServiceAccountCredential): Promise<Pat>;
   deadLetter: DeadLetterSender;
-  audit: AuditSink;
-  /** Monotonic clock in ms. @default performance.now */
-  now?: () => number;
+}
+
+/** The invocation being served. */
+export interface Invocation {
+  /** Time left before Lambda stops the invocation, ms (`context.getRemainingTimeInMillis()`). */
+  remainingMs: number;
 }
 
 /** The outcome of one token ID of one record. */
@@ -70,13 +71,6 @@ export interface BatchResult {
   results: TokenResult[];
 }
 
-interface DfnsResult {
-  outcome: Outcome;
-  detail?: string;
-  pat?: Pat;
-  ms: number;
-}
-
 type PlannedItem =
   | { tokenId: unknown; outcome: Outcome; detail: string }
   | { tokenId: string; dfns: true };
@@ -95,9 +89,12 @@ interface Plan {
  *
  * @returns which records to retry and every token outcome; never throws for a problem of one record or token
  */
-export async function revokeBatch(records: BatchRecord[], deps: BatchDeps): Promise<BatchResult> {
+export async function revokeBatch(records: BatchRecord[], deps: BatchDeps, invocation: Invocation): Promise<BatchResult> {
+  const stopAt = (deps.clock?.now() ?? Date.now()) + invocation.remainingMs - deps.settings.deadlineMarginMs;
   const plans = records.map((record) => plan(record, deps.settings, deps.audit));
-  const { results: dfns, configFault, stillRejected } = await deactivateAll(plans, deps);
+  const unique = new Set<string>();
+  for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
+  const { results: dfns, configFault, stillRejected } = await deactivateTokens([...unique], deps, stopAt);
   if (configFault) {
     deps.audit.problem('credential unusable: every record of the batch is retried', { error: configFault.message });
   } else if (stillRejected > 0) {
@@ -163,97 +160,34 @@ function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): P
   };
 }
 
-/** Deactivates every token of the batch that needs Dfns, once each, with bounded concurrency. */
-async function deactivateAll(
-  plans: Plan[],
-  deps: BatchDeps,
-): Promise<{ results: Map<string, DfnsResult>; configFault?: CredentialError; stillRejected: number }> {
-  const now = deps.now ?? (() => performance.now());
-  const unique = new Set<string>();
-  for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
-
-  let configFault: CredentialError | undefined;
-  let stillRejected = 0;
-  // At most two GetSecretValue calls per invocation: the cached credential (fetched on first use) and one refetch
-  // after a 401. Both are shared, failures included: a Secrets Manager outage costs one call, not one per token.
-  let current: Promise<ServiceAccountCredential> | undefined;
-  let refreshed: Promise<ServiceAccountCredential> | undefined;
-
-  /** One attempt; the latency metric counts attempts that reached the PUT. */
-  const attempt = async (
-    tokenId: string,
-    credential: ServiceAccountCredential,
-  ): Promise<{ ok: true; pat: Pat } | { ok: false; error: unknown }> => {
-    const started = now();
-    try {
-      const pat = await deps.deactivate(tokenId, credential);
-      deps.audit.latency(now() - started);
-      return { ok: true, pat };
-    } catch (error) {
-      if (error instanceof DfnsError && error.step === 'deactivate') deps.audit.latency(now() - started);
-      return { ok: false, error };
-    }
-  };
-
-  const deactivateOne = async (tokenId: string): Promise<DfnsResult> => {
-    const started = now();
-    const done = (outcome: Outcome, detail?: string, pat?: Pat): DfnsResult => ({
-      outcome,
-      ...(detail === undefined ? {} : { detail }),
-      ...(pat === undefined ? {} : { pat }),
-      ms: now() - started,
-    });
-    try {
-      const credential = await (current ??= deps.credentials.get());
-      let result = await attempt(tokenId, credential);
-      if (!result.ok && classify(result.error).credentialRejected) {
-        // One refetch per invocation, shared by every token that met the 401; each of them tries once more, and
-        // tokens not started yet use the new credential directly.
-        if (!refreshed) current = refreshed = deps.credentials.refresh();
-        const fresh = await refreshed;
-        if (fresh !== credential) result = await attempt(tokenId, fresh);
-      }
-      if (result.ok) {
-        return result.pat.isActive === false
-          ? done('deactivated', undefined, result.pat)
-          : done('failed', 'Dfns answered 200 but the PAT still says isActive: true', result.pat);
-      }
-      const { outcome, detail, credentialRejected } = classify(result.error);
-      if (credentialRejected) stillRejected += 1;
-      return done(outcome, credentialRejected ? `${detail}; still rejected after fetching the secret again` : detail);
-    } catch (error) {
-      if (error instanceof CredentialError) configFault ??= error;
-      return done('failed', classify(error).detail);
-    }
-  };
-
-  const limit = pLimit(deps.settings.maxConcurrency);
-  const results = new Map<string, DfnsResult>();
-  await Promise.all([...unique].map((tokenId) => limit(async () => results.set(tokenId, await deactivateOne(tokenId)))));
-  return configFault ? { results, configFault, stillRejected } : { results, stillRejected };
-}
-
 /**
- * The verdict of one record: retried when a token `failed` (or the credential was unusable); otherwise its
- * permanent failures are dead-lettered, and if that send fails it is retried.
+ * The verdict of one record: retried when a token `failed` (or the credential was unusable), unless this is its
+ * last receive; otherwise its failures are dead-lettered, and if that send fails it is retried.
  */
 async function settle(
   p: Plan,
-  dfns: Map<string, DfnsResult>,
+  dfns: Map<string, DeactivationResult>,
   configFault: boolean,
   deps: BatchDeps,
 ): Promise<{ plan: Plan; tokens: Array<TokenResult & { pat?: Pat }>; retry: boolean }> {
   const tokens = p.items.map((item): TokenResult & { pat?: Pat } => {
     const base = { messageId: p.record.messageId, tokenId: item.tokenId };
     if (!('dfns' in item)) return { ...base, outcome: item.outcome, detail: item.detail };
-    const result = dfns.get(item.tokenId) as DfnsResult;
+    const result = dfns.get(item.tokenId) as DeactivationResult;
     return { ...base, ...result };
   });
-  if (configFault || tokens.some((t) => t.outcome === 'failed')) return { plan: p, tokens, retry: true };
+  const transient = configFault || tokens.some((t) => t.outcome === 'failed');
+  const { maxReceiveCount } = deps.settings;
+  const lastReceive = maxReceiveCount !== undefined && p.record.receiveCount >= maxReceiveCount;
+  if (transient && !lastReceive) return { plan: p, tokens, retry: true };
 
   const failures: DeadLetterFailure[] = tokens
-    .filter((t) => DEAD_LETTER_OUTCOMES.has(t.outcome))
-    .map((t) => ({ tokenId: t.tokenId, outcome: t.outcome, detail: t.detail ?? t.outcome }));
+    .filter((t) => DEAD_LETTER_OUTCOMES.has(t.outcome) || t.outcome === 'failed')
+    .map((t) => ({
+      tokenId: t.tokenId,
+      outcome: t.outcome,
+      detail: t.outcome === 'failed' ? `${t.detail ?? 'failed'} (last receive: ${p.record.receiveCount} of ${maxReceiveCount})` : (t.detail ?? t.outcome),
+    }));
   if (failures.length === 0) return { plan: p, tokens, retry: false };
   try {
     await deps.deadLetter(buildDeadLetter(p.record.messageId, p.metadata, failures, p.refused ? p.record.body : undefined));

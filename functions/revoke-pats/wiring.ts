@@ -14,13 +14,13 @@ export function createHandler({ telemetry, deps }: Container) {
   // timeoutEarlyInMillis 0: Middy's early timeout throws instead of returning a partial batch response.
   return middy<SQSEvent, SQSBatchResponse>({ timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
-    .handler(async (event) => {
+    .handler(async (event, context) => {
       const records = (event.Records ?? []).map((r) => ({
         messageId: r.messageId,
         body: typeof r.body === 'string' ? r.body : '',
         receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1),
       }));
-      const { retry } = await revokeBatch(records, deps);
+      const { retry } = await revokeBatch(records, deps, { remainingMs: context.getRemainingTimeInMillis() });
       return { batchItemFailures: retry.map((itemIdentifier) => ({ itemIdentifier })) };
     });
 }

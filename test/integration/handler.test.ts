@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { newTokenId } from '../../tools/sandbox/ids.js';
 import { dfnsError } from '../../tools/sandbox/faults.js';
+import { instantClock } from '../support/clock.js';
 import { captureOutput, type Captured } from '../support/stdout.js';
 import { SECRET_ID, startWorld, type World } from '../support/world.js';
 
@@ -403,7 +404,7 @@ describe('transient failures retry the record', () => {
   it('a hung PUT ends failed through the request timeout; only its record is retried', async () => {
     const [hung, fine] = world.sandbox.seedPats(2) as [string, string];
     world.sandbox.injectFault({ route: 'deactivate', tokenId: hung, hang: true });
-    const response = await world.handler({ DFNS_REQUEST_TIMEOUT_MS: '200' })([
+    const response = await world.handler({ DFNS_REQUEST_TIMEOUT_MS: '200', DFNS_MAX_ATTEMPTS: '1' })([
       { messageId: 'm-hung', body: { tokenIds: [hung] } },
       { messageId: 'm-fine', body: { tokenIds: [fine] } },
     ]);
@@ -420,8 +421,10 @@ describe('transient failures retry the record', () => {
   it('retries a record with a transient failure whole, dead-lettering nothing yet', async () => {
     const known = world.sandbox.addPat().tokenId;
     const unknown = newTokenId();
-    world.sandbox.injectFault({ route: 'init', tokenId: known, respond: { status: 503 } });
-    const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [known, unknown] } }]);
+    world.sandbox.injectFault({ route: 'init', tokenId: known, times: 2, respond: { status: 503 } });
+    const response = await world.handler({ DFNS_MAX_ATTEMPTS: '2' }, { clock: instantClock() })([
+      { messageId: 'm1', body: { tokenIds: [known, unknown] } },
+    ]);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
     expect(await world.sqs.drainDeadLetters()).toEqual([]);
     expect(outcomes()).toEqual([
@@ -432,8 +435,8 @@ describe('transient failures retry the record', () => {
 
   it('treats a 200 that still says isActive: true as failed', async () => {
     const { tokenId } = world.sandbox.addPat();
-    world.sandbox.injectFault({ route: 'deactivate', respond: { status: 200, body: { tokenId, isActive: true } } });
-    const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    world.sandbox.injectFault({ route: 'deactivate', times: 3, respond: { status: 200, body: { tokenId, isActive: true } } });
+    const response = await world.handler({}, { clock: instantClock() })([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
     expect(output.audit()[0]).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/isActive: true/) });
   });

@@ -5,7 +5,7 @@
  */
 import type { SQSBatchResponse } from 'aws-lambda';
 import { parseConfig } from '../../functions/lib/config.js';
-import { createContainer } from '../../functions/revoke-pats/container.js';
+import { createContainer, type ContainerOverrides } from '../../functions/revoke-pats/container.js';
 import { createHandler } from '../../functions/revoke-pats/wiring.js';
 import { startSecretsManager, type SecretsManagerResponder } from '../../tools/aws/secrets-manager.js';
 import { startSqs, type LoopbackSqs } from '../../tools/aws/sqs.js';
@@ -26,8 +26,11 @@ export interface World {
   env: Record<string, string>;
   /** The module's own `handler` export, built at import from `env` (one container for the whole file). */
   deployed: (records: RecordSpec[], remainingMs?: number) => Promise<SQSBatchResponse>;
-  /** A new handler (a cold start) with `env` plus `extraEnv`. */
-  handler(extraEnv?: Record<string, string>): (records: RecordSpec[], remainingMs?: number) => Promise<SQSBatchResponse>;
+  /** A new handler (a cold start) with `env` plus `extraEnv`, and collaborators replaced by `overrides`. */
+  handler(
+    extraEnv?: Record<string, string>,
+    overrides?: ContainerOverrides,
+  ): (records: RecordSpec[], remainingMs?: number) => Promise<SQSBatchResponse>;
   /** Registers a new service account of `kind` and stores its credential in the secret. */
   useAccount(kind: KeyKind): ServiceAccountSecret;
   close(): Promise<void>;
@@ -57,8 +60,8 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
     env,
     deployed: (records, remainingMs) =>
       deployed(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>,
-    handler(extraEnv = {}) {
-      const handler = createHandler(createContainer(parseConfig({ ...env, ...extraEnv })));
+    handler(extraEnv = {}, overrides = {}) {
+      const handler = createHandler(createContainer(parseConfig({ ...env, ...extraEnv }), overrides));
       return (records, remainingMs) => handler(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
     },
     useAccount(accountKind) {

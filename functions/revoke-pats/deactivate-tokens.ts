@@ -1,0 +1,170 @@
+/**
+ * The Dfns half of a batch: every unique token that needs a deactivation, with bounded concurrency, retries with
+ * backoff, one credential refetch per invocation, and the deadline guard.
+ *
+ * - Each attempt is the whole signing flow (fresh challenge, fresh user action); a failed attempt is classified
+ *   (outcomes.ts) and retried only when another attempt can help, after the delay of the retry policy.
+ * - At most two GetSecretValue calls per invocation: the cached credential on first use, and one refetch after a
+ *   401, both shared by every token, failures included.
+ * - When the time left falls under the margin, nothing new starts, sleeps end, requests in flight are aborted:
+ *   those tokens end `failed` and their records are retried by SQS. The function never runs into its timeout.
+ */
+import pLimit from 'p-limit';
+import type { Pat, ServiceAccountCredential } from '../lib/dfns/client.js';
+import { DfnsError } from '../lib/dfns/errors.js';
+import { CredentialError, type CredentialSource } from '../lib/credentials.js';
+import type { AuditSink } from './audit.js';
+import { classify, type Classification, type Outcome } from './outcomes.js';
+import { decideRetry, type RetryPolicy } from './retry-policy.js';
+
+/** Time as the batch sees it; injectable so tests need not wait for real backoffs. */
+export interface Clock {
+  /** Epoch ms. */
+  now(): number;
+  /** Resolves after `ms`, or rejects when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** The real clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: async (ms, signal) => {
+    const { setTimeout: wait } = await import('node:timers/promises');
+    await wait(ms, undefined, { signal });
+  },
+};
+
+/** What the Dfns half needs. */
+export interface DeactivationDeps {
+  credentials: CredentialSource;
+  /** One attempt of the whole flow (init → sign → action → PUT) with this credential; `signal` aborts it. */
+  deactivate(tokenId: string, credential: ServiceAccountCredential, signal: AbortSignal): Promise<Pat>;
+  audit: AuditSink;
+  maxConcurrency: number;
+  retry: RetryPolicy;
+  /** @default systemClock */
+  clock?: Clock;
+  /** Uniform in [0, 1), for the jitter. @default Math.random */
+  random?: () => number;
+}
+
+/** What happened to one token at Dfns. */
+export interface DeactivationResult {
+  outcome: Outcome;
+  detail?: string;
+  pat?: Pat;
+  /** Wall time of all attempts, ms. */
+  ms: number;
+}
+
+/** The Dfns half's verdict. */
+export interface DeactivationReport {
+  results: Map<string, DeactivationResult>;
+  /** The credential could not be loaded: a configuration fault, every record is retried. */
+  configFault?: CredentialError;
+  /** Tokens whose credential Dfns still rejected after the refetch. */
+  stillRejected: number;
+}
+
+/**
+ * Deactivates each token once.
+ *
+ * @param tokenIds unique, valid token IDs
+ * @param stopAt epoch ms after which no work may start and work in flight is aborted
+ */
+export async function deactivateTokens(tokenIds: string[], deps: DeactivationDeps, stopAt: number): Promise<DeactivationReport> {
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? Math.random;
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), Math.max(0, stopAt - clock.now()));
+  timer.unref();
+
+  let configFault: CredentialError | undefined;
+  let stillRejected = 0;
+  let current: Promise<ServiceAccountCredential> | undefined;
+  let refreshed: Promise<ServiceAccountCredential> | undefined;
+
+  /** One attempt; the latency metric counts attempts that reached the PUT. */
+  const attempt = async (tokenId: string, credential: ServiceAccountCredential) => {
+    const started = clock.now();
+    try {
+      const pat = await deps.deactivate(tokenId, credential, stop.signal);
+      deps.audit.latency(clock.now() - started);
+      return { ok: true as const, pat };
+    } catch (error) {
+      if (error instanceof DfnsError && error.step === 'deactivate') deps.audit.latency(clock.now() - started);
+      return { ok: false as const, error };
+    }
+  };
+
+  const deactivateOne = async (tokenId: string): Promise<DeactivationResult> => {
+    const started = clock.now();
+    const done = (outcome: Outcome, detail?: string, pat?: Pat): DeactivationResult => ({
+      outcome,
+      ...(detail === undefined ? {} : { detail }),
+      ...(pat === undefined ? {} : { pat }),
+      ms: clock.now() - started,
+    });
+    if (stop.signal.aborted) return done('failed', 'not started: the invocation deadline is near; the record is retried');
+    try {
+      let credential = await (current ??= deps.credentials.get());
+      let refetched = false;
+      for (let n = 1; ; n += 1) {
+        const result = await attempt(tokenId, credential);
+        if (result.ok && result.pat.isActive === false) return done('deactivated', undefined, result.pat);
+        const classification: Classification = result.ok ? STILL_ACTIVE : classify(result.error);
+        if (classification.credentialRejected && !refetched) {
+          // One refetch per invocation, shared by every token that met the 401; tokens not started yet use the
+          // new credential directly. A retry with it does not count as an attempt.
+          refetched = true;
+          if (!refreshed) current = refreshed = deps.credentials.refresh();
+          const fresh = await refreshed;
+          if (fresh !== credential) {
+            credential = fresh;
+            n -= 1;
+            continue;
+          }
+        }
+        if (classification.credentialRejected) {
+          stillRejected += 1;
+          return done('failed', `${classification.detail}; still rejected after fetching the secret again`);
+        }
+        if (!classification.retryable) return done(classification.outcome, classification.detail);
+        const next = await waitForRetry(n, classification.retryAfter);
+        if (next !== true) return done('failed', `${classification.detail}; ${next}`);
+      }
+    } catch (error) {
+      if (error instanceof CredentialError) configFault ??= error;
+      return done('failed', classify(error).detail);
+    }
+  };
+
+  /** Waits before attempt n+1; returns `true`, or why there is no next attempt. */
+  const waitForRetry = async (n: number, retryAfter: string | undefined): Promise<true | string> => {
+    const decision = decideRetry(deps.retry, n, retryAfter, random(), clock.now(), stopAt - clock.now());
+    if (!decision.retry) return decision.why;
+    try {
+      await clock.sleep(decision.delayMs, stop.signal);
+    } catch {
+      return 'the invocation deadline came during the backoff: the record is retried';
+    }
+    return stop.signal.aborted ? 'the invocation deadline came during the backoff: the record is retried' : true;
+  };
+
+  const limit = pLimit(deps.maxConcurrency);
+  const results = new Map<string, DeactivationResult>();
+  try {
+    await Promise.all(tokenIds.map((tokenId) => limit(async () => results.set(tokenId, await deactivateOne(tokenId)))));
+  } finally {
+    clearTimeout(timer);
+  }
+  return { results, ...(configFault ? { configFault } : {}), stillRejected };
+}
+
+/** A 200 whose PAT is still active: Dfns did not do it (yet); another attempt may. */
+const STILL_ACTIVE: Classification = {
+  outcome: 'failed',
+  detail: 'Dfns answered 200 but the PAT still says isActive: true',
+  credentialRejected: false,
+  retryable: true,
+};
