@@ -1,0 +1,311 @@
+/**
+ * The fault matrix: every kind of trouble an incident brings, injected into the sandbox or the loopback Secrets
+ * Manager, through the real handler. Each case asserts the token's final state at the sandbox, the exact
+ * `batchItemFailures`, the DLQ and the audit outcome, plus what the sandbox saw (attempts, aborted requests) and
+ * the delays the retry policy asked for (an instant clock records them: no test waits for a real backoff).
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { dfnsError, htmlError, type SandboxFault } from '../../tools/sandbox/faults.js';
+import { newTokenId } from '../../tools/sandbox/ids.js';
+import { instantClock, type InstantClock } from '../support/clock.js';
+import { eventually } from '../support/dfns.js';
+import { captureOutput, type Captured } from '../support/stdout.js';
+import { SECRET_ID, startWorld, type World } from '../support/world.js';
+
+let world: World;
+let output: Captured;
+let clock: InstantClock;
+
+beforeAll(async () => {
+  world = await startWorld();
+});
+afterAll(async () => world.close());
+beforeEach(async () => {
+  world.useAccount('ed25519');
+  world.sandbox.faults.clear();
+  world.sandbox.resetRecording();
+  world.secrets.calls.length = 0;
+  world.secrets.clearFaults();
+  await world.sqs.drainDeadLetters();
+  clock = instantClock();
+  output = captureOutput();
+});
+afterEach(() => output.stop());
+
+/** Runs one record naming `tokenId` through a fresh handler with fast timeouts and the instant clock. */
+async function revoke(tokenId: string, env: Record<string, string> = {}, receiveCount = 1) {
+  const handler = world.handler({ DFNS_REQUEST_TIMEOUT_MS: '300', ...env }, { clock, random: () => 0.5 });
+  const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId], incidentId: 'INC-F' }, receiveCount }]);
+  return { response, audit: output.audit(), dead: await world.sqs.drainDeadLetters() };
+}
+
+const inits = () => world.sandbox.requestsTo('init').length;
+const DONE = { batchItemFailures: [] };
+const RETRY = { batchItemFailures: [{ itemIdentifier: 'm1' }] };
+
+describe('recovered within the invocation: the token ends deactivated', () => {
+  const cases: Array<[string, Omit<SandboxFault, 'tokenId'>, number[]]> = [
+    ['429 with Retry-After: 0 (floored, no hot loop)', { route: 'init', respond: dfnsError(429, 'Too many requests', { 'retry-after': '0' }) }, [100]],
+    ['429 without Retry-After (full-jitter backoff)', { route: 'action', respond: dfnsError(429, 'Too many requests') }, [100]],
+    ['429 with Retry-After: 2', { route: 'deactivate', respond: dfnsError(429, 'Too many requests', { 'retry-after': '2' }) }, [2000]],
+    ['500', { route: 'action', respond: dfnsError(500, 'Internal Server Error') }, [100]],
+    ['502 with an HTML body', { route: 'init', respond: htmlError(502) }, [100]],
+    ['503 with an empty body', { route: 'deactivate', respond: { status: 503 } }, [100]],
+    ['a socket reset before the answer', { route: 'deactivate', reset: true }, [100]],
+    ['a socket reset after the work was done (the repeat is answered as done)', { route: 'deactivate', reset: true, afterProcessing: true }, [100]],
+    ['a hung request (aborted by the request timeout)', { route: 'deactivate', hang: true }, [100]],
+    ['an answer that stops halfway', { route: 'action', midBody: 'reset' }, [100]],
+    ['a non-JSON 200', { route: 'deactivate', respond: { status: 200, body: 'OK' } }, [100]],
+    ['a reused user action (redo the whole flow)', { route: 'deactivate', respond: dfnsError(400, 'User action has already been used') }, [100]],
+    ['an expired challenge (redo the whole flow)', { route: 'action', respond: dfnsError(400, 'Challenge has expired') }, [100]],
+  ];
+
+  it.each(cases)('%s', async (_name, fault, sleeps) => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ ...fault, tokenId });
+    const { response, audit, dead } = await revoke(tokenId);
+    expect(response).toEqual(DONE);
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+    expect(audit.map((l) => l.outcome)).toEqual(['deactivated']);
+    expect(dead).toEqual([]);
+    expect(inits()).toBe(2); // every retry starts at a fresh challenge
+    expect(clock.sleeps).toEqual(sleeps);
+  });
+
+  it('a hung request is aborted: the sandbox sees it closed by the client', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'deactivate', tokenId, hang: true });
+    await revoke(tokenId);
+    const hung = world.sandbox.requestsTo('deactivate')[0]!;
+    await eventually(() => hung.closedByClient, 'the hung PUT to be closed');
+  });
+
+  it('a slow but correct answer needs no retry', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'deactivate', tokenId, delayMs: 150 });
+    const { response, audit } = await revoke(tokenId);
+    expect(response).toEqual(DONE);
+    expect(audit[0]).toMatchObject({ outcome: 'deactivated' });
+    expect(inits()).toBe(1);
+    expect(clock.sleeps).toEqual([]);
+  });
+
+  it('a 401 after the secret was rotated: one refetch, then done', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const handler = world.handler({}, { clock });
+    await handler([{ body: { tokenIds: world.sandbox.seedPats(1) } }]);
+    const old = world.secret;
+    world.useAccount('rsa');
+    world.sandbox.revokeAuthToken(old.authToken);
+    world.secrets.calls.length = 0;
+    const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    expect(response).toEqual(DONE);
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+    expect(world.secrets.calls).toEqual([SECRET_ID]);
+    expect(clock.sleeps).toEqual([]);
+  });
+});
+
+describe('still failing after every attempt: failed, the record retried', () => {
+  it.each([
+    ['429 every time', { route: 'init', times: 3, respond: dfnsError(429, 'Too many requests') } as SandboxFault, 3, /HTTP 429.*3 of 3 attempts used/],
+    ['502 with HTML every time', { route: 'action', times: 3, respond: htmlError(502) } as SandboxFault, 3, /HTTP 502: no Dfns error message \(text\/html/],
+    ['a reset every time', { route: 'deactivate', times: 3, reset: true } as SandboxFault, 3, /ECONNRESET|UND_ERR_SOCKET/],
+    ['429 with a huge Retry-After (left to SQS)', { route: 'init', respond: dfnsError(429, 'Slow down', { 'retry-after': '3600' }) } as SandboxFault, 1, /retry after 3600 s: left to SQS/],
+    [
+      '429 with an HTTP-date an hour away',
+      { route: 'init', respond: dfnsError(429, 'Slow down', { 'retry-after': new Date(Date.now() + 3_600_000).toUTCString() }) } as SandboxFault,
+      1,
+      /left to SQS/,
+    ],
+  ])('%s', async (_name, fault, attempts, detail) => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ ...fault, tokenId });
+    const { response, audit, dead } = await revoke(tokenId);
+    expect(response).toEqual(RETRY);
+    expect(world.sandbox.isActive(tokenId)).toBe(true);
+    expect(audit).toEqual([expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(detail) })]);
+    expect(dead).toEqual([]);
+    expect(inits()).toBe(attempts);
+  });
+
+  it('an HTTP-date Retry-After a few seconds away is waited for', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const at = new Date(Date.now() + 4_000).toUTCString();
+    world.sandbox.injectFault({ route: 'init', tokenId, respond: dfnsError(429, 'Slow down', { 'retry-after': at }) });
+    const { response } = await revoke(tokenId);
+    expect(response).toEqual(DONE);
+    expect(clock.sleeps).toHaveLength(1);
+    expect(clock.sleeps[0]).toBeGreaterThan(2_000);
+    expect(clock.sleeps[0]).toBeLessThanOrEqual(4_000);
+  });
+});
+
+describe('final answers about the token: no retry', () => {
+  it.each([
+    ['403 on the PUT', dfnsError(403, 'Forbidden'), 'rejected', true],
+    ['404 on the PUT', dfnsError(404, 'Not found'), 'not_found', true],
+    ['202 (a policy holds it for approval)', { status: 202, body: { id: 'ap-7' } }, 'pending_approval', false],
+  ])('%s', async (_name, respond, outcome, deadLettered) => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'deactivate', tokenId, respond });
+    const { response, audit, dead } = await revoke(tokenId);
+    expect(response).toEqual(DONE);
+    expect(world.sandbox.isActive(tokenId)).toBe(true);
+    expect(audit).toEqual([expect.objectContaining({ outcome })]);
+    expect(inits()).toBe(1);
+    expect(dead).toEqual(
+      deadLettered
+        ? [{ body: expect.objectContaining({ tokenIds: [tokenId], failures: [expect.objectContaining({ tokenId, outcome })] }), attributes: { outcome, sourceMessageId: 'm1' } }]
+        : [],
+    );
+  });
+
+  it('403 at init (a missing permission of the service account) is failed, not rejected, and not retried in the invocation', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'init', tokenId, respond: dfnsError(403, 'Missing permission Auth:Pats:Update') });
+    const { response, audit, dead } = await revoke(tokenId);
+    expect(response).toEqual(RETRY);
+    expect(audit).toEqual([expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(/configuration or request fault/) })]);
+    expect(dead).toEqual([]);
+    expect(inits()).toBe(1);
+  });
+});
+
+describe('Secrets Manager', () => {
+  it('throttling: the SDK retries, then every record is retried and nothing is dead-lettered', async () => {
+    world.secrets.injectFault({ type: 'ThrottlingException', times: 10 });
+    const { tokenId } = world.sandbox.addPat();
+    const { response, audit, dead } = await revoke(tokenId);
+    expect(response).toEqual(RETRY);
+    expect(world.sandbox.isActive(tokenId)).toBe(true);
+    expect(audit).toEqual([expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(/ThrottlingException/) })]);
+    expect(dead).toEqual([]);
+    expect(world.secrets.calls.length).toBe(3); // one GetSecretValue: the SDK's standard retry mode makes 3 attempts
+  });
+
+  it.each([
+    ['access denied', () => world.secrets.injectFault({ type: 'AccessDeniedException' }), /AccessDeniedException/],
+    ['secret missing', () => world.secrets.deleteSecret(SECRET_ID), /ResourceNotFoundException/],
+    ['malformed secret', () => world.secrets.setSecret(SECRET_ID, '{"authToken":"x"}'), /credId must be a string/],
+  ])('%s: the record is retried, the audit line names the problem', async (_name, breakIt, detail) => {
+    breakIt();
+    const { tokenId } = world.sandbox.addPat();
+    const { response, audit, dead } = await revoke(tokenId);
+    expect(response).toEqual(RETRY);
+    expect(world.sandbox.isActive(tokenId)).toBe(true);
+    expect(audit).toEqual([expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(detail) })]);
+    expect(dead).toEqual([]);
+  });
+});
+
+describe('the deadline guard', () => {
+  it('aborts work in flight and starts nothing more when the time left falls under the margin', async () => {
+    const [hung, second, third] = world.sandbox.seedPats(3) as [string, string, string];
+    world.sandbox.injectFault({ route: 'deactivate', tokenId: hung, hang: true });
+    const handler = world.handler({ DFNS_REQUEST_TIMEOUT_MS: '60000', MAX_CONCURRENCY: '1', DEADLINE_MARGIN_MS: '1000' }, { clock });
+    const response = await handler(
+      [
+        { messageId: 'm1', body: { tokenIds: [hung] } },
+        { messageId: 'm2', body: { tokenIds: [second] } },
+        { messageId: 'm3', body: { tokenIds: [third, 'bad'] } },
+      ],
+      1_300, // 300 ms of work before the guard fires
+    );
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }] });
+    const put = world.sandbox.requestsTo('deactivate')[0]!;
+    await eventually(() => put.closedByClient, 'the hung PUT to be aborted');
+    expect(world.sandbox.requestsTo('init')).toHaveLength(1); // the two others never started
+    expect([hung, second, third].map((t) => world.sandbox.isActive(t))).toEqual([true, true, true]);
+    expect(output.audit().map((l) => [l.messageId, l.outcome, l.detail])).toEqual([
+      ['m1', 'failed', expect.stringMatching(/aborted by the caller \(invocation deadline\)/)],
+      ['m2', 'failed', expect.stringMatching(/not started: the invocation deadline is near/)],
+      ['m3', 'failed', expect.stringMatching(/not started/)],
+      ['m3', 'invalid', expect.any(String)],
+    ]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+
+  it('with less time left than the margin, nothing starts; invalid records are still dead-lettered', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const handler = world.handler({ DEADLINE_MARGIN_MS: '5000' }, { clock });
+    const response = await handler(
+      [
+        { messageId: 'm1', body: { tokenIds: [tokenId] } },
+        { messageId: 'm2', body: '{}' },
+      ],
+      4_000,
+    );
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
+    expect(world.sandbox.requestCount).toBe(0);
+    expect(await world.sqs.drainDeadLetters()).toEqual([expect.objectContaining({ attributes: { outcome: 'invalid', sourceMessageId: 'm2' } })]);
+  });
+
+  it('does not start a backoff that would end after the deadline', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'init', tokenId, respond: dfnsError(503, 'busy', { 'retry-after': '10' }) });
+    const handler = world.handler({ DEADLINE_MARGIN_MS: '1000' }, { clock });
+    const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId] } }], 8_000);
+    expect(response).toEqual(RETRY);
+    expect(clock.sleeps).toEqual([]);
+    expect(output.audit()[0]).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/would not finish before the invocation deadline/) });
+  });
+});
+
+describe('the last receive (MAX_RECEIVE_COUNT)', () => {
+  it('a record still failing transiently on its last receive is dead-lettered with its last reasons', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const unknown = newTokenId();
+    world.sandbox.injectFault({ route: 'init', tokenId, times: 3, respond: dfnsError(503, 'busy') });
+    const handler = world.handler({ MAX_RECEIVE_COUNT: '4' }, { clock });
+    const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId, unknown], incidentId: 'INC-L' }, receiveCount: 4 }]);
+    expect(response).toEqual(DONE);
+    expect(await world.sqs.drainDeadLetters()).toEqual([
+      {
+        body: {
+          tokenIds: [tokenId, unknown],
+          incidentId: 'INC-L',
+          failures: [
+            { tokenId, outcome: 'failed', detail: expect.stringMatching(/HTTP 503.*\(last receive: 4 of 4\)/) },
+            { tokenId: unknown, outcome: 'not_found', detail: expect.stringMatching(/404/) },
+          ],
+          sourceMessageId: 'm1',
+        },
+        attributes: { outcome: 'mixed', sourceMessageId: 'm1' },
+      },
+    ]);
+  });
+
+  it('before the last receive the same record is retried, nothing dead-lettered', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'init', tokenId, times: 3, respond: dfnsError(503, 'busy') });
+    const { response, dead } = await revoke(tokenId, { MAX_RECEIVE_COUNT: '4' }, 3);
+    expect(response).toEqual(RETRY);
+    expect(dead).toEqual([]);
+  });
+
+  it('if that dead-letter send fails, the record is retried (the redrive policy still catches it)', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'init', tokenId, times: 3, respond: dfnsError(503, 'busy') });
+    const handler = world.handler({ MAX_RECEIVE_COUNT: '2', DEAD_LETTER_QUEUE_URL: `${world.sqs.deadLetterQueueUrl}-gone` }, { clock });
+    const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId] }, receiveCount: 2 }]);
+    expect(response).toEqual(RETRY);
+  });
+});
+
+describe('idempotency without a table', () => {
+  it('a redelivered record whose token was switched off earlier ends deactivated, not in error', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    // The PUT is done every time but the client never sees the answer: the record is retried.
+    world.sandbox.injectFault({ route: 'deactivate', tokenId, times: 3, reset: true, afterProcessing: true });
+    const first = await revoke(tokenId);
+    expect(first.response).toEqual(RETRY);
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+    output.stop();
+    output = captureOutput();
+    const again = await revoke(tokenId, {}, 2);
+    expect(again.response).toEqual(DONE);
+    expect(again.audit.map((l) => l.outcome)).toEqual(['deactivated']);
+    expect(again.dead).toEqual([]);
+  });
+});
