@@ -12,6 +12,11 @@ import type { Outcome } from './outcomes.js';
 export interface AuditEntry {
   /** The token ID, or the raw value as received when it is not one (`null` when the body named none). */
   tokenId: unknown;
+  /**
+   * For `invalid` entries: the raw value as JSON text (`""`, `null`, `42`, `" TO-X"`), since the logger drops
+   * empty and null fields and a search must still find the entry.
+   */
+  receivedAs?: string;
   outcome: Outcome;
   /** The SQS record's `messageId`. */
   messageId: string;

@@ -111,6 +111,7 @@ export async function revokeBatch(records: BatchRecord[], deps: BatchDeps, invoc
       results.push(token);
       deps.audit.outcome({
         tokenId: token.tokenId,
+        ...(token.outcome === 'invalid' ? { receivedAs: JSON.stringify(token.tokenId) ?? 'undefined' } : {}),
         outcome: token.outcome,
         messageId: token.messageId,
         ...pick(p.metadata, ['incidentId', 'requestedBy', 'reason']),
