@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { runDemo } from '../../tools/demo/run.js';
+import { recordOutput } from '../support/hygiene-buffer.js';
 import { DfnsClient } from '../../functions/lib/dfns/client.js';
 import { SigningKey } from '../../functions/lib/dfns/signing.js';
 
@@ -14,7 +15,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 describe('npm start (demo)', () => {
   it('runs the real handler on loopback: seeded PATs off, the unknown token in the DLQ', async () => {
     let output = '';
-    const { rows, response, deadLetters } = await runDemo({ write: (text) => (output += text), latencyMs: 0 });
+    const { rows, response, deadLetters, logLines } = await runDemo({ write: (text) => (output += text), latencyMs: 0 });
+    recordOutput(output + JSON.stringify(logLines)); // what the demo printed, and what its handler logged, are checked for secrets
     expect(rows.map((r) => [r.messageId, r.outcome, r.isActiveAfter])).toEqual([
       ['msg-1', 'deactivated', false],
       ['msg-1', 'deactivated', false],

@@ -3,6 +3,7 @@
  * Console, so jest's console capture does not see them: the stream itself is intercepted.
  */
 import { jest } from '@jest/globals';
+import { recordOutput } from './hygiene-buffer.js';
 
 /** Output captured between start and stop. */
 export interface Captured {
@@ -22,7 +23,9 @@ export function captureOutput(): Captured {
   let buffer = '';
   const spies = [process.stdout, process.stderr].map((stream) =>
     jest.spyOn(stream, 'write').mockImplementation(((chunk: string | Uint8Array) => {
-      buffer += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      buffer += text;
+      recordOutput(text); // still subject to the suite-wide secret hygiene check
       return true;
     }) as never),
   );

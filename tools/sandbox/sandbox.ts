@@ -111,6 +111,17 @@ class HttpError extends Error {
 }
 
 const PAT_PATH = /^\/auth\/pats\/([^/?#]+)(\/deactivate)?$/;
+
+/** Every secret any sandbox of this process issued: bearer tokens, generated private keys, user actions. */
+const ISSUED = new Set<string>();
+
+/**
+ * The secrets issued so far by every sandbox in this process, so tests can prove none of them was printed
+ * (test/support/hygiene.ts checks each test file's whole output).
+ */
+export function issuedSecrets(): ReadonlySet<string> {
+  return ISSUED;
+}
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH']);
 
@@ -187,6 +198,8 @@ export class DfnsSandbox {
       userId,
       credentials: new Map([[credId, createPublicKey(publicKeyPem)]]),
     });
+    ISSUED.add(authToken);
+    if (generated) ISSUED.add(generated.privateKeyPem);
     return { authToken, credId, privateKey: generated?.privateKeyPem ?? '' };
   }
 
@@ -472,6 +485,7 @@ export class DfnsSandbox {
     }
 
     const userAction = `ua.${opaque(32)}`;
+    ISSUED.add(userAction);
     this.userActions.set(userAction, {
       authToken: account.authToken,
       method: challenge.method,
