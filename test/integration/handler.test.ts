@@ -18,12 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => world.close());
 beforeEach(async () => {
-  world.useAccount('ed25519');
-  world.sandbox.faults.clear();
-  world.sandbox.resetRecording();
-  world.secrets.calls.length = 0;
-  world.secrets.clearFaults();
-  await world.sqs.drainDeadLetters();
+  await world.reset();
   output = captureOutput();
 });
 afterEach(() => output.stop());

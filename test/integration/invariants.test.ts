@@ -37,9 +37,7 @@ beforeAll(async () => {
 });
 afterAll(async () => world.close());
 beforeEach(async () => {
-  world.sandbox.faults.clear();
-  world.sandbox.resetRecording();
-  await world.sqs.drainDeadLetters();
+  await world.reset();
   output = captureOutput();
 });
 afterEach(() => output.stop());

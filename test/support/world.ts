@@ -31,6 +31,11 @@ export interface World {
     extraEnv?: Record<string, string>,
     overrides?: ContainerOverrides,
   ): (records: RecordSpec[], remainingMs?: number) => Promise<SQSBatchResponse>;
+  /**
+   * Back to a clean state between tests: a fresh Ed25519 account in the secret, no scripted faults, nothing
+   * recorded, an empty DLQ.
+   */
+  reset(): Promise<void>;
   /** Registers a new service account of `kind` and stores its credential in the secret. */
   useAccount(kind: KeyKind): ServiceAccountSecret;
   close(): Promise<void>;
@@ -63,6 +68,14 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
     handler(extraEnv = {}, overrides = {}) {
       const handler = createHandler(createContainer(parseConfig({ ...env, ...extraEnv }), overrides));
       return (records, remainingMs) => handler(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
+    },
+    async reset() {
+      world.useAccount('ed25519');
+      sandbox.faults.clear();
+      sandbox.resetRecording();
+      secrets.calls.length = 0;
+      secrets.clearFaults();
+      await sqs.drainDeadLetters();
     },
     useAccount(accountKind) {
       world.secret = sandbox.createServiceAccount({ kind: accountKind });
