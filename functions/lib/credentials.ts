@@ -27,10 +27,13 @@ export class CredentialError extends Error {
 
 /** Where the batch gets its credential from. */
 export interface CredentialSource {
-  /** The cached credential, fetched on first use. @throws {CredentialError} */
-  get(): Promise<ServiceAccountCredential>;
+  /**
+   * The cached credential, fetched on first use; `signal` aborts that fetch (the invocation deadline).
+   * @throws {CredentialError}
+   */
+  get(signal?: AbortSignal): Promise<ServiceAccountCredential>;
   /** Fetches the secret again and replaces the cache. @throws {CredentialError} */
-  refresh(): Promise<ServiceAccountCredential>;
+  refresh(signal?: AbortSignal): Promise<ServiceAccountCredential>;
 }
 
 const secretSchema = z.object({
@@ -89,23 +92,23 @@ export class SecretsManagerCredentials implements CredentialSource {
 
   constructor(private readonly options: SecretsManagerCredentialsOptions) {}
 
-  get(): Promise<ServiceAccountCredential> {
+  get(signal?: AbortSignal): Promise<ServiceAccountCredential> {
     // Concurrent first callers share one fetch.
-    this.cached ??= this.fetch();
+    this.cached ??= this.fetch(signal);
     return this.cached;
   }
 
-  refresh(): Promise<ServiceAccountCredential> {
-    this.cached = this.fetch();
+  refresh(signal?: AbortSignal): Promise<ServiceAccountCredential> {
+    this.cached = this.fetch(signal);
     return this.cached;
   }
 
-  private async fetch(): Promise<ServiceAccountCredential> {
+  private async fetch(signal: AbortSignal | undefined): Promise<ServiceAccountCredential> {
     const { client, secretId, onFetch } = this.options;
     onFetch?.();
     let secretString: string | undefined;
     try {
-      const answer = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+      const answer = await client.send(new GetSecretValueCommand({ SecretId: secretId }), signal ? { abortSignal: signal } : {});
       secretString = answer.SecretString;
     } catch (error) {
       this.cached = undefined; // a failure is not cached: the next invocation tries again

@@ -78,6 +78,7 @@ export async function deactivateTokens(tokenIds: string[], deps: DeactivationDep
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(), Math.max(0, stopAt - clock.now()));
   timer.unref();
+  if (stopAt <= clock.now()) stop.abort(); // no time at all: not even a credential fetch starts
 
   let configFault: CredentialError | undefined;
   let stillRejected = 0;
@@ -107,7 +108,7 @@ export async function deactivateTokens(tokenIds: string[], deps: DeactivationDep
     });
     if (stop.signal.aborted) return done('failed', 'not started: the invocation deadline is near; the record is retried');
     try {
-      let credential = await (current ??= deps.credentials.get());
+      let credential = await (current ??= deps.credentials.get(stop.signal));
       let refetched = false;
       for (let n = 1; ; n += 1) {
         const result = await attempt(tokenId, credential);
@@ -117,7 +118,7 @@ export async function deactivateTokens(tokenIds: string[], deps: DeactivationDep
           // One refetch per invocation, shared by every token that met the 401; tokens not started yet use the
           // new credential directly. A retry with it does not count as an attempt.
           refetched = true;
-          if (!refreshed) current = refreshed = deps.credentials.refresh();
+          if (!refreshed) current = refreshed = deps.credentials.refresh(stop.signal);
           const fresh = await refreshed;
           if (fresh !== credential) {
             credential = fresh;
@@ -134,6 +135,7 @@ export async function deactivateTokens(tokenIds: string[], deps: DeactivationDep
         if (next !== true) return done('failed', `${classification.detail}; ${next}`);
       }
     } catch (error) {
+      if (stop.signal.aborted) return done('failed', 'the invocation deadline came while loading the credential: the record is retried');
       if (error instanceof CredentialError) configFault ??= error;
       return done('failed', classify(error).detail);
     }

@@ -37,8 +37,11 @@ export interface DeadLetterMessage {
 /** Most characters of JSON the original body may take in a dead-letter message (SQS messages are limited). */
 export const MAX_DEAD_LETTER_BODY_CHARS = 64 * 1024;
 
-/** Sends one dead-letter message. @throws when it was not accepted: the caller must then retry the record. */
-export type DeadLetterSender = (message: DeadLetterMessage) => Promise<void>;
+/**
+ * Sends one dead-letter message; `signal` aborts it (the invocation deadline).
+ * @throws when it was not accepted: the caller must then retry the record.
+ */
+export type DeadLetterSender = (message: DeadLetterMessage, signal?: AbortSignal) => Promise<void>;
 
 /**
  * Builds the dead-letter message of a record.
@@ -87,7 +90,7 @@ export function sharedOutcome(failures: DeadLetterFailure[]): string {
  * reach a loopback SQS.
  */
 export function sqsDeadLetterSender(client: SQSClient, queueUrl: string): DeadLetterSender {
-  return async (message) => {
+  return async (message, signal) => {
     await client.send(
       new SendMessageCommand({
         QueueUrl: queueUrl,
@@ -97,6 +100,7 @@ export function sqsDeadLetterSender(client: SQSClient, queueUrl: string): DeadLe
           sourceMessageId: { DataType: 'String', StringValue: message.sourceMessageId },
         },
       }),
+      signal ? { abortSignal: signal } : {},
     );
   };
 }

@@ -47,6 +47,9 @@ export interface BatchDeps extends DeactivationDeps {
   deadLetter: DeadLetterSender;
 }
 
+/** Time kept back to log, publish metrics and answer Lambda after the last dead-letter send, ms. */
+export const RESPONSE_RESERVE_MS = 500;
+
 /** The invocation being served. */
 export interface Invocation {
   /** Time left before Lambda stops the invocation, ms (`context.getRemainingTimeInMillis()`). */
@@ -103,7 +106,10 @@ export async function revokeBatch(records: BatchRecord[], deps: BatchDeps, invoc
     });
   }
 
-  const verdicts = await Promise.all(plans.map((p) => settle(p, dfns, configFault !== undefined, deps)));
+  // Dead-letter sends get the margin that the Dfns work left, minus a reserve to answer Lambda: a send still
+  // pending then is aborted and its record retried, rather than the invocation being killed.
+  const sendDeadline = AbortSignal.timeout(Math.max(1, invocation.remainingMs - RESPONSE_RESERVE_MS));
+  const verdicts = await Promise.all(plans.map((p) => settle(p, dfns, configFault !== undefined, deps, sendDeadline)));
 
   const results: TokenResult[] = [];
   for (const { plan: p, tokens } of verdicts) {
@@ -170,6 +176,7 @@ async function settle(
   dfns: Map<string, DeactivationResult>,
   configFault: boolean,
   deps: BatchDeps,
+  sendDeadline: AbortSignal,
 ): Promise<{ plan: Plan; tokens: Array<TokenResult & { pat?: Pat }>; retry: boolean }> {
   const tokens = p.items.map((item): TokenResult & { pat?: Pat } => {
     const base = { messageId: p.record.messageId, tokenId: item.tokenId };
@@ -191,7 +198,7 @@ async function settle(
     }));
   if (failures.length === 0) return { plan: p, tokens, retry: false };
   try {
-    await deps.deadLetter(buildDeadLetter(p.record.messageId, p.metadata, failures, p.refused ? p.record.body : undefined));
+    await deps.deadLetter(buildDeadLetter(p.record.messageId, p.metadata, failures, p.refused ? p.record.body : undefined), sendDeadline);
     return { plan: p, tokens, retry: false };
   } catch (error) {
     deps.audit.problem('dead-letter send failed: the record is retried', {

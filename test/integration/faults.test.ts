@@ -9,6 +9,7 @@ import { dfnsError, htmlError, type SandboxFault } from '../../tools/sandbox/fau
 import { newTokenId } from '../../tools/sandbox/ids.js';
 import { instantClock, type InstantClock } from '../support/clock.js';
 import { eventually } from '../support/dfns.js';
+import { startHungServer } from '../support/hung-server.js';
 import { captureOutput, type Captured } from '../support/stdout.js';
 import { SECRET_ID, startWorld, type World } from '../support/world.js';
 
@@ -234,6 +235,43 @@ describe('the deadline guard', () => {
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
     expect(world.sandbox.requestCount).toBe(0);
     expect(await world.sqs.drainDeadLetters()).toEqual([expect.objectContaining({ attributes: { outcome: 'invalid', sourceMessageId: 'm2' } })]);
+  });
+
+  it('a stuck dead-letter queue cannot hold the invocation past its deadline: the send is aborted, the record retried', async () => {
+    const stuck = await startHungServer();
+    try {
+      // The SDK timeout (25 s) is far past the deadline (2.5 s): without the abort, jest's 20 s test timeout fails this.
+      const { SQSClient } = await import('@aws-sdk/client-sqs');
+      const sqs = new SQSClient({ endpoint: stuck.url, requestHandler: { requestTimeout: 25_000 }, maxAttempts: 1 });
+      const handler = world.handler({ DEADLINE_MARGIN_MS: '1500', DEAD_LETTER_QUEUE_URL: `${stuck.url}/123456789012/dlq` }, { clock, sqs });
+      const response = await handler([{ messageId: 'm1', body: { tokenIds: [newTokenId()] } }], 2_500);
+      expect(response).toEqual(RETRY);
+      expect(stuck.accepted).toBeGreaterThanOrEqual(1);
+      expect(output.json().find((l) => l.level === 'ERROR')).toMatchObject({
+        message: expect.stringMatching(/dead-letter send failed/),
+        error: expect.stringMatching(/^AbortError/),
+      });
+      sqs.destroy();
+    } finally {
+      await stuck.close();
+    }
+  });
+
+  it('a stuck Secrets Manager cannot hold it either: the fetch is aborted at the deadline, the record retried', async () => {
+    const stuck = await startHungServer();
+    try {
+      const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+      const secretsManager = new SecretsManagerClient({ endpoint: stuck.url, requestHandler: { requestTimeout: 25_000 }, maxAttempts: 1 });
+      const { tokenId } = world.sandbox.addPat();
+      const handler = world.handler({ DEADLINE_MARGIN_MS: '1500' }, { clock, secretsManager });
+      const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId] } }], 2_000);
+      expect(response).toEqual(RETRY);
+      expect(output.audit()).toEqual([expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(/deadline came while loading the credential/) })]);
+      expect(stuck.accepted).toBeGreaterThanOrEqual(1);
+      secretsManager.destroy();
+    } finally {
+      await stuck.close();
+    }
   });
 
   it('does not start a backoff that would end after the deadline', async () => {
