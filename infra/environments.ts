@@ -99,7 +99,7 @@ const settingsSchema = z
     /** Attempts per token per invocation (`DFNS_MAX_ATTEMPTS`). @default 3 */
     dfnsMaxAttempts: z.number().int().min(1).max(10).default(3),
     /** Stop starting work this long before the deadline, in ms (`DEADLINE_MARGIN_MS`). @default 5000 */
-    deadlineMarginMs: z.number().int().min(0).max(900_000).default(5_000),
+    deadlineMarginMs: z.number().int().min(1_000, 'must be at least 1000: the dead-letter sends happen in the margin').max(900_000).default(5_000),
     /** Function-wide dry run (`DRY_RUN`). @default false */
     dryRun: z.boolean().default(false),
     /** Token IDs never to deactivate (`PROTECTED_TOKEN_IDS`): the revoker's own token, break-glass tokens. @default [] */

@@ -105,7 +105,8 @@ const schema = z.object({
   MAX_CONCURRENCY: integer(8, 1, 256),
   DFNS_REQUEST_TIMEOUT_MS: integer(10_000, 100, 900_000),
   DFNS_MAX_ATTEMPTS: integer(3, 1, 10),
-  DEADLINE_MARGIN_MS: integer(5_000, 0, 900_000),
+  // At least 1 s: the dead-letter sends and the answer to Lambda happen in the margin.
+  DEADLINE_MARGIN_MS: integer(5_000, 1_000, 900_000),
   MAX_RECEIVE_COUNT: z
     .string()
     .trim()

@@ -30,10 +30,11 @@ export interface ContainerOverrides {
 }
 
 /**
- * Timeouts of the AWS SDK clients, ms: without them a stuck connection to Secrets Manager or SQS would hold the
- * invocation until Lambda kills it (the SDK's own retries still apply, within these bounds per attempt).
+ * Timeouts of the AWS SDK clients, ms. `throwOnRequestTimeout`: without it this SDK only logs a warning when the
+ * request timeout passes and keeps waiting, so a stuck connection would hold the invocation. The SDK's own retries
+ * still apply within these bounds, and the invocation deadline aborts whatever is left.
  */
-const AWS_REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 5_000 };
+const AWS_REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 5_000, throwOnRequestTimeout: true };
 
 /**
  * Builds the container. AWS clients get no hard-coded endpoint, so `AWS_REGION`, `AWS_ENDPOINT_URL_*` and the
@@ -67,7 +68,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         ...(config.maxReceiveCount === undefined ? {} : { maxReceiveCount: config.maxReceiveCount }),
       },
       maxConcurrency: config.maxConcurrency,
-      retry: { maxAttempts: config.dfnsMaxAttempts, ...DEFAULT_RETRY_DELAYS },
+      retry: { maxAttempts: config.dfnsMaxAttempts, attemptReserveMs: config.dfnsRequestTimeoutMs, ...DEFAULT_RETRY_DELAYS },
       credentials,
       deactivate: (tokenId, credential, signal) => clientFor(credential).deactivatePat(tokenId, { signal }),
       deadLetter: sqsDeadLetterSender(

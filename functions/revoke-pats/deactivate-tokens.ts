@@ -19,15 +19,18 @@ import { decideRetry, type RetryPolicy } from './retry-policy.js';
 
 /** Time as the batch sees it; injectable so tests need not wait for real backoffs. */
 export interface Clock {
-  /** Epoch ms. */
+  /** Monotonic ms (deadlines, latency): a wall-clock step must not stretch or cut them. */
   now(): number;
+  /** Epoch ms, only to read an HTTP-date `Retry-After`. */
+  epoch(): number;
   /** Resolves after `ms`, or rejects when `signal` aborts. */
   sleep(ms: number, signal: AbortSignal): Promise<void>;
 }
 
 /** The real clock. */
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => performance.now(),
+  epoch: () => Date.now(),
   sleep: async (ms, signal) => {
     const { setTimeout: wait } = await import('node:timers/promises');
     await wait(ms, undefined, { signal });
@@ -70,7 +73,7 @@ export interface DeactivationReport {
  * Deactivates each token once.
  *
  * @param tokenIds unique, valid token IDs
- * @param stopAt epoch ms after which no work may start and work in flight is aborted
+ * @param stopAt time (of `deps.clock.now()`) after which no work may start and work in flight is aborted
  */
 export async function deactivateTokens(tokenIds: string[], deps: DeactivationDeps, stopAt: number): Promise<DeactivationReport> {
   const clock = deps.clock ?? systemClock;
@@ -143,7 +146,7 @@ export async function deactivateTokens(tokenIds: string[], deps: DeactivationDep
 
   /** Waits before attempt n+1; returns `true`, or why there is no next attempt. */
   const waitForRetry = async (n: number, retryAfter: string | undefined): Promise<true | string> => {
-    const decision = decideRetry(deps.retry, n, retryAfter, random(), clock.now(), stopAt - clock.now());
+    const decision = decideRetry(deps.retry, n, retryAfter, random(), clock.epoch(), stopAt - clock.now());
     if (!decision.retry) return decision.why;
     try {
       await clock.sleep(decision.delayMs, stop.signal);

@@ -19,9 +19,14 @@ export interface RetryPolicy {
   retryAfterFloorMs: number;
   /** Largest `Retry-After` waited for in the invocation; longer ones are left to SQS. @default 20000 */
   retryAfterCapMs: number;
+  /**
+   * Time an attempt needs at the least, kept free after the wait (the Dfns request timeout): a retry that starts
+   * with less time than this before the deadline would only be aborted.
+   */
+  attemptReserveMs: number;
 }
 
-/** Defaults of everything but `maxAttempts`. */
+/** Defaults of the delays (everything but `maxAttempts` and `attemptReserveMs`). */
 export const DEFAULT_RETRY_DELAYS = { baseDelayMs: 200, maxDelayMs: 5_000, retryAfterFloorMs: 100, retryAfterCapMs: 20_000 };
 
 /**
@@ -49,7 +54,8 @@ export type RetryDecision = { retry: true; delayMs: number } | { retry: false; w
  * @param retryAfter the failure's `Retry-After` header, if any
  * @param random a uniform number in [0, 1) (injectable for tests)
  * @param nowMs current time, epoch ms
- * @param remainingMs time left before work must stop (the invocation deadline minus its margin)
+ * @param remainingMs time left before work must stop (the invocation deadline minus its margin); the wait plus
+ *   `attemptReserveMs` must fit in it
  */
 export function decideRetry(
   policy: RetryPolicy,
@@ -70,7 +76,7 @@ export function decideRetry(
   } else {
     delayMs = Math.floor(random * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1)));
   }
-  if (delayMs >= remainingMs) {
+  if (delayMs + policy.attemptReserveMs > remainingMs) {
     return { retry: false, why: 'a retry would not finish before the invocation deadline: left to SQS redelivery' };
   }
   return { retry: true, delayMs };

@@ -16,7 +16,7 @@
  */
 import type { Pat } from '../lib/dfns/client.js';
 import type { AuditSink } from './audit.js';
-import { deactivateTokens, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
+import { deactivateTokens, systemClock, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
 import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
 import { DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
 import { InvalidRequestError, parseRequest, type RequestMetadata, type RevocationRequest } from './request.js';
@@ -93,7 +93,7 @@ interface Plan {
  * @returns which records to retry and every token outcome; never throws for a problem of one record or token
  */
 export async function revokeBatch(records: BatchRecord[], deps: BatchDeps, invocation: Invocation): Promise<BatchResult> {
-  const stopAt = (deps.clock?.now() ?? Date.now()) + invocation.remainingMs - deps.settings.deadlineMarginMs;
+  const stopAt = (deps.clock ?? systemClock).now() + invocation.remainingMs - deps.settings.deadlineMarginMs;
   const plans = records.map((record) => plan(record, deps.settings, deps.audit));
   const unique = new Set<string>();
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
@@ -133,6 +133,11 @@ export async function revokeBatch(records: BatchRecord[], deps: BatchDeps, invoc
 
 /** Local decisions for one record: parse, then per token `invalid`, `protected`, `dry_run`; the rest goes to Dfns. */
 function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): Plan {
+  if (!Number.isInteger(record.receiveCount) || record.receiveCount < 1) {
+    audit.warning('ApproximateReceiveCount is missing or not a positive integer: treated as a first delivery', {
+      messageId: record.messageId,
+    });
+  }
   let request: RevocationRequest;
   try {
     request = parseRequest(record.body);
@@ -184,10 +189,12 @@ async function settle(
     const result = dfns.get(item.tokenId) as DeactivationResult;
     return { ...base, ...result };
   });
-  const transient = configFault || tokens.some((t) => t.outcome === 'failed');
+  // A configuration fault never dead-letters a token (CONTRACT section 3), not even on the last receive: the
+  // redrive policy moves such records with their original bodies, and the ERROR line and alarm say why.
+  if (configFault) return { plan: p, tokens, retry: true };
   const { maxReceiveCount } = deps.settings;
   const lastReceive = maxReceiveCount !== undefined && p.record.receiveCount >= maxReceiveCount;
-  if (transient && !lastReceive) return { plan: p, tokens, retry: true };
+  if (tokens.some((t) => t.outcome === 'failed') && !lastReceive) return { plan: p, tokens, retry: true };
 
   const failures: DeadLetterFailure[] = tokens
     .filter((t) => DEAD_LETTER_OUTCOMES.has(t.outcome) || t.outcome === 'failed')

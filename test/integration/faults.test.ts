@@ -76,6 +76,18 @@ describe('recovered within the invocation: the token ends deactivated', () => {
     await eventually(() => hung.closedByClient, 'the hung PUT to be closed');
   });
 
+  it('the retry after a 401 and a refetch is not one of the DFNS_MAX_ATTEMPTS attempts', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const old = world.secret;
+    const handler = world.handler({ DFNS_MAX_ATTEMPTS: '1' }, { clock });
+    await handler([{ body: { tokenIds: world.sandbox.seedPats(1) } }]); // caches the old credential
+    world.useAccount('p256');
+    world.sandbox.revokeAuthToken(old.authToken);
+    const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    expect(response).toEqual(DONE);
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+  });
+
   it('a slow but correct answer needs no retry', async () => {
     const { tokenId } = world.sandbox.addPat();
     world.sandbox.injectFault({ route: 'deactivate', tokenId, delayMs: 150 });
@@ -315,6 +327,23 @@ describe('the last receive (MAX_RECEIVE_COUNT)', () => {
     const { response, dead } = await revoke(tokenId, { MAX_RECEIVE_COUNT: '4' }, 3);
     expect(response).toEqual(RETRY);
     expect(dead).toEqual([]);
+  });
+
+  it('a configuration fault is never dead-lettered, not even on the last receive (the redrive policy moves it)', async () => {
+    world.secrets.injectFault({ type: 'AccessDeniedException' });
+    const { tokenId } = world.sandbox.addPat();
+    const { response, dead } = await revoke(tokenId, { MAX_RECEIVE_COUNT: '3' }, 3);
+    expect(response).toEqual(RETRY);
+    expect(dead).toEqual([]);
+  });
+
+  it('a missing or garbage receive count is a first delivery, with a warning', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'init', tokenId, times: 3, respond: dfnsError(503, 'busy') });
+    const { response, dead } = await revoke(tokenId, { MAX_RECEIVE_COUNT: '3' }, Number.NaN);
+    expect(response).toEqual(RETRY);
+    expect(dead).toEqual([]);
+    expect(output.json().find((l) => l.level === 'WARN')).toMatchObject({ message: expect.stringMatching(/ApproximateReceiveCount/) });
   });
 
   it('if that dead-letter send fails, the record is retried (the redrive policy still catches it)', async () => {

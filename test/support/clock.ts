@@ -14,7 +14,8 @@ export function instantClock(): InstantClock {
   const sleeps: number[] = [];
   return {
     sleeps,
-    now: () => Date.now(),
+    now: () => performance.now(),
+    epoch: () => Date.now(),
     sleep: async (ms, signal) => {
       sleeps.push(ms);
       if (signal.aborted) throw signal.reason;

@@ -42,7 +42,7 @@ describe('parseConfig', () => {
       MAX_CONCURRENCY: '32',
       DFNS_REQUEST_TIMEOUT_MS: '2500',
       DFNS_MAX_ATTEMPTS: '5',
-      DEADLINE_MARGIN_MS: '0',
+      DEADLINE_MARGIN_MS: '1000',
       MAX_RECEIVE_COUNT: '5',
       POWERTOOLS_SERVICE_NAME: 'revoker-prod',
       POWERTOOLS_METRICS_NAMESPACE: 'Security',
@@ -54,7 +54,7 @@ describe('parseConfig', () => {
       maxConcurrency: 32,
       dfnsRequestTimeoutMs: 2500,
       dfnsMaxAttempts: 5,
-      deadlineMarginMs: 0,
+      deadlineMarginMs: 1000,
       maxReceiveCount: 5,
       serviceName: 'revoker-prod',
       metricsNamespace: 'Security',
@@ -82,6 +82,7 @@ describe('parseConfig', () => {
     ['DFNS_REQUEST_TIMEOUT_MS', { DFNS_REQUEST_TIMEOUT_MS: '1.5' }, /whole number/],
     ['DFNS_MAX_ATTEMPTS', { DFNS_MAX_ATTEMPTS: '11' }, /at most 10/],
     ['DEADLINE_MARGIN_MS', { DEADLINE_MARGIN_MS: '-1' }, /whole number/],
+    ['DEADLINE_MARGIN_MS', { DEADLINE_MARGIN_MS: '999' }, /at least 1000/],
     ['MAX_RECEIVE_COUNT', { MAX_RECEIVE_COUNT: '0' }, /at least 1/],
   ])('names %s when it is wrong', (variable, change, rule) => {
     const e = error({ ...base, ...change });

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { decideRetry, DEFAULT_RETRY_DELAYS, parseRetryAfter, type RetryPolicy } from '../../functions/revoke-pats/retry-policy.js';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
-const policy: RetryPolicy = { maxAttempts: 3, ...DEFAULT_RETRY_DELAYS };
+const policy: RetryPolicy = { maxAttempts: 3, attemptReserveMs: 1_000, ...DEFAULT_RETRY_DELAYS };
 
 describe('parseRetryAfter (RFC 9110 section 10.2.3)', () => {
   it.each([
@@ -52,6 +52,9 @@ describe('decideRetry', () => {
       why: 'a retry would not finish before the invocation deadline: left to SQS redelivery',
     });
     expect(decideRetry(policy, 1, undefined, 0.5, NOW, 0)).toMatchObject({ retry: false });
+    // the wait fits, but then the attempt itself (at least one request timeout) would not
+    expect(decideRetry(policy, 1, '19', 0.5, NOW, 19_001)).toMatchObject({ retry: false });
+    expect(decideRetry(policy, 1, '19', 0.5, NOW, 20_000)).toEqual({ retry: true, delayMs: 19_000 });
   });
 
   it('an unreadable Retry-After falls back to the backoff', () => {
