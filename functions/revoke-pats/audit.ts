@@ -20,6 +20,8 @@ export interface AuditEntry {
   outcome: Outcome;
   /** The SQS record's `messageId`. */
   messageId: string;
+  /** The format the request came in: `json`, `sns`, `eventbridge`, `text` (`+base64` when decoded), `unknown`. */
+  source: string;
   incidentId?: string;
   requestedBy?: string;
   reason?: string;

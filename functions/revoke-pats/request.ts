@@ -1,5 +1,9 @@
 /**
- * One SQS record body → a revocation request (CONTRACT section 4): the JSON request with `tokenIds` or `tokenId`.
+ * One SQS record body → a revocation request (CONTRACT section 4). Accepted, detected by shape and unwrapped one
+ * level: the JSON request (`tokenIds` or `tokenId`), an SNS notification with raw delivery off (the request, or
+ * plain text, in the string `Message`), an EventBridge event (the request in `detail`), and plain text holding
+ * token IDs separated by whitespace or commas. Base64 is decoded only when the record's `contentEncoding` message
+ * attribute says `base64`, never guessed.
  *
  * Token IDs are validated one by one: a bad one is reported with the rule it broke and the valid IDs of the same
  * request are still processed. A body that is not a request at all (not JSON, no token ID, too large) is refused
@@ -19,8 +23,13 @@ export type TokenEntry =
   | { valid: true; tokenId: string; raw: unknown }
   | { valid: false; raw: unknown; detail: string };
 
+/** Which format a request came in: its envelope, or plain text. */
+export type RequestSource = 'json' | 'sns' | 'eventbridge' | 'text';
+
 /** A parsed revocation request. */
 export interface RevocationRequest {
+  /** The format it came in (`+base64` when a message attribute said so). */
+  source: string;
   /** The token list in order, without exact repeats. */
   entries: TokenEntry[];
   incidentId?: string;
@@ -48,6 +57,8 @@ export class InvalidRequestError extends Error {
     message: string,
     /** What could be read of the request's metadata, for the dead-letter message. */
     readonly metadata: RequestMetadata = {},
+    /** The format, when it could be told. */
+    readonly source?: string,
   ) {
     super(message);
   }
@@ -78,34 +89,91 @@ export function validateTokenId(raw: unknown): { valid: true; tokenId: string } 
 }
 
 /**
- * Parses a record body.
+ * Parses a record body in any accepted format.
  *
  * @param body the SQS message body
- * @throws {InvalidRequestError} when the body is too large, not JSON, not an object, has no token ID, more than
- *   {@link MAX_TOKEN_IDS} different ones, a `tokenIds` that is not an array, or a `dryRun` that is not a boolean
- *   (`null` counts as not set); the error carries what could be read of the metadata
+ * @param options.contentEncoding the record's `contentEncoding` message attribute: `base64` decodes the body first
+ * @throws {InvalidRequestError} when the body is too large, badly encoded, broken JSON, an envelope without a
+ *   request, has no token ID, more than {@link MAX_TOKEN_IDS} different ones, a `tokenIds` that is not an array, or a
+ *   `dryRun` that is not a boolean (`null` counts as not set); the error carries the metadata it could read
  */
-export function parseRequest(body: string): RevocationRequest {
+export function parseRequest(body: string, options: { contentEncoding?: string } = {}): RevocationRequest {
   if (typeof body !== 'string') throw new InvalidRequestError('body is not a string: no token ID');
   const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > MAX_BODY_BYTES) {
     throw new InvalidRequestError(`body is ${bytes} bytes; at most ${MAX_BODY_BYTES} bytes per message: split the request`);
   }
-  if (body.trim() === '') throw new InvalidRequestError('body is empty: no token ID');
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new InvalidRequestError('body is not JSON; expected {"tokenIds":["to-..."], ...}');
+  const { text, encoding } = decode(body, options.contentEncoding);
+  if (text.trim() === '') throw new InvalidRequestError('body is empty: no token ID');
+  const { value, source } = unwrap(text);
+  const label = encoding ? `${source}+${encoding}` : source;
+  return typeof value === 'string' ? textRequest(value, label) : objectRequest(value, label);
+}
+
+/** Decodes the body as its `contentEncoding` attribute says; nothing else is ever decoded. */
+function decode(body: string, contentEncoding: string | undefined): { text: string; encoding?: string } {
+  const encoding = contentEncoding?.trim().toLowerCase();
+  if (encoding === undefined || encoding === '' || encoding === 'identity') return { text: body };
+  if (encoding !== 'base64') {
+    throw new InvalidRequestError(`contentEncoding "${contentEncoding}" is not supported; use base64 or none`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new InvalidRequestError('body must be a JSON object with tokenIds (array) or tokenId (string)');
+  const compact = body.replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) {
+    throw new InvalidRequestError('contentEncoding is base64 but the body is not base64');
   }
-  const request = json as Record<string, unknown>;
+  const decoded = Buffer.from(compact, 'base64');
+  const text = decoded.toString('utf8');
+  if (Buffer.byteLength(text, 'utf8') !== decoded.length || text.includes('\uFFFD')) {
+    throw new InvalidRequestError('contentEncoding is base64 but the decoded body is not UTF-8 text');
+  }
+  return { text, encoding: 'base64' };
+}
+
+/** Detects the format by shape and unwraps one level of envelope. */
+function unwrap(text: string): { value: Record<string, unknown> | string; source: RequestSource } {
+  const json = parseJson(text);
+  if (json === undefined) {
+    // Broken JSON is refused, not split into words that would all be "invalid" token IDs.
+    if (/^\s*[[{"]/.test(text)) throw new InvalidRequestError('body is not JSON; expected {"tokenIds":["to-..."], ...}');
+    return { value: text, source: 'text' };
+  }
+  if (typeof json === 'string') return { value: json, source: 'text' };
+  if (!isObject(json)) throw new InvalidRequestError('body must be a JSON object with tokenIds (array) or tokenId (string)');
+  if (json.Type === 'Notification' && typeof json.Message === 'string') {
+    // SNS with raw delivery off: the request (or plain text) is the string Message. One level only.
+    const inner = parseJson(json.Message);
+    if (inner === undefined) {
+      if (/^\s*[[{]/.test(json.Message)) throw new InvalidRequestError('SNS Message is not JSON; expected a request', {}, 'sns');
+      return { value: json.Message, source: 'sns' };
+    }
+    if (typeof inner === 'string') return { value: inner, source: 'sns' };
+    if (!isObject(inner)) throw new InvalidRequestError('SNS Message must hold a request object or plain token IDs', {}, 'sns');
+    return { value: inner, source: 'sns' };
+  }
+  if (typeof json['detail-type'] === 'string' && typeof json.source === 'string' && 'detail' in json) {
+    if (!isObject(json.detail)) throw new InvalidRequestError('EventBridge detail must be a request object', {}, 'eventbridge');
+    return { value: json.detail, source: 'eventbridge' };
+  }
+  return { value: json, source: 'json' };
+}
+
+/** Plain text: token IDs separated by whitespace or commas; no metadata. */
+function textRequest(text: string, source: string): RevocationRequest {
+  const raws = text.split(/[\s,]+/).filter((piece) => piece !== '');
+  if (raws.length === 0) throw new InvalidRequestError('body holds no token ID', {}, source);
+  const entries = dedupe(raws.map((raw) => entryOf(raw)));
+  if (entries.length > MAX_TOKEN_IDS) {
+    throw new InvalidRequestError(`${entries.length} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`, {}, source);
+  }
+  return { source, entries, dryRun: false, warnings: [] };
+}
+
+/** The JSON request object (after any envelope). */
+function objectRequest(request: Record<string, unknown>, source: string): RevocationRequest {
   const warnings: string[] = [];
   const metadata = readMetadata(request, warnings);
   const refuse = (message: string): never => {
-    throw new InvalidRequestError(message, metadata);
+    throw new InvalidRequestError(message, metadata, source);
   };
 
   // null is what serialisers write for "not set".
@@ -127,7 +195,19 @@ export function parseRequest(body: string): RevocationRequest {
 
   const entries = dedupe(raws.map((raw) => entryOf(raw)));
   if (entries.length > MAX_TOKEN_IDS) refuse(`${entries.length} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`);
-  return { entries, ...metadata, dryRun: dryRun === true, warnings };
+  return { source, entries, ...metadata, dryRun: dryRun === true, warnings };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function readMetadata(request: Record<string, unknown>, warnings: string[]): RequestMetadata {

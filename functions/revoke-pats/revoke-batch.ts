@@ -27,6 +27,8 @@ export interface BatchRecord {
   body: string;
   /** `ApproximateReceiveCount`: 1 on the first delivery. */
   receiveCount: number;
+  /** The `contentEncoding` message attribute (`base64`), if any. */
+  contentEncoding?: string;
 }
 
 /** Settings of the batch (from the configuration). */
@@ -80,6 +82,8 @@ type PlannedItem =
 
 interface Plan {
   record: BatchRecord;
+  /** The format the request came in (`unknown` when the body could not be read). */
+  source: string;
   /** The request's metadata, also when the request was refused. */
   metadata: RequestMetadata;
   /** True when the body was refused whole (then `items` holds that one `invalid` entry). */
@@ -120,6 +124,7 @@ export async function revokeBatch(records: BatchRecord[], deps: BatchDeps, invoc
         ...(token.outcome === 'invalid' ? { receivedAs: JSON.stringify(token.tokenId) ?? 'undefined' } : {}),
         outcome: token.outcome,
         messageId: token.messageId,
+        source: p.source,
         ...pick(p.metadata, ['incidentId', 'requestedBy', 'reason']),
         ...pick(pat, ['linkedUserId', 'orgId']),
         ...(token.detail === undefined ? {} : { detail: token.detail }),
@@ -140,11 +145,12 @@ function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): P
   }
   let request: RevocationRequest;
   try {
-    request = parseRequest(record.body);
+    request = parseRequest(record.body, record.contentEncoding === undefined ? {} : { contentEncoding: record.contentEncoding });
   } catch (error) {
     if (!(error instanceof InvalidRequestError)) throw error;
     return {
       record,
+      source: error.source ?? 'unknown',
       metadata: error.metadata,
       refused: true,
       items: [{ tokenId: null, outcome: 'invalid', detail: error.message }],
@@ -156,6 +162,7 @@ function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): P
   const dryRun = settings.dryRun || request.dryRun;
   return {
     record,
+    source: request.source,
     metadata: { ...pick(request, ['incidentId', 'reason', 'requestedBy']), ...(request.dryRun ? { dryRun: true } : {}) },
     refused: false,
     items: request.entries.map((entry): PlannedItem => {

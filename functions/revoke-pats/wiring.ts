@@ -19,6 +19,9 @@ export function createHandler({ telemetry, deps }: Container) {
         messageId: r.messageId,
         body: typeof r.body === 'string' ? r.body : '',
         receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1),
+        ...(r.messageAttributes?.contentEncoding?.stringValue
+          ? { contentEncoding: r.messageAttributes.contentEncoding.stringValue }
+          : {}),
       }));
       const { retry } = await revokeBatch(records, deps, { remainingMs: context.getRemainingTimeInMillis() });
       return { batchItemFailures: retry.map((itemIdentifier) => ({ itemIdentifier })) };

@@ -40,6 +40,7 @@ describe('parseRequest', () => {
         JSON.stringify({ tokenIds: [ID], incidentId: 'INC-1', reason: 'leak', requestedBy: 'playbook:x', dryRun: false }),
       ),
     ).toEqual({
+      source: 'json',
       entries: [{ valid: true, tokenId: ID, raw: ID }],
       incidentId: 'INC-1',
       reason: 'leak',
@@ -113,9 +114,9 @@ describe('parseRequest', () => {
   it.each([
     ['', /empty/],
     ['  \n', /empty/],
-    ['not json', /not JSON/],
+    ['{"tokenIds": [', /not JSON/],
     ['[]', /JSON object/],
-    ['"to-202a0-cdo33-o65mbt6q758lvvnt"', /JSON object/],
+    ['42', /JSON object/],
     ['{}', /no token ID/],
     ['{"incidentId":"INC-1"}', /no token ID/],
     ['{"tokenIds":[]}', /no token ID/],
@@ -126,5 +127,60 @@ describe('parseRequest', () => {
   ])('refuses %j whole', (body, rule) => {
     expect(() => parseRequest(body)).toThrow(InvalidRequestError);
     expect(() => parseRequest(body)).toThrow(rule);
+  });
+});
+
+describe('parseRequest: formats (detected by shape, one level unwrapped)', () => {
+  const ID2 = 'to-aaaaa-bbbbb-cccccccccccccccc';
+  const sns = (message: string) => JSON.stringify({ Type: 'Notification', MessageId: 'x', TopicArn: 'arn:aws:sns:eu-west-1:1:t', Message: message });
+  const event = (detail: unknown) => JSON.stringify({ version: '0', id: 'e', 'detail-type': 'Leaked PAT', source: 'siem', detail });
+
+  it.each([
+    ['the JSON request', JSON.stringify({ tokenIds: [ID], incidentId: 'INC-1' }), 'json', 'INC-1'],
+    ['SNS, request in Message', sns(JSON.stringify({ tokenIds: [ID], incidentId: 'INC-2' })), 'sns', 'INC-2'],
+    ['SNS, plain text in Message', sns(`${ID}\n`), 'sns', undefined],
+    ['EventBridge, request in detail', event({ tokenId: ID, incidentId: 'INC-3' }), 'eventbridge', 'INC-3'],
+    ['plain text', `  ${ID}  `, 'text', undefined],
+  ])('%s', (_name, body, source, incidentId) => {
+    const request = parseRequest(body);
+    expect(request.source).toBe(source);
+    expect(request.entries).toEqual([{ valid: true, tokenId: ID, raw: expect.any(String) }]);
+    expect(request.incidentId).toBe(incidentId);
+  });
+
+  it('plain text: token IDs separated by whitespace or commas; every piece validated', () => {
+    const request = parseRequest(`${ID}, ${ID2}\n${ID}\tTO-BAD,`);
+    expect(request.entries.map((e) => (e.valid ? e.tokenId : `invalid:${String(e.raw)}`))).toEqual([ID, ID2, 'invalid:TO-BAD']);
+  });
+
+  it('unwraps one level only: an SNS notification inside an SNS Message is not a request', () => {
+    expect(() => parseRequest(sns(sns(JSON.stringify({ tokenIds: [ID] }))))).toThrow(/no token ID/);
+  });
+
+  it('decodes base64 only when contentEncoding says so', () => {
+    const encoded = Buffer.from(JSON.stringify({ tokenIds: [ID] })).toString('base64');
+    expect(parseRequest(encoded, { contentEncoding: 'base64' })).toMatchObject({ source: 'json+base64', entries: [{ tokenId: ID }] });
+    // without the attribute the same bytes are plain text, and not a token ID: never guessed
+    expect(parseRequest(encoded).entries).toEqual([{ valid: false, raw: encoded, detail: expect.stringMatching(/does not match/) }]);
+    expect(() => parseRequest('%%%', { contentEncoding: 'base64' })).toThrow(/not base64/);
+    expect(() => parseRequest(encoded, { contentEncoding: 'gzip' })).toThrow(/contentEncoding "gzip" is not supported/);
+  });
+
+  it.each([
+    ['an SNS Message that is broken JSON', sns('{"tokenIds":['), /SNS Message is not JSON/],
+    ['an SNS Message that is an array', sns('["x"]'), /SNS Message must hold a request/],
+    ['an EventBridge event whose detail is not an object', event('to-x'), /EventBridge detail must be a request object/],
+    ['an EventBridge event without a token ID', event({ incidentId: 'INC-9' }), /no token ID/],
+  ])('refuses %s', (_name, body, rule) => {
+    expect(() => parseRequest(body)).toThrow(rule);
+  });
+
+  it('keeps the source and metadata of a refused envelope', () => {
+    try {
+      parseRequest(event({ incidentId: 'INC-9', tokenIds: 'x' }));
+      throw new Error('expected a refusal');
+    } catch (error) {
+      expect(error).toMatchObject({ source: 'eventbridge', metadata: { incidentId: 'INC-9' } });
+    }
   });
 });

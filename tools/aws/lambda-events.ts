@@ -7,6 +7,8 @@ export interface RecordSpec {
   body: unknown;
   messageId?: string;
   receiveCount?: number;
+  /** String message attributes, e.g. `{ contentEncoding: 'base64' }`. */
+  attributes?: Record<string, string>;
 }
 
 /** Builds an SQS event as Lambda's event source mapping delivers it. */
@@ -23,7 +25,12 @@ export function sqsEvent(records: RecordSpec[]): SQSEvent {
           SenderId: 'AROAEXAMPLE:playbook',
           ApproximateFirstReceiveTimestamp: String(Date.now()),
         },
-        messageAttributes: {},
+        messageAttributes: Object.fromEntries(
+          Object.entries(spec.attributes ?? {}).map(([name, value]) => [
+            name,
+            { stringValue: value, stringListValues: [], binaryListValues: [], dataType: 'String' },
+          ]),
+        ),
         md5OfBody: '',
         eventSource: 'aws:sqs',
         eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:pat-revoker-requests',
