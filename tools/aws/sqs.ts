@@ -7,10 +7,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSqsServer } from 'local-aws-sqs';
 
-/** A message read back from the queue. */
+/** A message read back from a queue. */
 export interface ReceivedMessage {
   body: unknown;
   attributes: Record<string, string>;
+  /** Not compared in tests (enumerable: false): the SQS message ID and the raw body. */
+  readonly messageId?: string;
+  readonly raw?: string;
 }
 
 /** A running loopback SQS with one dead-letter queue. */
@@ -32,12 +35,17 @@ export class LoopbackSqs {
   }
 
   /** Receives and deletes every message now in the DLQ, bodies parsed as JSON. */
-  async drainDeadLetters(): Promise<ReceivedMessage[]> {
+  drainDeadLetters(): Promise<ReceivedMessage[]> {
+    return this.drain(this.deadLetterQueueUrl);
+  }
+
+  /** Receives and deletes every message now in a queue of this server, bodies parsed as JSON. */
+  async drain(queueUrl: string): Promise<ReceivedMessage[]> {
     const out: ReceivedMessage[] = [];
     for (;;) {
       const { Messages = [] } = await this.client.send(
         new ReceiveMessageCommand({
-          QueueUrl: this.deadLetterQueueUrl,
+          QueueUrl: queueUrl,
           MaxNumberOfMessages: 10,
           MessageAttributeNames: ['All'],
           WaitTimeSeconds: 0,
@@ -45,15 +53,18 @@ export class LoopbackSqs {
       );
       if (Messages.length === 0) return out;
       for (const message of Messages) {
-        out.push({
+        const received: ReceivedMessage = {
           body: JSON.parse(message.Body ?? 'null'),
           attributes: Object.fromEntries(
             Object.entries(message.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']),
           ),
+        };
+        Object.defineProperties(received, {
+          messageId: { value: message.MessageId, enumerable: false },
+          raw: { value: message.Body, enumerable: false },
         });
-        await this.client.send(
-          new DeleteMessageCommand({ QueueUrl: this.deadLetterQueueUrl, ReceiptHandle: message.ReceiptHandle }),
-        );
+        out.push(received);
+        await this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
       }
     }
   }
