@@ -9,6 +9,7 @@
  * request are still processed. A body that is not a request at all (not JSON, no token ID, too large) is refused
  * whole with a reason an operator can act on.
  */
+import * as z from 'zod';
 import { TOKEN_ID_PATTERN } from '../lib/dfns/client.js';
 
 /** At most this many token IDs per message (CONTRACT section 4). */
@@ -129,7 +130,13 @@ function decode(body: string, contentEncoding: string | undefined): { text: stri
   return { text, encoding: 'base64' };
 }
 
-/** Detects the format by shape and unwraps one level of envelope. */
+/** An SNS notification as SNS delivers it to SQS with raw message delivery off (the fields we rely on). */
+const snsNotification = z.looseObject({ Type: z.literal('Notification'), Message: z.string() });
+
+/** An EventBridge event as a rule delivers it to SQS (the fields that tell it apart). */
+const eventBridgeEvent = z.looseObject({ 'detail-type': z.string(), source: z.string(), detail: z.unknown() });
+
+/** Detects the format by shape (zod schemas of the envelopes) and unwraps one level. */
 function unwrap(text: string): { value: Record<string, unknown> | string; source: RequestSource } {
   const json = parseJson(text);
   if (json === undefined) {
@@ -139,20 +146,23 @@ function unwrap(text: string): { value: Record<string, unknown> | string; source
   }
   if (typeof json === 'string') return { value: json, source: 'text' };
   if (!isObject(json)) throw new InvalidRequestError('body must be a JSON object with tokenIds (array) or tokenId (string)');
-  if (json.Type === 'Notification' && typeof json.Message === 'string') {
+  const sns = snsNotification.safeParse(json);
+  if (sns.success) {
     // SNS with raw delivery off: the request (or plain text) is the string Message. One level only.
-    const inner = parseJson(json.Message);
+    const message = sns.data.Message;
+    const inner = parseJson(message);
     if (inner === undefined) {
-      if (/^\s*[[{]/.test(json.Message)) throw new InvalidRequestError('SNS Message is not JSON; expected a request', {}, 'sns');
-      return { value: json.Message, source: 'sns' };
+      if (/^\s*[[{]/.test(message)) throw new InvalidRequestError('SNS Message is not JSON; expected a request', {}, 'sns');
+      return { value: message, source: 'sns' };
     }
     if (typeof inner === 'string') return { value: inner, source: 'sns' };
     if (!isObject(inner)) throw new InvalidRequestError('SNS Message must hold a request object or plain token IDs', {}, 'sns');
     return { value: inner, source: 'sns' };
   }
-  if (typeof json['detail-type'] === 'string' && typeof json.source === 'string' && 'detail' in json) {
-    if (!isObject(json.detail)) throw new InvalidRequestError('EventBridge detail must be a request object', {}, 'eventbridge');
-    return { value: json.detail, source: 'eventbridge' };
+  const event = eventBridgeEvent.safeParse(json);
+  if (event.success) {
+    if (!isObject(event.data.detail)) throw new InvalidRequestError('EventBridge detail must be a request object', {}, 'eventbridge');
+    return { value: event.data.detail, source: 'eventbridge' };
   }
   return { value: json, source: 'json' };
 }

@@ -17,6 +17,8 @@ interface Fixture {
   attributes?: Record<string, string>;
   /** Send the (substituted) body base64-encoded. */
   base64?: boolean;
+  /** `"{{GENERATED}}"` in the body becomes this many distinct (unknown) token IDs. */
+  generate?: { tokenIds: number };
   expect: {
     source: string;
     /** By placeholder name, or by the raw value as JSON text for invalid entries (`null`: the body itself). */
@@ -24,6 +26,8 @@ interface Fixture {
     /** Placeholders whose PAT must still be active afterwards. */
     active?: string[];
     deadLetter: { outcome: string; tokenIds: string[] } | null;
+    /** A text every audit detail must contain. */
+    detailMatches?: string;
   };
 }
 
@@ -60,6 +64,10 @@ describe('request fixtures through the real handler', () => {
     }
     const fill = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (_m, name: string) => ids[name] ?? `{{${name}}}`);
     let body = fill(typeof fixture.body === 'string' ? fixture.body : JSON.stringify(fixture.body));
+    if (fixture.generate) {
+      const generated = Array.from({ length: fixture.generate.tokenIds }, () => newTokenId());
+      body = body.replace('"{{GENERATED}}"', JSON.stringify(generated));
+    }
     if (fixture.base64) body = Buffer.from(body).toString('base64');
 
     const handler = world.handler(protectedIds.length ? { PROTECTED_TOKEN_IDS: protectedIds.join(',') } : {});
@@ -74,6 +82,7 @@ describe('request fixtures through the real handler', () => {
     const expected = Object.fromEntries(Object.entries(fixture.expect.outcomes).map(([key, outcome]) => [fill(key), outcome]));
     expect(seen).toEqual(expected);
     for (const line of audit) expect(line.source).toBe(fixture.expect.source);
+    if (fixture.expect.detailMatches) for (const line of audit) expect(line.detail).toContain(fixture.expect.detailMatches);
 
     for (const [name, outcome] of Object.entries(fixture.expect.outcomes)) {
       if (outcome === 'deactivated') expect(world.sandbox.isActive(ids[name]!)).toBe(false);

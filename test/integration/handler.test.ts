@@ -382,6 +382,20 @@ describe('hostile and odd input never fails the batch', () => {
     expect(JSON.stringify(message!.body).length).toBeLessThan(70 * 1024);
   });
 
+  it('a body over 256 KB is dead-lettered whole, telling to split it', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const body = JSON.stringify({ tokenIds: [tokenId], reason: 'x'.repeat(300 * 1024) });
+    const response = await world.handler()([{ messageId: 'big', body }]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.sandbox.isActive(tokenId)).toBe(true);
+    const [message] = await world.sqs.drainDeadLetters();
+    expect(message!.body).toMatchObject({
+      tokenIds: [],
+      failures: [{ tokenId: null, outcome: 'invalid', detail: expect.stringMatching(/at most 262144 bytes per message: split the request/) }],
+      bodyTruncated: true,
+    });
+  });
+
   it('logs a warning for ignored metadata and goes on', async () => {
     const { tokenId } = world.sandbox.addPat();
     const response = await world.handler()([{ messageId: 'm1', body: { tokenId, incidentId: 1042 } }]);
