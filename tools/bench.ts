@@ -1,0 +1,231 @@
+/**
+ * `npm run bench -- [--tokens 2000] [--large] [--latency 25] [--concurrency 8,32] [--baseline 200] [--json]`
+ *
+ * Drives the real handler, bundled by esbuild exactly as the stack deploys it, against the Dfns sandbox with a fixed
+ * latency per request, in SQS batches of 10 records × 10 tokens, and compares it with the physical limit of one
+ * invocation, c / (3 × RTT) tokens/s, and with a naive baseline measured in the same run: a sequential loop over the
+ * official @dfns/sdk client, as its README shows. The last line is always
+ * `bench: <T> tokens/s, <P>% of ideal, <X>x over baseline` (for the first concurrency).
+ *
+ * Numbers from a shared machine: the ratios matter, absolute figures do not.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { DfnsApiClient } from '@dfns/sdk';
+import { AsymmetricKeySigner } from '@dfns/sdk-keysigner';
+import { build } from 'esbuild';
+import { SigningKey } from '../functions/lib/dfns/signing.js';
+import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, HANDLER_ENTRY, MAIN_FIELDS } from '../infra/bundling.js';
+import { lambdaContext, sqsEvent } from './aws/lambda-events.js';
+import { startSecretsManager } from './aws/secrets-manager.js';
+import { startSqs } from './aws/sqs.js';
+import { generateKey, type KeyKind } from './sandbox/ids.js';
+import { startSandbox } from './sandbox/sandbox.js';
+
+const { values } = parseArgs({
+  options: {
+    tokens: { type: 'string', default: '2000' },
+    large: { type: 'boolean', default: false },
+    latency: { type: 'string', default: '25' },
+    concurrency: { type: 'string', default: '8,32' },
+    baseline: { type: 'string', default: '200' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const TOKENS = values.large ? 10_000 : Number(values.tokens);
+const RTT = Number(values.latency);
+const CONCURRENCY = values.concurrency.split(',').map(Number);
+const BASELINE_TOKENS = Math.min(Number(values.baseline), TOKENS);
+const SECRET_ID = 'bench/dfns-credential';
+const quiet = values.json;
+const say = (text: string) => {
+  if (!quiet) process.stderr.write(`${text}\n`);
+};
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+function median(values: number[]): number {
+  return percentile([...values].sort((a, b) => a - b), 50);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-bench-'));
+const bundle = join(dir, 'index.mjs');
+const [sandbox, secrets, sqs] = await Promise.all([startSandbox({ latencyMs: RTT, recordRequests: false }), startSecretsManager(), startSqs()]);
+try {
+  say(`bundling ${HANDLER_ENTRY} as deployed ...`);
+  await build({
+    entryPoints: [HANDLER_ENTRY],
+    bundle: true,
+    minify: true,
+    platform: 'node',
+    target: ESBUILD_TARGET,
+    format: 'esm',
+    mainFields: MAIN_FIELDS,
+    banner: { js: ESM_REQUIRE_BANNER },
+    outfile: bundle,
+    logLevel: 'error',
+  });
+  const bundleBytes = statSync(bundle).size;
+
+  const account = sandbox.createServiceAccount({ kind: 'ed25519' });
+  secrets.setSecret(SECRET_ID, JSON.stringify(account));
+  const tokens = sandbox.seedPats(TOKENS);
+  const env: Record<string, string> = {
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'bench',
+    AWS_SECRET_ACCESS_KEY: 'bench',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    AWS_ENDPOINT_URL_SQS: new URL(sqs.deadLetterQueueUrl).origin,
+    DFNS_API_URL: sandbox.url,
+    DFNS_CREDENTIALS_SECRET_ID: SECRET_ID,
+    DEAD_LETTER_QUEUE_URL: sqs.deadLetterQueueUrl,
+    POWERTOOLS_LOG_LEVEL: 'INFO',
+  };
+
+  /** One full pass over the tokens with a fresh container (a new import of the bundle) at concurrency c. */
+  const run = async (c: number) => {
+    for (const t of tokens) sandbox.setActive(t, true);
+    Object.assign(process.env, env, { MAX_CONCURRENCY: String(c) });
+    secrets.calls.length = 0;
+    const { handler } = (await import(`${pathToFileURL(bundle).href}?c=${c}`)) as {
+      handler: (event: unknown, context: unknown) => Promise<{ batchItemFailures: unknown[] }>;
+    };
+    const latencies: number[] = [];
+    let retried = 0;
+    let buffer = '';
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array) => {
+      buffer += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      return true;
+    }) as typeof process.stdout.write;
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+    const cpu0 = process.cpuUsage();
+    const started = performance.now();
+    try {
+      for (let i = 0; i < tokens.length; i += 100) {
+        const slice = tokens.slice(i, i + 100);
+        const records = Array.from({ length: Math.ceil(slice.length / 10) }, (_, r) => ({
+          body: { tokenIds: slice.slice(r * 10, r * 10 + 10), incidentId: 'BENCH' },
+        }));
+        const { batchItemFailures } = await handler(sqsEvent(records), lambdaContext(900_000));
+        retried += batchItemFailures.length;
+        for (const line of buffer.split('\n')) {
+          if (line.includes('"message":"revocation"')) latencies.push((JSON.parse(line) as { latencyMs: number }).latencyMs);
+        }
+        buffer = '';
+      }
+    } finally {
+      process.stdout.write = write;
+      clearInterval(sampler);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const active = tokens.filter((t) => sandbox.isActive(t)).length;
+    const sorted = latencies.sort((a, b) => a - b);
+    const throughput = tokens.length / seconds;
+    const ideal = c / ((3 * RTT) / 1000);
+    return {
+      concurrency: c,
+      seconds: Number(seconds.toFixed(2)),
+      tokensPerSecond: Number(throughput.toFixed(1)),
+      idealTokensPerSecond: Number(ideal.toFixed(1)),
+      percentOfIdeal: Number(((100 * throughput) / ideal).toFixed(1)),
+      p50Ms: percentile(sorted, 50),
+      p99Ms: percentile(sorted, 99),
+      getSecretValueCalls: secrets.calls.length,
+      peakRssMb: Number((peakRss / 2 ** 20).toFixed(1)),
+      cpuMsPerToken: Number(((cpu.user + cpu.system) / 1000 / tokens.length).toFixed(3)),
+      stillActive: active,
+      retriedRecords: retried,
+    };
+  };
+
+  const runs = [];
+  for (const c of CONCURRENCY) {
+    say(`handler, MAX_CONCURRENCY=${c}, ${TOKENS} tokens, ${RTT} ms per request ...`);
+    runs.push(await run(c));
+  }
+
+  say(`baseline: sequential official SDK over ${BASELINE_TOKENS} tokens ...`);
+  for (const t of tokens.slice(0, BASELINE_TOKENS)) sandbox.setActive(t, true);
+  const sdk = new DfnsApiClient({
+    baseUrl: sandbox.url,
+    authToken: account.authToken,
+    signer: new AsymmetricKeySigner({ credId: account.credId, privateKey: account.privateKey }),
+  });
+  const baseStart = performance.now();
+  for (const tokenId of tokens.slice(0, BASELINE_TOKENS)) await sdk.auth.deactivatePersonalAccessToken({ tokenId });
+  const baseline = BASELINE_TOKENS / ((performance.now() - baseStart) / 1000);
+
+  say('CPU per signature by key type ...');
+  const signing: Record<string, number> = {};
+  for (const [kind, bits] of [['ed25519', 0], ['p256', 0], ['rsa', 3072]] as Array<[KeyKind, number]>) {
+    const key = SigningKey.fromPem(generateKey(kind, bits || 2048).privateKeyPem);
+    const data = JSON.stringify({ type: 'key.get', challenge: 'x'.repeat(43) });
+    const n = kind === 'rsa' ? 200 : 2000;
+    const cpu0 = process.cpuUsage();
+    for (let i = 0; i < n; i += 1) key.sign(data);
+    const cpu = process.cpuUsage(cpu0);
+    signing[kind === 'rsa' ? 'rsa3072' : kind] = Number(((cpu.user + cpu.system) / n).toFixed(1));
+  }
+
+  say('module initialisation of the bundle with plain node (5 runs) ...');
+  const inits: number[] = [];
+  for (let i = 0; i < 5; i += 1) {
+    const child = spawnSync(
+      process.execPath,
+      ['--input-type=module', '-e', `const t=performance.now(); await import(${JSON.stringify(pathToFileURL(bundle).href)}); process.stdout.write(String(performance.now()-t));`],
+      { env: { ...env, PATH: process.env.PATH ?? '' }, encoding: 'utf8' },
+    );
+    inits.push(Number(child.stdout));
+  }
+
+  const headline = runs[0]!;
+  const result = {
+    machine: 'shared 2-core machine: ratios matter, absolute numbers do not',
+    tokens: TOKENS,
+    rttMs: RTT,
+    runs,
+    baseline: { tokens: BASELINE_TOKENS, tokensPerSecond: Number(baseline.toFixed(1)) },
+    speedupOverBaseline: Number((headline.tokensPerSecond / baseline).toFixed(1)),
+    cpuMicrosecondsPerSignature: signing,
+    bundle: { bytes: bundleBytes, kb: Number((bundleBytes / 1024).toFixed(1)), awsSdk: 'bundled (as deployed)' },
+    initMsMedian: Number(median(inits).toFixed(1)),
+  };
+
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    const rows = [
+      ['MAX_CONCURRENCY', ...runs.map((r) => String(r.concurrency))],
+      ['tokens/s', ...runs.map((r) => String(r.tokensPerSecond))],
+      ['ideal c/(3×RTT)', ...runs.map((r) => String(r.idealTokensPerSecond))],
+      ['% of ideal', ...runs.map((r) => `${r.percentOfIdeal} %`)],
+      ['speed-up over baseline', ...runs.map((r) => `${(r.tokensPerSecond / baseline).toFixed(1)}x`)],
+      ['p50 / p99 per token (ms)', ...runs.map((r) => `${r.p50Ms} / ${r.p99Ms}`)],
+      ['GetSecretValue calls', ...runs.map((r) => String(r.getSecretValueCalls))],
+      ['peak RSS (MB, whole process)', ...runs.map((r) => String(r.peakRssMb))],
+      ['CPU ms per token (incl. sandbox)', ...runs.map((r) => String(r.cpuMsPerToken))],
+      ['tokens still active / records retried', ...runs.map((r) => `${r.stillActive} / ${r.retriedRecords}`)],
+    ];
+    const width = Math.max(...rows.map((r) => r[0]!.length));
+    process.stdout.write(`pat-revoker bench: ${TOKENS} tokens, ${RTT} ms per request, batches of 10 records × 10 tokens, Ed25519\n`);
+    process.stdout.write(`(${result.machine})\n\n`);
+    for (const row of rows) process.stdout.write(`${row[0]!.padEnd(width)}  ${row.slice(1).map((v) => v.padStart(14)).join('')}\n`);
+    process.stdout.write(`\nbaseline (sequential official @dfns/sdk, ${BASELINE_TOKENS} tokens): ${result.baseline.tokensPerSecond} tokens/s\n`);
+    process.stdout.write(`CPU per signature: Ed25519 ${signing.ed25519} µs, P-256 ${signing.p256} µs, RSA-3072 ${signing.rsa3072} µs\n`);
+    process.stdout.write(`bundle: ${result.bundle.kb} KB minified, everything bundled (as deployed); init (plain node, median of 5): ${result.initMsMedian} ms\n`);
+  }
+  process.stdout.write(`bench: ${headline.tokensPerSecond} tokens/s, ${headline.percentOfIdeal}% of ideal, ${result.speedupOverBaseline}x over baseline\n`);
+} finally {
+  await Promise.all([sandbox.close(), secrets.close(), sqs.close()]);
+  rmSync(dir, { recursive: true, force: true });
+}
