@@ -1,7 +1,7 @@
 /**
  * The tools an operator runs: `npm start` (the demo, same code path) and `npm run sandbox` (spawned for real).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
@@ -88,4 +88,20 @@ describe('npm run sandbox', () => {
     expect(code).toBe(2);
     expect(err).toContain('--key must be ed25519, p256 or rsa, got "dsa"');
   });
+});
+
+describe('npm run bench', () => {
+  it('runs the bundled handler against the sandbox and ends with the machine-readable line', () => {
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'tools/bench.ts', '--tokens', '100', '--latency', '2', '--concurrency', '8', '--baseline', '10', '--json'],
+      { cwd: root, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(run.status).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines.at(-1)).toMatch(/^bench: \d+(\.\d+)? tokens\/s, \d+(\.\d+)?% of ideal, \d+(\.\d+)?x over baseline$/);
+    const report = JSON.parse(lines.slice(0, -1).join('\n'));
+    expect(report.runs[0]).toMatchObject({ concurrency: 8, deactivated: 100, retriedRecords: 0, getSecretValueCalls: 1 });
+    expect(report.bundle.bytes).toBeLessThan(1024 * 1024);
+  }, 120_000);
 });
