@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- [--tokens 2000] [--large] [--latency 25] [--concurrency 8,32] [--baseline 200] [--json]`
+ * `npm run bench -- [--tokens 2000] [--large] [--latency 25] [--concurrency 8,32] [--baseline 200]
+ *   [--ids-per-record 10] [--json]`
  *
  * Drives the real handler, bundled by esbuild exactly as the stack deploys it, against the Dfns sandbox with a fixed
  * latency per request, in SQS batches of 10 records × 10 tokens, and compares it with the physical limit of one
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     latency: { type: 'string', default: '25' },
     concurrency: { type: 'string', default: '8,32' },
     baseline: { type: 'string', default: '200' },
+    'ids-per-record': { type: 'string', default: '10' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -40,11 +42,23 @@ const TOKENS = values.large ? 10_000 : Number(values.tokens);
 const RTT = Number(values.latency);
 const CONCURRENCY = values.concurrency.split(',').map(Number);
 const BASELINE_TOKENS = Math.min(Number(values.baseline), TOKENS);
+const PER_RECORD = Number(values['ids-per-record']);
+const PER_BATCH = 10 * PER_RECORD;
 const SECRET_ID = 'bench/dfns-credential';
 const quiet = values.json;
 const say = (text: string) => {
   if (!quiet) process.stderr.write(`${text}\n`);
 };
+
+/** CPU seconds a process has used so far (Linux /proc; undefined elsewhere). */
+function processCpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return undefined;
+  }
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -130,12 +144,13 @@ try {
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
     const cpu0 = process.cpuUsage();
+    const sandboxCpu0 = processCpuSeconds(sandbox.child.pid);
     const started = performance.now();
     try {
-      for (let i = 0; i < tokens.length; i += 100) {
-        const slice = tokens.slice(i, i + 100);
-        const records = Array.from({ length: Math.ceil(slice.length / 10) }, (_, r) => ({
-          body: { tokenIds: slice.slice(r * 10, r * 10 + 10), incidentId: 'BENCH' },
+      for (let i = 0; i < tokens.length; i += PER_BATCH) {
+        const slice = tokens.slice(i, i + PER_BATCH);
+        const records = Array.from({ length: Math.ceil(slice.length / PER_RECORD) }, (_, r) => ({
+          body: { tokenIds: slice.slice(r * PER_RECORD, (r + 1) * PER_RECORD), incidentId: 'BENCH' },
         }));
         const { batchItemFailures } = await handler(sqsEvent(records), lambdaContext(900_000));
         retried += batchItemFailures.length;
@@ -153,6 +168,7 @@ try {
     }
     const seconds = (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const sandboxCpu = processCpuSeconds(sandbox.child.pid);
     const sorted = latencies.sort((a, b) => a - b);
     const throughput = tokens.length / seconds;
     const ideal = c / ((3 * RTT) / 1000);
@@ -167,6 +183,10 @@ try {
       getSecretValueCalls: secrets.calls.length,
       peakRssMb: Number((peakRss / 2 ** 20).toFixed(1)),
       cpuMsPerToken: Number(((cpu.user + cpu.system) / 1000 / tokens.length).toFixed(3)),
+      /** Share of one core the function side used during the run. */
+      functionCoreShare: Number(((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2)),
+      /** Share of one core the sandbox process used (Linux only): near 1 means the sandbox, not the function, is the limit. */
+      sandboxCoreShare: sandboxCpu !== undefined && sandboxCpu0 !== undefined ? Number(((sandboxCpu - sandboxCpu0) / seconds).toFixed(2)) : null,
       deactivated,
       retriedRecords: retried,
     };
@@ -238,10 +258,11 @@ try {
       ['GetSecretValue calls', ...runs.map((r) => String(r.getSecretValueCalls))],
       ['peak RSS (MB, whole process)', ...runs.map((r) => String(r.peakRssMb))],
       ['CPU ms per token (function side)', ...runs.map((r) => String(r.cpuMsPerToken))],
+      ['cores busy: function / sandbox', ...runs.map((r) => `${r.functionCoreShare} / ${r.sandboxCoreShare ?? '?'}`)],
       ['deactivated / records retried', ...runs.map((r) => `${r.deactivated} / ${r.retriedRecords}`)],
     ];
     const width = Math.max(...rows.map((r) => r[0]!.length));
-    process.stdout.write(`pat-revoker bench: ${TOKENS} tokens, ${RTT} ms per request, batches of 10 records × 10 tokens, Ed25519\n`);
+    process.stdout.write(`pat-revoker bench: ${TOKENS} tokens, ${RTT} ms per request, batches of 10 records × ${PER_RECORD} tokens, Ed25519\n`);
     process.stdout.write(`(${result.machine})\n\n`);
     for (const row of rows) process.stdout.write(`${row[0]!.padEnd(width)}  ${row.slice(1).map((v) => v.padStart(14)).join('')}\n`);
     process.stdout.write(`\nbaseline (sequential official @dfns/sdk, ${BASELINE_TOKENS} tokens): ${result.baseline.tokensPerSecond} tokens/s\n`);
