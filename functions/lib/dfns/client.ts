@@ -243,8 +243,17 @@ export class DfnsClient {
     request: { body: string; userAction?: string },
   ): Promise<unknown> {
     if (options.signal?.aborted) throw new DfnsAbortedError(step, tokenId);
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    // One controller per request, fed by a plain timer and the caller's signal: AbortSignal.any keeps every
+    // dependent signal alive on the long-lived caller signal for the whole invocation (Node 20), and costs more.
+    const controller = new AbortController();
+    const timeout = { aborted: false };
+    const timer = setTimeout(() => {
+      timeout.aborted = true;
+      controller.abort();
+    }, this.timeoutMs);
+    const onAbort = () => controller.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const signal = controller.signal;
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#credential.authToken}`,
       'content-type': 'application/json',
@@ -272,6 +281,9 @@ export class DfnsClient {
       if (options.signal?.aborted) throw new DfnsAbortedError(step, tokenId);
       if (timeout.aborted) throw new DfnsTimeoutError(step, tokenId, this.timeoutMs);
       throw networkError(step, tokenId, error);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
     }
 
     // Classify by status first: proxies answer 502/503 with HTML, and a 202 body is not the PAT.
