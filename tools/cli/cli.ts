@@ -13,6 +13,7 @@ import {
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, ENVIRONMENT_NAMES, type EnvironmentName } from '../../infra/environments.js';
 import { MAX_TOKEN_IDS, validateTokenId } from '../../functions/revoke-pats/request.js';
@@ -182,7 +183,7 @@ async function enqueue(
         tokenIds: ids.slice(i, i + MAX_TOKEN_IDS),
         ...(values.incident ? { incidentId: values.incident } : {}),
         ...(values.reason ? { reason: values.reason } : {}),
-        requestedBy: values['requested-by'] ?? `cli:${process.env.USER ?? 'operator'}`,
+        requestedBy: values['requested-by'] ?? `cli:${operator()}`,
         ...(values['dry-run'] ? { dryRun: true } : {}),
       }),
     );
@@ -210,6 +211,15 @@ async function enqueue(
   }
   io.stderr(`${sent} token ID(s) in ${requests.length - failed} request(s) queued${values['dry-run'] ? ' as dry runs' : ''}\n`);
   return failed > 0 ? 1 : 0;
+}
+
+/** The OS user, for the default requestedBy. */
+function operator(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'operator';
+  }
 }
 
 async function queueArn(sqs: SQSClient, url: string): Promise<string> {
