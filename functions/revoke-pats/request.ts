@@ -102,13 +102,25 @@ export function parseRequest(body: string, options: { contentEncoding?: string }
   if (typeof body !== 'string') throw new InvalidRequestError('body is not a string: no token ID');
   const bytes = Buffer.byteLength(body, 'utf8');
   if (bytes > MAX_BODY_BYTES) {
-    throw new InvalidRequestError(`body is ${bytes} bytes; at most ${MAX_BODY_BYTES} bytes per message: split the request`);
+    // Refused whole, but its metadata (incidentId, dryRun...) still belongs in the dead-letter message.
+    const json = parseJson(body.replace(/^\uFEFF/, ''));
+    const metadata = isObject(json) ? readMetadata(json, []) : {};
+    throw new InvalidRequestError(`body is ${bytes} bytes; at most ${MAX_BODY_BYTES} bytes per message: split the request`, metadata);
   }
   const { text, encoding } = decode(body, options.contentEncoding);
-  if (text.trim() === '') throw new InvalidRequestError('body is empty: no token ID');
-  const { value, source } = unwrap(text);
-  const label = encoding ? `${source}+${encoding}` : source;
-  return typeof value === 'string' ? textRequest(value, label) : objectRequest(value, label);
+  // A byte-order mark is not content (editors and some SIEM exports add one).
+  const content = text.replace(/^\uFEFF/, '');
+  if (content.trim() === '') throw new InvalidRequestError('body is empty: no token ID');
+  try {
+    const { value, source } = unwrap(content);
+    const label = encoding ? `${source}+${encoding}` : source;
+    return typeof value === 'string' ? textRequest(value, label) : objectRequest(value, label);
+  } catch (error) {
+    if (error instanceof InvalidRequestError && encoding && error.source && !error.source.endsWith(`+${encoding}`)) {
+      throw new InvalidRequestError(error.message, error.metadata, `${error.source}+${encoding}`);
+    }
+    throw error;
+  }
 }
 
 /** Decodes the body as its `contentEncoding` attribute says; nothing else is ever decoded. */
@@ -122,12 +134,11 @@ function decode(body: string, contentEncoding: string | undefined): { text: stri
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) {
     throw new InvalidRequestError('contentEncoding is base64 but the body is not base64');
   }
-  const decoded = Buffer.from(compact, 'base64');
-  const text = decoded.toString('utf8');
-  if (Buffer.byteLength(text, 'utf8') !== decoded.length || text.includes('\uFFFD')) {
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(compact, 'base64')), encoding: 'base64' };
+  } catch {
     throw new InvalidRequestError('contentEncoding is base64 but the decoded body is not UTF-8 text');
   }
-  return { text, encoding: 'base64' };
 }
 
 /** An SNS notification as SNS delivers it to SQS with raw message delivery off (the fields we rely on). */
@@ -146,6 +157,9 @@ function unwrap(text: string): { value: Record<string, unknown> | string; source
   }
   if (typeof json === 'string') return { value: json, source: 'text' };
   if (!isObject(json)) throw new InvalidRequestError('body must be a JSON object with tokenIds (array) or tokenId (string)');
+  // A body naming token IDs itself is a request, whatever other fields it has (Type, detail-type...): an envelope
+  // guess must never hide the token IDs it names.
+  if ((json.tokenIds ?? json.tokenId ?? undefined) !== undefined) return { value: json, source: 'json' };
   const sns = snsNotification.safeParse(json);
   if (sns.success) {
     // SNS with raw delivery off: the request (or plain text) is the string Message. One level only.
@@ -155,7 +169,7 @@ function unwrap(text: string): { value: Record<string, unknown> | string; source
       if (/^\s*[[{]/.test(message)) throw new InvalidRequestError('SNS Message is not JSON; expected a request', {}, 'sns');
       return { value: message, source: 'sns' };
     }
-    if (typeof inner === 'string') return { value: inner, source: 'sns' };
+    if (typeof inner === 'string') return { value: message, source: 'sns' }; // one level: a JSON string stays text
     if (!isObject(inner)) throw new InvalidRequestError('SNS Message must hold a request object or plain token IDs', {}, 'sns');
     return { value: inner, source: 'sns' };
   }
@@ -169,13 +183,30 @@ function unwrap(text: string): { value: Record<string, unknown> | string; source
 
 /** Plain text: token IDs separated by whitespace or commas; no metadata. */
 function textRequest(text: string, source: string): RevocationRequest {
-  const raws = text.split(/[\s,]+/).filter((piece) => piece !== '');
+  // ASCII whitespace only (CONTRACT section 4): a non-breaking or zero-width space stays in the value and makes it
+  // invalid, exactly as in a JSON request, rather than being silently taken for a separator.
+  const raws = text.split(PLAIN_TEXT_SEPARATORS).filter((piece) => piece !== '');
   if (raws.length === 0) throw new InvalidRequestError('body holds no token ID', {}, source);
-  const entries = dedupe(raws.map((raw) => entryOf(raw)));
-  if (entries.length > MAX_TOKEN_IDS) {
-    throw new InvalidRequestError(`${entries.length} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`, {}, source);
-  }
+  const entries = limited(dedupe(raws.map((raw) => entryOf(raw))), {}, source);
   return { source, entries, dryRun: false, warnings: [] };
+}
+
+/** Separators of token IDs in plain text: ASCII whitespace and commas. */
+export const PLAIN_TEXT_SEPARATORS = /[\t\n\v\f\r ,]+/;
+
+/** Most entries (valid or not) read from one message, to bound the work on a hostile body. */
+const MAX_ENTRIES = 1_000;
+
+/** Applies the limit of {@link MAX_TOKEN_IDS} valid token IDs (and of entries in all) per message. */
+function limited(entries: TokenEntry[], metadata: RequestMetadata, source: string): TokenEntry[] {
+  const valid = entries.filter((e) => e.valid).length;
+  if (valid > MAX_TOKEN_IDS) {
+    throw new InvalidRequestError(`${valid} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`, metadata, source);
+  }
+  if (entries.length > MAX_ENTRIES) {
+    throw new InvalidRequestError(`${entries.length} entries; at most ${MAX_ENTRIES} per message`, metadata, source);
+  }
+  return entries;
 }
 
 /** The JSON request object (after any envelope). */
@@ -203,8 +234,7 @@ function objectRequest(request: Record<string, unknown>, source: string): Revoca
     refuse('dryRun must be a boolean (true or false)');
   }
 
-  const entries = dedupe(raws.map((raw) => entryOf(raw)));
-  if (entries.length > MAX_TOKEN_IDS) refuse(`${entries.length} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`);
+  const entries = limited(dedupe(raws.map((raw) => entryOf(raw))), metadata, source);
   return { source, entries, ...metadata, dryRun: dryRun === true, warnings };
 }
 
@@ -247,6 +277,9 @@ function cut(text: string, max: number): string {
 function entryOf(raw: unknown): TokenEntry {
   const result = validateTokenId(raw);
   if (result.valid) return { ...result, raw };
+  if (typeof raw === 'string' && raw.length > MAX_RAW_VALUE_CHARS) {
+    return { ...result, raw: `<string not copied: ${raw.length} characters>` };
+  }
   if (typeof raw !== 'object' || raw === null) return { ...result, raw };
   let json: string | undefined;
   try {

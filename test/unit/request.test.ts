@@ -184,3 +184,66 @@ describe('parseRequest: formats (detected by shape, one level unwrapped)', () =>
     }
   });
 });
+
+describe('parseRequest: what a review found', () => {
+  const A = 'to-aaaaa-bbbbb-cccccccccccccccc';
+  const B = 'to-ddddd-eeeee-ffffffffffffffff';
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+  it('a body naming token IDs is a request, even with an envelope-looking field', () => {
+    const snsLike = parseRequest(JSON.stringify({ Type: 'Notification', Message: 'Leaked PAT found', tokenIds: [A], incidentId: 'INC-1' }));
+    expect(snsLike).toMatchObject({ source: 'json', incidentId: 'INC-1', entries: [{ valid: true, tokenId: A }] });
+    const eventLike = parseRequest(JSON.stringify({ source: 'playbook', 'detail-type': 'revoke', detail: {}, tokenId: B }));
+    expect(eventLike).toMatchObject({ source: 'json', entries: [{ valid: true, tokenId: B }] });
+  });
+
+  it('a body too large is refused whole but keeps its metadata', () => {
+    const body = JSON.stringify({ tokenIds: [A], incidentId: 'INC-3', requestedBy: 'siem', dryRun: true, reason: 'x'.repeat(300_000) });
+    expect(() => parseRequest(body)).toThrow(expect.objectContaining({ metadata: expect.objectContaining({ incidentId: 'INC-3', requestedBy: 'siem', dryRun: true }) }));
+  });
+
+  it('base64: a real U+FFFD is text; the attribute is case-insensitive; URL-safe or unpadded base64 is refused', () => {
+    expect(parseRequest(b64(JSON.stringify({ tokenIds: [A], reason: 'bad \uFFFD char' })), { contentEncoding: 'base64' }).reason).toBe('bad \uFFFD char');
+    expect(parseRequest(b64(A), { contentEncoding: ' BASE64 ' })).toMatchObject({ source: 'text+base64', entries: [{ tokenId: A }] });
+    expect(() => parseRequest(Buffer.from([0xfb, 0xff, 0xbf]).toString('base64url'), { contentEncoding: 'base64' })).toThrow(/not base64/);
+    expect(() => parseRequest(b64(A).replace(/=+$/, '').slice(0, -1), { contentEncoding: 'base64' })).toThrow(/not base64/);
+    expect(() => parseRequest(Buffer.from([0xc3, 0x28]).toString('base64'), { contentEncoding: 'base64' })).toThrow(/not UTF-8/);
+  });
+
+  it('a byte-order mark is not content, plain or base64', () => {
+    expect(parseRequest(`\uFEFF${JSON.stringify({ tokenIds: [A] })}`)).toMatchObject({ source: 'json', entries: [{ tokenId: A }] });
+    expect(parseRequest(b64(`\uFEFF${JSON.stringify({ tokenIds: [A] })}`), { contentEncoding: 'base64' }).source).toBe('json+base64');
+  });
+
+  it('plain text splits on ASCII whitespace and commas only: a non-breaking space stays, and makes the value invalid', () => {
+    const request = parseRequest(`${A}\u00a0${B}\n${B}`);
+    expect(request.entries.map((e) => e.valid)).toEqual([false, true]);
+  });
+
+  it('a huge invalid string is described, not copied', () => {
+    const request = parseRequest(`to-${'\u0001'.repeat(5000)}`);
+    expect(request.entries).toEqual([{ valid: false, raw: '<string not copied: 5003 characters>', detail: expect.any(String) }]);
+  });
+
+  it('an SNS Message that is a JSON string is text, not unwrapped a second level', () => {
+    const request = parseRequest(JSON.stringify({ Type: 'Notification', Message: JSON.stringify(A) }));
+    expect(request.entries).toEqual([{ valid: false, raw: JSON.stringify(A), detail: expect.any(String) }]);
+  });
+
+  it('the limit counts token IDs: 100 valid ones and a header word pass; 101 valid ones in plain text do not', () => {
+    const ids = Array.from({ length: 100 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`);
+    expect(parseRequest(`Tokens: ${ids.join(' ')}`).entries).toHaveLength(101);
+    expect(() => parseRequest(`${ids.join(' ')} to-aaaaa-bbbbb-99999999999999`)).toThrow(/101 token IDs; at most 100/);
+  });
+
+  it('shapes are exact: not an SNS Type, or an event without source, is a plain JSON object', () => {
+    expect(() => parseRequest(JSON.stringify({ Type: 'SubscriptionConfirmation', Message: A }))).toThrow(/no token ID/);
+    expect(() => parseRequest(JSON.stringify({ 'detail-type': 'x', detail: { tokenIds: [A] } }))).toThrow(/no token ID/);
+    expect(parseRequest(JSON.stringify(`${A} ${B}`)).source).toBe('text');
+  });
+
+  it('a refused base64 envelope keeps the encoding in its source', () => {
+    const body = b64(JSON.stringify({ 'detail-type': 'x', source: 's', detail: 'no' }));
+    expect(() => parseRequest(body, { contentEncoding: 'base64' })).toThrow(expect.objectContaining({ source: 'eventbridge+base64' }));
+  });
+});
