@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, ENVIRONMENT_NAMES, type EnvironmentName } from '../../infra/environments.js';
-import { MAX_TOKEN_IDS, validateTokenId } from '../../functions/revoke-pats/request.js';
+import { MAX_METADATA_CHARS, MAX_TOKEN_IDS, PLAIN_TEXT_SEPARATORS, validateTokenId } from '../../functions/revoke-pats/request.js';
 
 /** Where the CLI reads and writes; injectable for tests. */
 export interface CliIo {
@@ -147,6 +147,7 @@ function resolveTarget(values: { env?: string; 'queue-url'?: string; 'dlq-url'?:
   if (!/^https?:\/\/[^/]+\/\d{12}\/[\w-]+$/.test(queueUrl)) {
     throw new UsageError(`--queue-url must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got "${queueUrl}"`);
   }
+  region ??= /^https:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com\//.exec(queueUrl)?.[1];
   return { queueUrl, dlqUrl: values['dlq-url'] ?? `${queueUrl}-dlq`, ...(region ? { region } : {}) };
 }
 
@@ -159,8 +160,13 @@ async function enqueue(
 ): Promise<number> {
   const raw = [...positionals];
   if (values.file !== undefined) {
-    const text = values.file === '-' ? io.readStdin() : readFileSync(values.file, 'utf8');
-    raw.push(...text.split(/[\s,]+/).filter((piece) => piece !== ''));
+    let text: string;
+    try {
+      text = values.file === '-' ? io.readStdin() : readFileSync(values.file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read --file ${values.file}: ${(error as { code?: string }).code ?? (error as Error).message}`);
+    }
+    for (const piece of text.split(PLAIN_TEXT_SEPARATORS)) if (piece !== '') raw.push(piece);
   }
   if (raw.length === 0) throw new UsageError('no token ID: give them as arguments or with --file');
   const invalid: string[] = [];
@@ -179,38 +185,54 @@ async function enqueue(
   const requests: string[] = [];
   for (let i = 0; i < ids.length; i += MAX_TOKEN_IDS) {
     requests.push(
+      // Metadata is cut as the function cuts it, so ten requests always fit one SendMessageBatch.
       JSON.stringify({
         tokenIds: ids.slice(i, i + MAX_TOKEN_IDS),
-        ...(values.incident ? { incidentId: values.incident } : {}),
-        ...(values.reason ? { reason: values.reason } : {}),
-        requestedBy: values['requested-by'] ?? `cli:${operator()}`,
+        ...(values.incident ? { incidentId: values.incident.slice(0, MAX_METADATA_CHARS) } : {}),
+        ...(values.reason ? { reason: values.reason.slice(0, MAX_METADATA_CHARS) } : {}),
+        requestedBy: (values['requested-by'] || `cli:${operator()}`).slice(0, MAX_METADATA_CHARS),
         ...(values['dry-run'] ? { dryRun: true } : {}),
       }),
     );
   }
+  const idsOf = (n: number) => (JSON.parse(requests[n] as string) as { tokenIds: string[] }).tokenIds;
   let sent = 0;
-  let failed = 0;
+  let accepted = 0;
+  const notSent: string[] = [];
   for (let i = 0; i < requests.length; i += SQS_BATCH) {
     const chunk = requests.slice(i, i + SQS_BATCH);
-    const answer = await sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: target.queueUrl,
-        Entries: chunk.map((body, j) => ({ Id: String(i + j), MessageBody: body })),
-      }),
-    );
+    let answer;
+    try {
+      answer = await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: target.queueUrl,
+          Entries: chunk.map((body, j) => ({ Id: String(i + j), MessageBody: body })),
+        }),
+      );
+    } catch (error) {
+      // Nothing of this batch or after it was sent: say exactly which token IDs, so they can be sent again.
+      for (let n = i; n < requests.length; n += 1) notSent.push(...idsOf(n));
+      io.stderr(`pat-revoker: SendMessageBatch failed: ${(error as Error).name}: ${(error as Error).message}\n`);
+      break;
+    }
     for (const ok of answer.Successful ?? []) {
-      const count = (JSON.parse(requests[Number(ok.Id)] as string) as { tokenIds: string[] }).tokenIds.length;
+      const count = idsOf(Number(ok.Id)).length;
       io.stdout(`${ok.MessageId}\t${count} token ID(s)\n`);
       sent += count;
+      accepted += 1;
     }
     for (const bad of answer.Failed ?? []) {
-      failed += 1;
-      io.stderr(`pat-revoker: request ${bad.Id} not accepted: ${bad.Code} ${bad.Message ?? ''}\n`);
+      notSent.push(...idsOf(Number(bad.Id)));
+      io.stderr(`pat-revoker: a request of ${idsOf(Number(bad.Id)).length} token ID(s) was not accepted: ${bad.Code} ${bad.Message ?? ''}\n`);
     }
     if (requests.length > SQS_BATCH) io.stderr(`sent ${sent}/${ids.length} token IDs\n`);
   }
-  io.stderr(`${sent} token ID(s) in ${requests.length - failed} request(s) queued${values['dry-run'] ? ' as dry runs' : ''}\n`);
-  return failed > 0 ? 1 : 0;
+  io.stderr(`${sent} token ID(s) in ${accepted} request(s) queued${values['dry-run'] ? ' as dry runs' : ''}\n`);
+  if (notSent.length > 0) {
+    io.stderr(`NOT queued (${notSent.length}), send them again:\n${notSent.join('\n')}\n`);
+    return 1;
+  }
+  return 0;
 }
 
 /** The OS user, for the default requestedBy. */

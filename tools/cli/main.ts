@@ -8,5 +8,8 @@ const { runCli } = await import('./cli.js');
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
-  readStdin: () => readFileSync(0, 'utf8'),
+  readStdin: () => {
+    if (process.stdin.isTTY) throw new Error('standard input is a terminal: pipe token IDs into --file -');
+    return readFileSync(0, 'utf8');
+  },
 });
