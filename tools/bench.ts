@@ -19,9 +19,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DfnsApiClient } from '@dfns/sdk';
 import { AsymmetricKeySigner } from '@dfns/sdk-keysigner';
-import { build } from 'esbuild';
 import { SigningKey } from '../functions/lib/dfns/signing.js';
-import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, HANDLER_ENTRY, MAIN_FIELDS } from '../infra/bundling.js';
+import { HANDLER_ENTRY } from '../infra/bundling.js';
+import { loopbackEnv } from './aws/loopback-env.js';
+import { bundleHandler } from './bundle-handler.js';
 import { lambdaContext, sqsEvent } from './aws/lambda-events.js';
 import { startSecretsManager } from './aws/secrets-manager.js';
 import { startSqs } from './aws/sqs.js';
@@ -95,35 +96,17 @@ say(`starting the sandbox (${RTT} ms per request) in its own process ...`);
 const sandbox = await startSandboxProcess(TOKENS * CONCURRENCY.length + BASELINE_TOKENS);
 try {
   say(`bundling ${HANDLER_ENTRY} as deployed ...`);
-  await build({
-    entryPoints: [HANDLER_ENTRY],
-    bundle: true,
-    minify: true,
-    platform: 'node',
-    target: ESBUILD_TARGET,
-    format: 'esm',
-    mainFields: MAIN_FIELDS,
-    banner: { js: ESM_REQUIRE_BANNER },
-    outfile: bundle,
-    logLevel: 'error',
-  });
+  await bundleHandler(bundle);
   const bundleBytes = statSync(bundle).size;
 
   const account = sandbox.secret;
   secrets.setSecret(SECRET_ID, JSON.stringify(account));
-  const env: Record<string, string> = {
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'bench',
-    AWS_SECRET_ACCESS_KEY: 'bench',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-    AWS_ENDPOINT_URL_SQS: new URL(sqs.deadLetterQueueUrl).origin,
-    DFNS_API_URL: sandbox.url,
-    DFNS_CREDENTIALS_SECRET_ID: SECRET_ID,
-    DEAD_LETTER_QUEUE_URL: sqs.deadLetterQueueUrl,
-    POWERTOOLS_LOG_LEVEL: 'INFO',
-  };
+  const env = loopbackEnv({
+    dfnsApiUrl: sandbox.url,
+    secretsManagerUrl: secrets.url,
+    deadLetterQueueUrl: sqs.deadLetterQueueUrl,
+    secretId: SECRET_ID,
+  });
 
   /** One full pass over fresh tokens with a fresh container (a new import of the bundle) at concurrency c. */
   const run = async (c: number, tokens: string[]) => {

@@ -6,8 +6,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, HANDLER_ENTRY, MAIN_FIELDS } from '../infra/bundling.js';
+import { bundleHandler } from './bundle-handler.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-size-'));
 try {
@@ -18,19 +17,7 @@ try {
   process.stdout.write('handler bundle (esbuild, ESM, minified, target node22)\n');
   for (const [name, external] of variants) {
     const outfile = join(dir, `${external.length}.mjs`);
-    await build({
-      entryPoints: [HANDLER_ENTRY],
-      bundle: true,
-      minify: true,
-      platform: 'node',
-      target: ESBUILD_TARGET,
-      format: 'esm',
-      mainFields: MAIN_FIELDS,
-      banner: { js: ESM_REQUIRE_BANNER },
-      external: [...external],
-      outfile,
-      logLevel: 'error',
-    });
+    await bundleHandler(outfile, external);
     const bytes = statSync(outfile).size;
     process.stdout.write(`  ${name.padEnd(36)} ${(bytes / 1024).toFixed(1).padStart(8)} KB (${bytes} bytes)\n`);
   }

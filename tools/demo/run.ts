@@ -11,6 +11,7 @@ import { loadConfig } from '../../functions/lib/config.js';
 import { createContainer } from '../../functions/revoke-pats/container.js';
 import { createHandler } from '../../functions/revoke-pats/wiring.js';
 import { startSecretsManager } from '../aws/secrets-manager.js';
+import { loopbackEnv } from '../aws/loopback-env.js';
 import { startSqs, type ReceivedMessage } from '../aws/sqs.js';
 import { newTokenId } from '../sandbox/ids.js';
 import { startRehearsal } from '../sandbox/rehearsal.js';
@@ -53,19 +54,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const { sandbox } = rehearsal;
   const [secrets, sqs] = await Promise.all([startSecretsManager(), startSqs()]);
   secrets.setSecret(SECRET_ID, JSON.stringify(rehearsal.secret));
-  const restore = setEnv({
-    AWS_REGION: 'eu-west-1',
-    AWS_ACCESS_KEY_ID: 'demo',
-    AWS_SECRET_ACCESS_KEY: 'demo',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-    AWS_ENDPOINT_URL_SQS: new URL(sqs.deadLetterQueueUrl).origin,
-    DFNS_API_URL: sandbox.url,
-    DFNS_CREDENTIALS_SECRET_ID: SECRET_ID,
-    DEAD_LETTER_QUEUE_URL: sqs.deadLetterQueueUrl,
-    POWERTOOLS_LOG_LEVEL: 'INFO',
-  });
+  const restore = setEnv(
+    loopbackEnv({ dfnsApiUrl: sandbox.url, secretsManagerUrl: secrets.url, deadLetterQueueUrl: sqs.deadLetterQueueUrl, secretId: SECRET_ID }),
+  );
   try {
     const [a, b, c] = rehearsal.tokenIds as [string, string, string];
     const off = sandbox.addPat({ isActive: false }).tokenId;
