@@ -72,11 +72,11 @@ const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-bench-'));
 const bundle = join(dir, 'index.mjs');
 
 /** Starts the sandbox CLI in a child process with `count` seeded PATs; resolves once it prints its usage. */
-async function startSandboxProcess(count: number): Promise<{ child: ChildProcessWithoutNullStreams; url: string; tokens: string[]; secret: { authToken: string; credId: string; privateKey: string } }> {
+async function startSandboxProcess(count: number, key: KeyKind = 'ed25519'): Promise<{ child: ChildProcessWithoutNullStreams; url: string; tokens: string[]; secret: { authToken: string; credId: string; privateKey: string } }> {
   const credentialFile = join(dir, 'credential.json');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./sandbox/main.ts', import.meta.url)), '--port', '0', '--tokens', String(count), '--latency', String(RTT), '--credential-file', credentialFile],
+    ['--import', 'tsx', fileURLToPath(new URL('./sandbox/main.ts', import.meta.url)), '--port', '0', '--tokens', String(count), '--latency', String(RTT), '--key', key, '--credential-file', credentialFile],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -109,10 +109,10 @@ try {
   });
 
   /** One full pass over fresh tokens with a fresh container (a new import of the bundle) at concurrency c. */
-  const run = async (c: number, tokens: string[]) => {
-    Object.assign(process.env, env, { MAX_CONCURRENCY: String(c) });
+  const run = async (c: number, tokens: string[], runEnv: Record<string, string> = env, label = '') => {
+    Object.assign(process.env, runEnv, { MAX_CONCURRENCY: String(c) });
     secrets.calls.length = 0;
-    const { handler } = (await import(`${pathToFileURL(bundle).href}?c=${c}`)) as {
+    const { handler } = (await import(`${pathToFileURL(bundle).href}?c=${c}${label}`)) as {
       handler: (event: unknown, context: unknown) => Promise<{ batchItemFailures: unknown[] }>;
     };
     const latencies: number[] = [];
@@ -215,6 +215,24 @@ try {
     inits.push(Number(child.stdout));
   }
 
+  // The same work with a P-256 and an RSA-3072 service-account key, at the first concurrency: each key type in a
+  // sandbox of its own (the sandbox's key is fixed when it starts), on a share of the tokens.
+  const keyRuns: Record<string, { tokensPerSecond: number; percentOfIdeal: number; cpuMsPerToken: number }> = {};
+  const keyTokens = Math.max(100, Math.floor(TOKENS / 4));
+  for (const kind of ['p256', 'rsa'] as const) {
+    say(`handler with a ${kind === 'rsa' ? 'RSA-3072' : 'P-256'} key, MAX_CONCURRENCY=${CONCURRENCY[0]}, ${keyTokens} tokens ...`);
+    const other = await startSandboxProcess(keyTokens, kind);
+    try {
+      const secretId = `${SECRET_ID}-${kind}`;
+      secrets.setSecret(secretId, JSON.stringify(other.secret));
+      const otherEnv = { ...env, DFNS_API_URL: other.url, DFNS_CREDENTIALS_SECRET_ID: secretId };
+      const r = await run(CONCURRENCY[0]!, other.tokens, otherEnv, `&key=${kind}`);
+      keyRuns[kind === 'rsa' ? 'rsa3072' : kind] = { tokensPerSecond: r.tokensPerSecond, percentOfIdeal: r.percentOfIdeal, cpuMsPerToken: r.cpuMsPerToken };
+    } finally {
+      other.child.kill('SIGTERM');
+    }
+  }
+
   const headline = runs[0]!;
   const result = {
     machine: 'shared 2-core machine: ratios matter, absolute numbers do not',
@@ -224,6 +242,7 @@ try {
     baseline: { tokens: BASELINE_TOKENS, tokensPerSecond: Number(baseline.toFixed(1)) },
     speedupOverBaseline: Number((headline.tokensPerSecond / baseline).toFixed(1)),
     cpuMicrosecondsPerSignature: signing,
+    byKeyType: { ed25519: { tokensPerSecond: headline.tokensPerSecond, percentOfIdeal: headline.percentOfIdeal, cpuMsPerToken: headline.cpuMsPerToken }, ...keyRuns },
     bundle: { bytes: bundleBytes, kb: Number((bundleBytes / 1024).toFixed(1)), awsSdk: 'bundled (as deployed)' },
     initMsMedian: Number(median(inits).toFixed(1)),
   };
@@ -250,6 +269,8 @@ try {
     for (const row of rows) process.stdout.write(`${row[0]!.padEnd(width)}  ${row.slice(1).map((v) => v.padStart(14)).join('')}\n`);
     process.stdout.write(`\nbaseline (sequential official @dfns/sdk, ${BASELINE_TOKENS} tokens): ${result.baseline.tokensPerSecond} tokens/s\n`);
     process.stdout.write(`CPU per signature: Ed25519 ${signing.ed25519} µs, P-256 ${signing.p256} µs, RSA-3072 ${signing.rsa3072} µs\n`);
+    process.stdout.write(`by key type at MAX_CONCURRENCY=${CONCURRENCY[0]} (tokens/s, % of ideal, CPU ms per token): ` +
+      Object.entries(result.byKeyType).map(([k, v]) => `${k} ${v.tokensPerSecond}, ${v.percentOfIdeal} %, ${v.cpuMsPerToken}`).join('; ') + '\n');
     process.stdout.write(`bundle: ${result.bundle.kb} KB minified, everything bundled (as deployed); init (plain node, median of 5): ${result.initMsMedian} ms\n`);
   }
   process.stdout.write(`bench: ${headline.tokensPerSecond} tokens/s, ${headline.percentOfIdeal}% of ideal, ${result.speedupOverBaseline}x over baseline\n`);
