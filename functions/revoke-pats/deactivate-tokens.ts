@@ -9,6 +9,7 @@
  * - When the time left falls under the margin, nothing new starts, sleeps end, requests in flight are aborted:
  *   those tokens end `failed` and their records are retried by SQS. The function never runs into its timeout.
  */
+import { setTimeout as wait } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type { Pat, ServiceAccountCredential } from '../lib/dfns/client.js';
 import { DfnsError } from '../lib/dfns/errors.js';
@@ -32,7 +33,6 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   epoch: () => Date.now(),
   sleep: async (ms, signal) => {
-    const { setTimeout: wait } = await import('node:timers/promises');
     await wait(ms, undefined, { signal });
   },
 };

@@ -4,29 +4,22 @@
  * `batchItemFailures`, the DLQ and the audit outcome, plus what the sandbox saw (attempts, aborted requests) and
  * the delays the retry policy asked for (an instant clock records them: no test waits for a real backoff).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeEach, describe, expect, it } from '@jest/globals';
 import { dfnsError, htmlError, type SandboxFault } from '../../tools/sandbox/faults.js';
 import { newTokenId } from '../../tools/sandbox/ids.js';
 import { instantClock, type InstantClock } from '../support/clock.js';
 import { eventually } from '../support/dfns.js';
 import { startHungServer } from '../support/hung-server.js';
 import { captureOutput, type Captured } from '../support/stdout.js';
-import { SECRET_ID, startWorld, type World } from '../support/world.js';
+import { SECRET_ID, useWorld, type World } from '../support/world.js';
 
 let world: World;
 let output: Captured;
 let clock: InstantClock;
-
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => world.close());
-beforeEach(async () => {
-  await world.reset();
+useWorld({ world: (w) => (world = w), output: (o) => (output = o) });
+beforeEach(() => {
   clock = instantClock();
-  output = captureOutput();
 });
-afterEach(() => output.stop());
 
 /** Runs one record naming `tokenId` through a fresh handler with fast timeouts and the instant clock. */
 async function revoke(tokenId: string, env: Record<string, string> = {}, receiveCount = 1) {

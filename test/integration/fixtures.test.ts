@@ -5,10 +5,10 @@
  * Dfns, or `protected` (listed in PROTECTED_TOKEN_IDS).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { newTokenId } from '../../tools/sandbox/ids.js';
-import { captureOutput, type Captured } from '../support/stdout.js';
-import { startWorld, type World } from '../support/world.js';
+import type { Captured } from '../support/stdout.js';
+import { useWorld, type World } from '../support/world.js';
 
 interface Fixture {
   description: string;
@@ -39,15 +39,7 @@ const fixtures = readdirSync(dir)
 
 let world: World;
 let output: Captured;
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => world.close());
-beforeEach(async () => {
-  await world.reset();
-  output = captureOutput();
-});
-afterEach(() => output.stop());
+useWorld({ world: (w) => (world = w), output: (o) => (output = o) });
 
 describe('request fixtures through the real handler', () => {
   it('covers every format and the bad-input classes', () => {

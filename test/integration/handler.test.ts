@@ -3,25 +3,16 @@
  * Manager and a loopback SQS dead-letter queue. Each test asserts the sandbox's final token states, the exact
  * `batchItemFailures` and what reached the DLQ.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { newTokenId } from '../../tools/sandbox/ids.js';
 import { dfnsError } from '../../tools/sandbox/faults.js';
 import { instantClock } from '../support/clock.js';
-import { captureOutput, type Captured } from '../support/stdout.js';
-import { SECRET_ID, startWorld, type World } from '../support/world.js';
+import type { Captured } from '../support/stdout.js';
+import { SECRET_ID, useWorld, type World } from '../support/world.js';
 
 let world: World;
 let output: Captured;
-
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => world.close());
-beforeEach(async () => {
-  await world.reset();
-  output = captureOutput();
-});
-afterEach(() => output.stop());
+useWorld({ world: (w) => (world = w), output: (o) => (output = o) });
 
 const outcomes = () => output.audit().map((l) => [l.messageId, l.tokenId, l.outcome]);
 

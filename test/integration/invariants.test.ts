@@ -7,15 +7,15 @@
  * be redriven as it is; every record is finally acknowledged, or, after configuration faults only, leaves through
  * the redrive policy. Seeded, so a failing case can be replayed (the seed is in the test name).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type { SandboxFault, SandboxRoute } from '../../tools/sandbox/faults.js';
 import { dfnsError, htmlError } from '../../tools/sandbox/faults.js';
 import { newTokenId } from '../../tools/sandbox/ids.js';
 import type { ReceivedMessage } from '../../tools/aws/sqs.js';
 import { OUTCOMES } from '../../functions/revoke-pats/outcomes.js';
 import { instantClock } from '../support/clock.js';
-import { captureOutput, type Captured } from '../support/stdout.js';
-import { startWorld, type World } from '../support/world.js';
+import type { Captured } from '../support/stdout.js';
+import { useWorld, type World } from '../support/world.js';
 
 const CASES = Number(process.env.INVARIANT_CASES ?? 30);
 const MAX_RECEIVE_COUNT = 4;
@@ -34,15 +34,7 @@ function prng(seed: number): () => number {
 
 let world: World;
 let output: Captured;
-beforeAll(async () => {
-  world = await startWorld();
-});
-afterAll(async () => world.close());
-beforeEach(async () => {
-  await world.reset();
-  output = captureOutput();
-});
-afterEach(() => output.stop());
+useWorld({ world: (w) => (world = w), output: (o) => (output = o) });
 
 interface Case {
   records: Array<{ messageId: string; body: Record<string, unknown> }>;

@@ -18,6 +18,13 @@ export interface Captured {
   stop(): void;
 }
 
+const active: Captured[] = [];
+
+/** Stops every capture still running (newest first), e.g. one a test started in place of another. */
+export function stopAllCaptures(): void {
+  while (active.length > 0) active[active.length - 1]!.stop();
+}
+
 /** Starts capturing stdout and stderr (nothing is echoed). */
 export function captureOutput(): Captured {
   let buffer = '';
@@ -38,11 +45,17 @@ export function captureOutput(): Captured {
         return [];
       }
     });
-  return {
+  const captured: Captured = {
     text: () => buffer,
     json,
     audit: () => json().filter((l) => l.message === 'revocation'),
     metrics: () => json().filter((l) => l._aws?.CloudWatchMetrics),
-    stop: () => spies.forEach((spy) => spy.mockRestore()),
+    stop: () => {
+      const at = active.indexOf(captured);
+      if (at >= 0) active.splice(at, 1);
+      spies.forEach((spy) => spy.mockRestore());
+    },
   };
+  active.push(captured);
+  return captured;
 }

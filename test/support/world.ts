@@ -3,6 +3,7 @@
  * service-account credential, and an SQS with the dead-letter queue. `handler()` builds a fresh container (a cold
  * start) from an environment pointing at them, the way Lambda would.
  */
+import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { parseConfig } from '../../functions/lib/config.js';
 import { createContainer, type ContainerOverrides } from '../../functions/revoke-pats/container.js';
@@ -12,6 +13,7 @@ import { startSqs, type LoopbackSqs } from '../../tools/aws/sqs.js';
 import type { KeyKind } from '../../tools/sandbox/ids.js';
 import { startSandbox, type DfnsSandbox, type ServiceAccountSecret } from '../../tools/sandbox/sandbox.js';
 import { lambdaContext, sqsEvent, type RecordSpec } from './events.js';
+import { captureOutput, stopAllCaptures, type Captured } from './stdout.js';
 
 export const SECRET_ID = 'pat-revoker/dfns-credential';
 
@@ -89,4 +91,22 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
   };
   world.useAccount(kind);
   return world;
+}
+
+/**
+ * The lifecycle every handler test file shares: one world for the file, a clean world and a fresh output capture
+ * for each test (handed over through `bind`), every capture stopped after it.
+ */
+export function useWorld(bind: { world(world: World): void; output(output: Captured): void }): void {
+  let world: World;
+  beforeAll(async () => {
+    world = await startWorld();
+    bind.world(world);
+  });
+  afterAll(async () => world.close());
+  beforeEach(async () => {
+    await world.reset();
+    bind.output(captureOutput());
+  });
+  afterEach(() => stopAllCaptures());
 }
