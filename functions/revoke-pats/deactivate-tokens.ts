@@ -9,6 +9,7 @@
  * - When the time left falls under the margin, nothing new starts, sleeps end, requests in flight are aborted:
  *   those tokens end `failed` and their records are retried by SQS. The function never runs into its timeout.
  */
+import { setMaxListeners } from 'node:events';
 import { setTimeout as wait } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type { Pat, ServiceAccountCredential } from '../lib/dfns/client.js';
@@ -79,6 +80,9 @@ export async function deactivateTokens(tokenIds: string[], deps: DeactivationDep
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? Math.random;
   const stop = new AbortController();
+  // Every token in flight listens on this one signal (its request or its backoff), plus the credential fetch: above
+  // Node's default of 10 that is expected, not a leak, and the warning would land in the function's logs.
+  setMaxListeners(deps.maxConcurrency + 10, stop.signal);
   const timer = setTimeout(() => stop.abort(), Math.max(0, stopAt - clock.now()));
   timer.unref();
   if (stopAt <= clock.now()) stop.abort(); // no time at all: not even a credential fetch starts

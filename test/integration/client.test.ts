@@ -141,7 +141,7 @@ describe('deactivatePat', () => {
     const error = await thrown(() => account.client.deactivatePat(tokenId));
     expect(error).toBeInstanceOf(DfnsNetworkError);
     expect(error).toMatchObject({ step: 'deactivate' });
-    expect(['ECONNRESET', 'UND_ERR_SOCKET']).toContain((error as DfnsNetworkError).code);
+    expect((error as DfnsNetworkError).code).toBe('ECONNRESET');
     expect(sandbox.isActive(tokenId)).toBe(stillActive);
   });
 
@@ -324,14 +324,27 @@ describe('hardening', () => {
     expect(String(caught)).not.toContain('secret-part');
   });
 
-  it('keeps only the cause of a fetch failure, never fetch’s own message (it can quote headers)', async () => {
-    const leaky = async () => {
-      throw new TypeError(`Headers.append: "Bearer ${account.secret.authToken}" is an invalid header value`);
-    };
-    const client = clientFor(sandbox, account.secret, { fetch: leaky as typeof fetch });
-    const error = await thrown(() => client.deactivatePat(newTokenId()));
-    expect(error).toBeInstanceOf(DfnsNetworkError);
-    expect(error.message).not.toContain(account.secret.authToken);
+  it('redacts the bearer token from a transport error, whole or in part', async () => {
+    const token = account.secret.authToken;
+    for (const leak of [`invalid header value "Bearer ${token}"`, `header ${token.slice(5, 60)} refused`]) {
+      const leaky = async () => {
+        throw Object.assign(new Error(leak), { code: 'ERR_INVALID_CHAR' });
+      };
+      const client = clientFor(sandbox, account.secret, { transport: leaky });
+      const error = await thrown(() => client.deactivatePat(newTokenId()));
+      expect(error).toMatchObject({ name: 'DfnsNetworkError', code: 'ERR_INVALID_CHAR' });
+      expect(error.message).not.toContain(token.slice(5, 60));
+      expect(error.message).toContain('[redacted]');
+    }
+  });
+
+  it('speaks TLS to an https origin: a plain-http server there is a network error, not an answer', async () => {
+    const { tokenId } = sandbox.addPat();
+    const client = clientFor(sandbox, account.secret, { apiUrl: sandbox.url.replace('http:', 'https:') });
+    const error = await thrown(() => client.deactivatePat(tokenId));
+    expect(error).toMatchObject({ name: 'DfnsNetworkError', step: 'init' });
+    expect((error as DfnsNetworkError).code).toBe('EPROTO'); // the TLS handshake met plain HTTP
+    expect(sandbox.isActive(tokenId)).toBe(true);
   });
 
   it('never follows a redirect: the bearer and user action stay with Dfns', async () => {

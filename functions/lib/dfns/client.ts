@@ -1,8 +1,8 @@
 /**
  * Our Dfns API client: one deactivation attempt of a Personal Access Token, signed as a service account.
  *
- * Built on Node's `fetch` (undici), whose global dispatcher keeps connections alive and reuses them; every response
- * body is read to the end so its connection goes back to the pool. The official `@dfns/sdk` is the reference this
+ * Requests go through a {@link Transport} (transport.ts: `node:http`/`node:https` with keep-alive connections reused
+ * by every token); every answer is read to its end so its connection goes back to the pool. The official `@dfns/sdk` is the reference this
  * is tested against (test/integration/conformance.test.ts); we do not use it at run time because it has no
  * timeouts and loses the HTTP status of non-JSON error bodies.
  *
@@ -21,6 +21,7 @@ import {
 } from './errors.js';
 import { redact, SecretWindows } from './redact.js';
 import { toBase64Url, type SigningKey } from './signing.js';
+import { nodeTransport, type HttpAnswer, type Transport } from './transport.js';
 
 /** Pattern of a Dfns token ID (dfns-protocol.md; CONTRACT section 4). */
 export const TOKEN_ID_PATTERN = /^to-[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{14,16}$/;
@@ -66,8 +67,8 @@ export interface DfnsClientOptions {
   credential: ServiceAccountCredential;
   /** Timeout of each HTTP request (headers and body), in ms. @default 10000 */
   requestTimeoutMs?: number;
-  /** `fetch` to use; for tests. @default globalThis.fetch */
-  fetch?: typeof globalThis.fetch;
+  /** How requests are sent; for tests. @default nodeTransport */
+  transport?: Transport;
 }
 
 /** Options of one call. */
@@ -134,7 +135,7 @@ export class DfnsClient {
   readonly #credential: ServiceAccountCredential;
   readonly #tokenWindows: SecretWindows;
   private readonly timeoutMs: number;
-  private readonly fetch: typeof globalThis.fetch;
+  private readonly transport: Transport;
 
   /**
    * @throws {TypeError} when `apiUrl` is not an allowed origin, `requestTimeoutMs` is not an integer from 1 to
@@ -154,7 +155,7 @@ export class DfnsClient {
         `requestTimeoutMs must be an integer from 1 to ${MAX_REQUEST_TIMEOUT_MS} (ms), got ${options.requestTimeoutMs}`,
       );
     }
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.transport = options.transport ?? nodeTransport;
   }
 
   /**
@@ -260,31 +261,18 @@ export class DfnsClient {
     };
     if (request.userAction !== undefined) headers['x-dfns-useraction'] = request.userAction;
 
-    let status: number;
-    let text: string;
-    let contentType: string;
-    let retryAfter: string | null;
+    let answer: HttpAnswer;
     try {
-      const response = await this.fetch(`${this.origin}${path}`, {
-        method,
-        headers,
-        body: request.body,
-        signal,
-        // Never follow: a redirect would carry the bearer and the user action to another origin.
-        redirect: 'manual',
-      });
-      status = response.status;
-      contentType = response.headers.get('content-type') ?? '';
-      retryAfter = response.headers.get('retry-after');
-      text = await response.text();
+      answer = await this.transport({ method, url: `${this.origin}${path}`, headers, body: request.body, signal });
     } catch (error) {
       if (options.signal?.aborted) throw new DfnsAbortedError(step, tokenId);
       if (timeout.aborted) throw new DfnsTimeoutError(step, tokenId, this.timeoutMs);
-      throw networkError(step, tokenId, error);
+      throw networkError(step, tokenId, error, (message) => this.redact(message, request.userAction));
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
     }
+    const { status, text, contentType, retryAfter } = answer;
 
     // Classify by status first: proxies answer 502/503 with HTML, and a 202 body is not the PAT.
     if (status === 202 && step === 'deactivate') throw new DfnsPendingApprovalError(tokenId, approvalIdOf(text));
@@ -297,7 +285,7 @@ export class DfnsClient {
         tokenId,
         status,
         describeErrorBody(text, contentType, (message) => this.redact(message, request.userAction)),
-        retryAfter ?? undefined,
+        retryAfter,
       );
     }
     try {
@@ -330,13 +318,12 @@ export class DfnsClient {
   }
 }
 
-function networkError(step: DfnsStep, tokenId: string, error: unknown): DfnsNetworkError {
-  // undici: TypeError('fetch failed' | 'terminated') with the socket or system error as `cause`. Only the cause's
-  // message is kept: fetch's own messages can quote request headers, the bearer included.
-  const cause = (error as { cause?: unknown })?.cause as { code?: unknown; message?: unknown } | undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const detail = typeof cause?.message === 'string' ? cause.message : `${(error as Error)?.name ?? 'Error'} before any answer`;
-  return new DfnsNetworkError(step, tokenId, code, detail.slice(0, MAX_MESSAGE_CHARS));
+function networkError(step: DfnsStep, tokenId: string, error: unknown, redactText: (message: string) => string): DfnsNetworkError {
+  // A socket or system error (`connect ECONNREFUSED ...`, `socket hang up`, a TLS failure): its code, and its message
+  // redacted all the same, since nothing but our own transport promises it never quotes a header.
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  const detail = typeof message === 'string' && message !== '' ? message : `${(error as Error)?.name ?? 'Error'} before any answer`;
+  return new DfnsNetworkError(step, tokenId, typeof code === 'string' ? code : undefined, redactText(detail.slice(0, 16 * MAX_MESSAGE_CHARS)).slice(0, MAX_MESSAGE_CHARS));
 }
 
 function describeBody(text: string, contentType: string): string {

@@ -76,7 +76,7 @@ export class DfnsNetworkError extends DfnsError {
   constructor(
     step: DfnsStep,
     tokenId: string,
-    /** The system or undici error code when known (`ECONNRESET`, `UND_ERR_SOCKET`, `ENOTFOUND`, ...). */
+    /** The system error code when known (`ECONNRESET`, `ECONNREFUSED`, `ENOTFOUND`, a TLS code, ...). */
     readonly code: string | undefined,
     detail: string,
   ) {
