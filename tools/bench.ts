@@ -19,6 +19,7 @@
  *   b / (ceil(b / c) × c) of the ideal.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
 import { Agent, request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -134,12 +135,20 @@ function batchShapeBound(perBatch: number, c: number): number {
   return perBatch / (Math.ceil(perBatch / c) * c);
 }
 
-/** Node's process warnings during the runs (a listener leak, a deprecation): a clean run has none. */
+/** The function processes' warnings (a listener leak, a deprecation): a clean run has none. */
 const warnings: string[] = [];
-process.on('warning', (warning) => warnings.push(`${warning.name}: ${warning.message.split('\n')[0]}`));
-// The AWS SDK's notice that it will need Node 22 concerns this machine's Node 20 only (the stack deploys Node 24),
-// and it would fire before the function's own environment turns it off.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+/** Runs the bundle as a Lambda container would; see that file. */
+const FUNCTION_PROCESS = fileURLToPath(new URL('./bench-function.mjs', import.meta.url));
+
+/** What the function process measures of itself. */
+interface FunctionMeasurements {
+  seconds: number;
+  cpuMicros: number;
+  maxRssKb: number;
+  retriedRecords: number;
+  warnings: string[];
+}
 
 const [secrets, sqs] = await Promise.all([startSecretsManager(), startSqs()]);
 say(`starting the sandbox (${RTT} ms per request) in its own process ...`);
@@ -159,49 +168,48 @@ try {
   });
 
   /** One full pass over fresh tokens with a fresh container (a new import of the bundle) at concurrency c. */
-  const run = async (c: number, tokens: string[], runEnv: Record<string, string> = env, label = '', authToken = account.authToken) => {
-    Object.assign(process.env, runEnv, { MAX_CONCURRENCY: String(c) });
+  /**
+   * One full pass over fresh tokens at concurrency c in a fresh function process (a cold container running the
+   * bundle with plain node, tools/bench-function.mjs): its CPU and peak RSS are the function's alone.
+   */
+  const run = async (c: number, tokens: string[], runEnv: Record<string, string> = env, authToken = account.authToken) => {
     secrets.calls.length = 0;
-    const { handler } = (await import(`${pathToFileURL(bundle).href}?c=${c}${label}`)) as {
-      handler: (event: unknown, context: unknown) => Promise<{ batchItemFailures: unknown[] }>;
-    };
+    const events = [];
+    for (let i = 0; i < tokens.length; i += PER_BATCH) {
+      const slice = tokens.slice(i, i + PER_BATCH);
+      const records = Array.from({ length: Math.ceil(slice.length / PER_RECORD) }, (_, r) => ({
+        body: { tokenIds: slice.slice(r * PER_RECORD, (r + 1) * PER_RECORD), incidentId: 'BENCH' },
+      }));
+      events.push(sqsEvent(records));
+    }
+    const fn = spawn(process.execPath, [FUNCTION_PROCESS, bundle], {
+      env: { ...runEnv, MAX_CONCURRENCY: String(c) },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    let stdout = '';
+    let stderr = '';
+    fn.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    fn.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = once(fn, 'exit');
+    const [ready] = (await Promise.race([once(fn, 'message'), exited.then(() => [undefined])])) as [{ initMs: number } | undefined];
+    if (!ready) throw new Error(`the function process exited before it was ready: ${stderr}`);
+    const sandboxCpu0 = processCpuSeconds(sandbox.child.pid);
+    // A context without its functions (they do not cross IPC): the function process adds the deadline.
+    fn.send({ events, context: JSON.parse(JSON.stringify(lambdaContext(900_000))) });
+    const [measured] = (await Promise.race([once(fn, 'message'), exited.then(() => [undefined])])) as [FunctionMeasurements | undefined];
+    if (!measured) throw new Error(`the function process exited without its measurements: ${stderr}`);
+    const sandboxCpu = processCpuSeconds(sandbox.child.pid);
+    await exited;
     const latencies: number[] = [];
     let deactivated = 0;
-    let retried = 0;
-    let buffer = '';
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: string | Uint8Array) => {
-      buffer += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      return true;
-    }) as typeof process.stdout.write;
-    let peakRss = process.memoryUsage().rss;
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
-    const cpu0 = process.cpuUsage();
-    const sandboxCpu0 = processCpuSeconds(sandbox.child.pid);
-    const started = performance.now();
-    try {
-      for (let i = 0; i < tokens.length; i += PER_BATCH) {
-        const slice = tokens.slice(i, i + PER_BATCH);
-        const records = Array.from({ length: Math.ceil(slice.length / PER_RECORD) }, (_, r) => ({
-          body: { tokenIds: slice.slice(r * PER_RECORD, (r + 1) * PER_RECORD), incidentId: 'BENCH' },
-        }));
-        const { batchItemFailures } = await handler(sqsEvent(records), lambdaContext(900_000));
-        retried += batchItemFailures.length;
-        for (const line of buffer.split('\n')) {
-          if (!line.includes('"message":"revocation"')) continue;
-          const audit = JSON.parse(line) as { latencyMs: number; outcome: string };
-          latencies.push(audit.latencyMs);
-          if (audit.outcome === 'deactivated') deactivated += 1;
-        }
-        buffer = '';
-      }
-    } finally {
-      process.stdout.write = write;
-      clearInterval(sampler);
+    for (const line of stdout.split('\n')) {
+      if (!line.includes('"message":"revocation"')) continue;
+      const audit = JSON.parse(line) as { latencyMs: number; outcome: string };
+      latencies.push(audit.latencyMs);
+      if (audit.outcome === 'deactivated') deactivated += 1;
     }
-    const seconds = (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const sandboxCpu = processCpuSeconds(sandbox.child.pid);
+    warnings.push(...measured.warnings);
+    const { seconds } = measured;
     const sorted = latencies.sort((a, b) => a - b);
     const throughput = tokens.length / seconds;
     const ideal = c / ((3 * RTT) / 1000);
@@ -222,14 +230,15 @@ try {
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       getSecretValueCalls: secrets.calls.length,
-      peakRssMb: Number((peakRss / 2 ** 20).toFixed(1)),
-      cpuMsPerToken: Number(((cpu.user + cpu.system) / 1000 / tokens.length).toFixed(3)),
-      /** Share of one core the function side used during the run. */
-      functionCoreShare: Number(((cpu.user + cpu.system) / 1e6 / seconds).toFixed(2)),
+      /** The function process's peak resident memory (import included), MB. */
+      peakRssMb: Number((measured.maxRssKb / 1024).toFixed(1)),
+      cpuMsPerToken: Number((measured.cpuMicros / 1000 / tokens.length).toFixed(3)),
+      /** Share of one core the function process used during the run. */
+      functionCoreShare: Number((measured.cpuMicros / 1e6 / seconds).toFixed(2)),
       /** Share of one core the sandbox process used (Linux only): near 1 means the sandbox, not the function, is the limit. */
       sandboxCoreShare: sandboxCpu !== undefined && sandboxCpu0 !== undefined ? Number(((sandboxCpu - sandboxCpu0) / seconds).toFixed(2)) : null,
       deactivated,
-      retriedRecords: retried,
+      retriedRecords: measured.retriedRecords,
     };
   };
 
@@ -284,7 +293,7 @@ try {
       const secretId = `${SECRET_ID}-${kind}`;
       secrets.setSecret(secretId, JSON.stringify(other.secret));
       const otherEnv = { ...env, DFNS_API_URL: other.url, DFNS_CREDENTIALS_SECRET_ID: secretId };
-      const r = await run(CONCURRENCY[0]!, other.tokens, otherEnv, `&key=${kind}`, other.secret.authToken);
+      const r = await run(CONCURRENCY[0]!, other.tokens, otherEnv, other.secret.authToken);
       keyRuns[kind === 'rsa' ? 'rsa3072' : kind] = { tokensPerSecond: r.tokensPerSecond, percentOfIdeal: r.percentOfIdeal, cpuMsPerToken: r.cpuMsPerToken };
     } finally {
       other.child.kill('SIGTERM');
@@ -321,8 +330,8 @@ try {
       ['speed-up over baseline', ...runs.map((r) => `${(r.tokensPerSecond / baseline).toFixed(1)}x`)],
       ['p50 / p99 per token (ms)', ...runs.map((r) => `${r.p50Ms} / ${r.p99Ms}`)],
       ['GetSecretValue calls', ...runs.map((r) => String(r.getSecretValueCalls))],
-      ['peak RSS (MB, whole process)', ...runs.map((r) => String(r.peakRssMb))],
-      ['CPU ms per token (function side)', ...runs.map((r) => String(r.cpuMsPerToken))],
+      ['peak RSS, function process (MB)', ...runs.map((r) => String(r.peakRssMb))],
+      ['CPU ms per token (function)', ...runs.map((r) => String(r.cpuMsPerToken))],
       ['cores busy: function / sandbox', ...runs.map((r) => `${r.functionCoreShare} / ${r.sandboxCoreShare ?? '?'}`)],
       ['deactivated / records retried', ...runs.map((r) => `${r.deactivated} / ${r.retriedRecords}`)],
     ];
