@@ -338,6 +338,14 @@ describe('hardening', () => {
     }
   });
 
+  it('names itself: User-Agent pat-revoker and Accept application/json on every request (WAFs refuse anonymous calls)', async () => {
+    sandbox.requests.length = 0;
+    await account.client.deactivatePat(sandbox.addPat().tokenId);
+    expect(sandbox.requests.map((r) => [r.headers['user-agent'], r.headers.accept])).toEqual(
+      Array.from({ length: 3 }, () => ['pat-revoker', 'application/json']),
+    );
+  });
+
   it('speaks TLS to an https origin: a plain-http server there is a network error, not an answer', async () => {
     const { tokenId } = sandbox.addPat();
     const client = clientFor(sandbox, account.secret, { apiUrl: sandbox.url.replace('http:', 'https:') });

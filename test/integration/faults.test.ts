@@ -44,6 +44,7 @@ describe('recovered within the invocation: the token ends deactivated', () => {
     ['a socket reset after the work was done (the repeat is answered as done)', { route: 'deactivate', reset: true, afterProcessing: true }, [100]],
     ['a hung request (aborted by the request timeout)', { route: 'deactivate', hang: true }, [100]],
     ['an answer that stops halfway', { route: 'action', midBody: 'reset' }, [100]],
+    ['an unsolicited 101 Switching Protocols (a hang-up, never a hang)', { route: 'deactivate', respond: { status: 101, headers: { upgrade: 'h2c', connection: 'Upgrade' } } }, [100]],
     ['a non-JSON 200', { route: 'deactivate', respond: { status: 200, body: 'OK' } }, [100]],
     ['a reused user action (redo the whole flow)', { route: 'deactivate', respond: dfnsError(400, 'User action has already been used') }, [100]],
     ['an expired challenge (redo the whole flow)', { route: 'action', respond: dfnsError(400, 'Challenge has expired') }, [100]],

@@ -77,6 +77,9 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
+/** The `User-Agent` of every request to Dfns. */
+export const USER_AGENT = 'pat-revoker';
+
 /** Hosts for which plain `http:` is allowed (the local sandbox). */
 export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -258,6 +261,9 @@ export class DfnsClient {
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.#credential.authToken}`,
       'content-type': 'application/json',
+      accept: 'application/json',
+      // Named, so Dfns can tell our calls apart, and a WAF rule against requests without a User-Agent passes.
+      'user-agent': USER_AGENT,
     };
     if (request.userAction !== undefined) headers['x-dfns-useraction'] = request.userAction;
 
