@@ -190,7 +190,8 @@ try {
     let stderr = '';
     fn.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     fn.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const exited = once(fn, 'exit');
+    // 'close', not 'exit': only then has all of the process's stdout (its audit lines) been read.
+    const exited = once(fn, 'close');
     const [ready] = (await Promise.race([once(fn, 'message'), exited.then(() => [undefined])])) as [{ initMs: number } | undefined];
     if (!ready) throw new Error(`the function process exited before it was ready: ${stderr}`);
     const sandboxCpu0 = processCpuSeconds(sandbox.child.pid);
@@ -207,6 +208,10 @@ try {
       const audit = JSON.parse(line) as { latencyMs: number; outcome: string };
       latencies.push(audit.latencyMs);
       if (audit.outcome === 'deactivated') deactivated += 1;
+    }
+    // CONTRACT section 5: exactly one audit line per token. Fewer means output was lost: no figure from this run.
+    if (latencies.length !== tokens.length) {
+      throw new Error(`the function logged ${latencies.length} audit lines for ${tokens.length} tokens`);
     }
     warnings.push(...measured.warnings);
     const { seconds } = measured;
