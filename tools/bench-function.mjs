@@ -30,6 +30,7 @@ process.once('message', async ({ events, context }) => {
   const seconds = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const result = { seconds, cpuMicros: cpu.user + cpu.system, maxRssKb: process.resourceUsage().maxRSS, retriedRecords, warnings };
-  process.send(result, () => process.exit(0));
+  // A pipe whose reader lags takes writes asynchronously: exit only once every audit line is out.
+  process.stdout.write('', () => process.send(result, () => process.exit(0)));
 });
 process.send({ ready: true, initMs });

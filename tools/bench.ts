@@ -135,6 +135,9 @@ function batchShapeBound(perBatch: number, c: number): number {
   return perBatch / (Math.ceil(perBatch / c) * c);
 }
 
+// The AWS SDK's notice that it will need Node 22 concerns this machine's Node 20 only (the stack deploys Node 24).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
 /** The function processes' warnings (a listener leak, a deprecation): a clean run has none. */
 const warnings: string[] = [];
 
