@@ -35,24 +35,49 @@ import { bundleHandler } from './bundle-handler.js';
 import { lambdaContext, sqsEvent } from './aws/lambda-events.js';
 import { startSecretsManager } from './aws/secrets-manager.js';
 import { startSqs } from './aws/sqs.js';
+import { argumentChecks, type ArgumentChecks } from './args.js';
 import { generateKey, type KeyKind } from './sandbox/ids.js';
 
-const { values } = parseArgs({
-  options: {
-    tokens: { type: 'string', default: '2000' },
-    large: { type: 'boolean', default: false },
-    latency: { type: 'string', default: '25' },
-    concurrency: { type: 'string', default: '8,32' },
-    baseline: { type: 'string', default: '200' },
-    'ids-per-record': { type: 'string', default: '10' },
-    json: { type: 'boolean', default: false },
-  },
-});
-const TOKENS = values.large ? 10_000 : Number(values.tokens);
-const RTT = Number(values.latency);
-const CONCURRENCY = values.concurrency.split(',').map(Number);
-const BASELINE_TOKENS = Math.min(Number(values.baseline), TOKENS);
-const PER_RECORD = Number(values['ids-per-record']);
+const HELP = `Usage: npm run bench -- [options]
+
+  --tokens <n>            tokens per concurrency                          default 2000
+  --large                 10 000 tokens per concurrency
+  --latency <ms>          latency the sandbox adds to every request        default 25
+  --concurrency <list>    MAX_CONCURRENCY values, comma-separated          default 8,32
+  --baseline <n>          tokens for the sequential @dfns/sdk baseline     default 200
+  --ids-per-record <n>    token IDs per SQS record (10 records a batch)    default 10
+  --json                  the report as JSON (the last line stays the bench: line)
+  -h, --help              this text`;
+
+const cli: ArgumentChecks = argumentChecks('bench', HELP);
+let values;
+try {
+  values = parseArgs({
+    options: {
+      tokens: { type: 'string', default: '2000' },
+      large: { type: 'boolean', default: false },
+      latency: { type: 'string', default: '25' },
+      concurrency: { type: 'string', default: '8,32' },
+      baseline: { type: 'string', default: '200' },
+      'ids-per-record': { type: 'string', default: '10' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }).values;
+} catch (error) {
+  cli.fail((error as Error).message);
+}
+if (values.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+const TOKENS = values.large ? 10_000 : cli.integer('tokens', values.tokens, 1, 100_000);
+// The ideal c / (3 × RTT) needs a latency to be finite.
+const RTT = cli.integer('latency', values.latency, 1, 60_000);
+// The function's own limits: MAX_CONCURRENCY 1 to 256, at most 100 token IDs per record (CONTRACT sections 2 and 4).
+const CONCURRENCY = values.concurrency.split(',').map((c) => cli.integer('concurrency', c.trim(), 1, 256));
+const BASELINE_TOKENS = Math.min(cli.integer('baseline', values.baseline, 1, 100_000), TOKENS);
+const PER_RECORD = cli.integer('ids-per-record', values['ids-per-record'], 1, 100);
 const PER_BATCH = 10 * PER_RECORD;
 const SECRET_ID = 'bench/dfns-credential';
 const quiet = values.json;

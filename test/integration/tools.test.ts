@@ -110,4 +110,15 @@ describe('npm run bench', () => {
     expect(report.runs[0].measuredRttMs).toBeGreaterThanOrEqual(2);
     expect(report.bundle.bytes).toBeLessThan(1024 * 1024);
   }, 120_000);
+
+  it.each([
+    [['--tokens', 'abc'], '--tokens must be a whole number from 1 to 100000, got "abc"'],
+    [['--concurrency', '8,0'], '--concurrency must be a whole number from 1 to 256, got "0"'],
+    [['--ids-per-record', '101'], '--ids-per-record must be a whole number from 1 to 100, got "101"'],
+  ])('refuses %j with exit code 2 before starting anything', (args, message) => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain('Usage: npm run bench');
+  });
 });

@@ -6,6 +6,7 @@
  */
 import { chmodSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { argumentChecks, type ArgumentChecks } from '../args.js';
 import { startRehearsal, usage } from './rehearsal.js';
 
 const HELP = `Usage: npm run sandbox -- [options]
@@ -17,16 +18,7 @@ const HELP = `Usage: npm run sandbox -- [options]
   --credential-file <f>   write the credential JSON there (mode 600) instead of printing it
   -h, --help              this text`;
 
-function fail(message: string): never {
-  process.stderr.write(`sandbox: ${message}\n\n${HELP}\n`);
-  process.exit(2);
-}
-
-function integer(name: string, value: string, min: number, max: number): number {
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) fail(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`);
-  return n;
-}
+const cli: ArgumentChecks = argumentChecks('sandbox', HELP);
 
 let args;
 try {
@@ -41,20 +33,20 @@ try {
     },
   }).values;
 } catch (error) {
-  fail((error as Error).message);
+  cli.fail((error as Error).message);
 }
 if (args.help) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);
 }
 const key = args.key;
-if (key !== 'ed25519' && key !== 'p256' && key !== 'rsa') fail(`--key must be ed25519, p256 or rsa, got "${key}"`);
+if (key !== 'ed25519' && key !== 'p256' && key !== 'rsa') cli.fail(`--key must be ed25519, p256 or rsa, got "${key}"`);
 
 try {
   const rehearsal = await startRehearsal({
-    port: integer('port', args.port, 0, 65_535),
-    tokens: integer('tokens', args.tokens, 0, 100_000),
-    latencyMs: integer('latency', args.latency, 0, 60_000),
+    port: cli.integer('port', args.port, 0, 65_535),
+    tokens: cli.integer('tokens', args.tokens, 0, 100_000),
+    latencyMs: cli.integer('latency', args.latency, 0, 60_000),
     key,
   });
   const file = args['credential-file'];
