@@ -1,26 +1,25 @@
 /**
  * `npm run bench -- [--tokens 2000] [--large] [--latency 25] [--concurrency 8,32] [--baseline 200]
- *   [--ids-per-record 10] [--json]`
+ *   [--ids-per-record 10] [--json]` (`--help` for the options)
  *
- * Drives the real handler, bundled by esbuild exactly as the stack deploys it, against the Dfns sandbox with a fixed
- * latency per request, in SQS batches of 10 records × 10 tokens, and compares it with the physical limit of one
- * invocation, c / (3 × RTT) tokens/s, and with a naive baseline measured in the same run: a sequential loop over the
- * official @dfns/sdk client, as its README shows. The last line is always
- * `bench: <T> tokens/s, <P>% of ideal, <X>x over baseline` (for the first concurrency).
+ * Drives the real handler, bundled by esbuild exactly as the stack deploys it and run in a process of its own as a
+ * container would (tools/bench/function-process.ts), against the Dfns sandbox with a fixed latency per request, in
+ * SQS batches of 10 records × 10 tokens, and compares it with the physical limit of one invocation,
+ * c / (3 × RTT) tokens/s, and with a naive baseline measured in the same run: a sequential loop over the official
+ * @dfns/sdk client, as its README shows. After a successful run the last line is always
+ * `bench: <T> tokens/s, <P>% of ideal, <X>x over baseline`, for the first concurrency.
  *
  * The sandbox runs in its own process (as Dfns is remote: its CPU is not the function's), started through
  * `npm run sandbox`'s entry. Numbers from a shared machine: the ratios matter, absolute figures do not.
  *
  * Two figures explain the distance to the ideal without hiding it (the headline stays against the nominal RTT):
- * - the round trip actually measured on this machine by bare keep-alive GETs at the same concurrency (no signing,
- *   no parsing): a process waking up and loopback TCP cost about 1 ms per request here, beyond the injected latency;
+ * - the round trip measured on this machine by bare keep-alive GETs at the same concurrency (no signing, no
+ *   parsing): waking processes and loopback TCP add 1.5 to 3 ms per request here to the injected latency;
  * - the bound of the batch shape: one invocation gets one batch, so with b tokens and c in flight the last of
  *   ceil(b / c) waves runs partly idle, and no scheduler within the contract (c deactivations in flight) beats
  *   b / (ceil(b / c) × c) of the ideal.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
-import { Agent, request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,17 +35,20 @@ import { lambdaContext, sqsEvent } from './aws/lambda-events.js';
 import { startSecretsManager } from './aws/secrets-manager.js';
 import { startSqs } from './aws/sqs.js';
 import { argumentChecks, type ArgumentChecks } from './args.js';
+import { runFunctionProcess } from './bench/function-process.js';
+import { batchShapeBound, compareTransports, measureRoundTrip, type ProbeTarget } from './bench/probes.js';
 import { generateKey, type KeyKind } from './sandbox/ids.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
   --tokens <n>            tokens per concurrency                          default 2000
-  --large                 10 000 tokens per concurrency
+  --large                 10 000 tokens per concurrency (overrides --tokens)
   --latency <ms>          latency the sandbox adds to every request        default 25
   --concurrency <list>    MAX_CONCURRENCY values, comma-separated          default 8,32
   --baseline <n>          tokens for the sequential @dfns/sdk baseline     default 200
   --ids-per-record <n>    token IDs per SQS record (10 records a batch)    default 10
-  --json                  the report as JSON (the last line stays the bench: line)
+  --json                  the report as JSON (the last line stays the bench: line;
+                          use npm run -s so that npm's banner stays out of stdout)
   -h, --help              this text`;
 
 const cli: ArgumentChecks = argumentChecks('bench', HELP);
@@ -102,8 +104,12 @@ function median(values: number[]): number {
   return percentile([...values].sort((a, b) => a - b), 50);
 }
 
+/** Holds the bundle and the sandbox's credential file (a private key) for the run; removed at the end, always. */
 const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-bench-'));
 const bundle = join(dir, 'index.mjs');
+
+/** Every sandbox process started, to stop at the end. */
+const sandboxes: ChildProcessWithoutNullStreams[] = [];
 
 /** Starts the sandbox CLI in a child process with `count` seeded PATs; resolves once it prints its usage. */
 async function startSandboxProcess(count: number, key: KeyKind = 'ed25519'): Promise<{ child: ChildProcessWithoutNullStreams; url: string; tokens: string[]; secret: { authToken: string; credId: string; privateKey: string } }> {
@@ -113,6 +119,7 @@ async function startSandboxProcess(count: number, key: KeyKind = 'ed25519'): Pro
     ['--import', 'tsx', fileURLToPath(new URL('./sandbox/main.ts', import.meta.url)), '--port', '0', '--tokens', String(count), '--latency', String(RTT), '--key', key, '--credential-file', credentialFile],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
+  sandboxes.push(child);
   let out = '';
   child.stdout.setEncoding('utf8');
   for await (const chunk of child.stdout) {
@@ -120,44 +127,9 @@ async function startSandboxProcess(count: number, key: KeyKind = 'ed25519'): Pro
     if (out.includes('Press Ctrl-C to stop.')) break;
   }
   const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-  if (!url) throw new Error(`sandbox did not start: ${out}`);
+  if (!url) throw new Error(`the sandbox did not start: ${out}`);
   const tokens = [...out.matchAll(/^ {2}(to-[a-z0-9-]+)$/gm)].map((m) => m[1] as string);
   return { child, url, tokens, secret: JSON.parse(readFileSync(credentialFile, 'utf8')) };
-}
-
-/**
- * The round trip the sandbox really gives at concurrency c, in ms: c workers each send sequential keep-alive
- * `GET /auth/pats/{id}` (same latency, no signing, no state change) for `rounds` rounds; the mean of all.
- */
-async function measureRoundTrip(url: string, authToken: string, tokenId: string, c: number, rounds = 12): Promise<number> {
-  const agent = new Agent({ keepAlive: true });
-  const once = () =>
-    new Promise<number>((resolve, reject) => {
-      const started = performance.now();
-      request(`${url}/auth/pats/${tokenId}`, { agent, headers: { authorization: `Bearer ${authToken}` } }, (res) => {
-        res.resume();
-        res.once('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`probe: HTTP ${res.statusCode}`))));
-      })
-        .once('error', reject)
-        .end();
-    });
-  try {
-    await Promise.all(Array.from({ length: c }, once)); // connections up first, as the function's are after its first wave
-    const times = await Promise.all(Array.from({ length: c }, async () => {
-      const mine: number[] = [];
-      for (let i = 0; i < rounds; i += 1) mine.push(await once());
-      return mine;
-    }));
-    const all = times.flat();
-    return all.reduce((a, b) => a + b, 0) / all.length;
-  } finally {
-    agent.destroy();
-  }
-}
-
-/** Share of the ideal that batches of `perBatch` tokens allow at concurrency c (the last wave runs partly idle). */
-function batchShapeBound(perBatch: number, c: number): number {
-  return perBatch / (Math.ceil(perBatch / c) * c);
 }
 
 // The AWS SDK's notice that it will need Node 22 concerns this machine's Node 20 only (the stack deploys Node 24).
@@ -166,22 +138,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 /** The function processes' warnings (a listener leak, a deprecation): a clean run has none. */
 const warnings: string[] = [];
 
-/** Runs the bundle as a Lambda container would; see that file. */
-const FUNCTION_PROCESS = fileURLToPath(new URL('./bench-function.mjs', import.meta.url));
-
-/** What the function process measures of itself. */
-interface FunctionMeasurements {
-  seconds: number;
-  cpuMicros: number;
-  maxRssKb: number;
-  retriedRecords: number;
-  warnings: string[];
-}
-
 const [secrets, sqs] = await Promise.all([startSecretsManager(), startSqs()]);
-say(`starting the sandbox (${RTT} ms per request) in its own process ...`);
-const sandbox = await startSandboxProcess(TOKENS * CONCURRENCY.length + BASELINE_TOKENS);
 try {
+  say(`starting the sandbox (${RTT} ms per request) in its own process ...`);
+  const sandbox = await startSandboxProcess(TOKENS * CONCURRENCY.length + BASELINE_TOKENS);
   say(`bundling ${HANDLER_ENTRY} as deployed ...`);
   await bundleHandler(bundle);
   const bundleBytes = statSync(bundle).size;
@@ -195,59 +155,34 @@ try {
     secretId: SECRET_ID,
   });
 
-  /** One full pass over fresh tokens with a fresh container (a new import of the bundle) at concurrency c. */
-  /**
-   * One full pass over fresh tokens at concurrency c in a fresh function process (a cold container running the
-   * bundle with plain node, tools/bench-function.mjs): its CPU and peak RSS are the function's alone.
-   */
-  const run = async (c: number, tokens: string[], runEnv: Record<string, string> = env, authToken = account.authToken) => {
+  /** One full pass over fresh tokens at concurrency c in a fresh function process (a cold container). */
+  const run = async (c: number, tokens: string[], target: { env: Record<string, string>; pid: number | undefined; authToken: string } = main) => {
     secrets.calls.length = 0;
     const events = [];
     for (let i = 0; i < tokens.length; i += PER_BATCH) {
       const slice = tokens.slice(i, i + PER_BATCH);
-      const records = Array.from({ length: Math.ceil(slice.length / PER_RECORD) }, (_, r) => ({
-        body: { tokenIds: slice.slice(r * PER_RECORD, (r + 1) * PER_RECORD), incidentId: 'BENCH' },
-      }));
-      events.push(sqsEvent(records));
+      events.push(
+        sqsEvent(
+          Array.from({ length: Math.ceil(slice.length / PER_RECORD) }, (_, r) => ({
+            body: { tokenIds: slice.slice(r * PER_RECORD, (r + 1) * PER_RECORD), incidentId: 'BENCH' },
+          })),
+        ),
+      );
     }
-    const fn = spawn(process.execPath, [FUNCTION_PROCESS, bundle], {
-      env: { ...runEnv, MAX_CONCURRENCY: String(c) },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    let stdout = '';
-    let stderr = '';
-    fn.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    fn.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    // 'close', not 'exit': only then has all of the process's stdout (its audit lines) been read.
-    const exited = once(fn, 'close');
-    const [ready] = (await Promise.race([once(fn, 'message'), exited.then(() => [undefined])])) as [{ initMs: number } | undefined];
-    if (!ready) throw new Error(`the function process exited before it was ready: ${stderr}`);
-    const sandboxCpu0 = processCpuSeconds(sandbox.child.pid);
-    // A context without its functions (they do not cross IPC): the function process adds the deadline.
-    fn.send({ events, context: JSON.parse(JSON.stringify(lambdaContext(900_000))) });
-    const [measured] = (await Promise.race([once(fn, 'message'), exited.then(() => [undefined])])) as [FunctionMeasurements | undefined];
-    if (!measured) throw new Error(`the function process exited without its measurements: ${stderr}`);
-    const sandboxCpu = processCpuSeconds(sandbox.child.pid);
-    await exited;
-    const latencies: number[] = [];
-    let deactivated = 0;
-    for (const line of stdout.split('\n')) {
-      if (!line.includes('"message":"revocation"')) continue;
-      const audit = JSON.parse(line) as { latencyMs: number; outcome: string };
-      latencies.push(audit.latencyMs);
-      if (audit.outcome === 'deactivated') deactivated += 1;
-    }
+    const sandboxCpu0 = processCpuSeconds(target.pid);
+    const fn = await runFunctionProcess(bundle, { ...target.env, MAX_CONCURRENCY: String(c) }, events);
+    const sandboxCpu = processCpuSeconds(target.pid);
     // CONTRACT section 5: exactly one audit line per token. Fewer means output was lost: no figure from this run.
-    if (latencies.length !== tokens.length) {
-      throw new Error(`the function logged ${latencies.length} audit lines for ${tokens.length} tokens`);
-    }
-    warnings.push(...measured.warnings);
-    const { seconds } = measured;
-    const sorted = latencies.sort((a, b) => a - b);
+    if (fn.audit.length !== tokens.length) throw new Error(`the function logged ${fn.audit.length} audit lines for ${tokens.length} tokens`);
+    warnings.push(...fn.warnings);
+    const { seconds } = fn;
+    const sorted = fn.audit.map((a) => a.latencyMs).sort((a, b) => a - b);
     const throughput = tokens.length / seconds;
     const ideal = c / ((3 * RTT) / 1000);
-    const measuredRtt = await measureRoundTrip(runEnv.DFNS_API_URL!, authToken, tokens[0]!, c);
+    const probe: ProbeTarget = { url: target.env.DFNS_API_URL!, authToken: target.authToken, tokenId: tokens[0]! };
+    const measuredRtt = await measureRoundTrip(probe, c);
     const bound = batchShapeBound(PER_BATCH, c);
+    const warmTokens = tokens.length - Math.min(PER_BATCH, tokens.length);
     return {
       concurrency: c,
       seconds: Number(seconds.toFixed(2)),
@@ -259,21 +194,28 @@ try {
       percentOfIdealAtMeasuredRtt: Number(((100 * throughput) / (c / ((3 * measuredRtt) / 1000))).toFixed(1)),
       /** Most of the ideal one invocation of PER_BATCH tokens can reach at c (the wave tail). */
       batchShapeBoundPercent: Number((100 * bound).toFixed(1)),
+      /** Throughput against the ideal at the nominal RTT times the batch-shape bound. */
       percentOfBatchShapeBound: Number(((100 * throughput) / (ideal * bound)).toFixed(1)),
       p50Ms: percentile(sorted, 50),
       p99Ms: percentile(sorted, 99),
       getSecretValueCalls: secrets.calls.length,
       /** The function process's peak resident memory (import included), MB. */
-      peakRssMb: Number((measured.maxRssKb / 1024).toFixed(1)),
-      cpuMsPerToken: Number((measured.cpuMicros / 1000 / tokens.length).toFixed(3)),
+      peakRssMb: Number((fn.maxRssKb / 1024).toFixed(1)),
+      /** The heap left after a full GC at the end, MB: it would grow with the invocations if they leaked. */
+      liveHeapMb: fn.liveHeapMb === undefined ? null : Number(fn.liveHeapMb.toFixed(1)),
+      /** CPU per token over all invocations, the first (JIT warm-up, first connections) included. */
+      cpuMsPerToken: Number((fn.cpuMicros / 1000 / tokens.length).toFixed(3)),
+      /** CPU per token of a warm container: every invocation but the first. */
+      warmCpuMsPerToken: fn.warmCpuMicros === undefined || warmTokens === 0 ? null : Number((fn.warmCpuMicros / 1000 / warmTokens).toFixed(3)),
       /** Share of one core the function process used during the run. */
-      functionCoreShare: Number((measured.cpuMicros / 1e6 / seconds).toFixed(2)),
+      functionCoreShare: Number((fn.cpuMicros / 1e6 / seconds).toFixed(2)),
       /** Share of one core the sandbox process used (Linux only): near 1 means the sandbox, not the function, is the limit. */
       sandboxCoreShare: sandboxCpu !== undefined && sandboxCpu0 !== undefined ? Number(((sandboxCpu - sandboxCpu0) / seconds).toFixed(2)) : null,
-      deactivated,
-      retriedRecords: measured.retriedRecords,
+      deactivated: fn.audit.filter((a) => a.outcome === 'deactivated').length,
+      retriedRecords: fn.retriedRecords,
     };
   };
+  const main = { env, pid: sandbox.child.pid, authToken: account.authToken };
 
   const runs = [];
   for (const [i, c] of CONCURRENCY.entries()) {
@@ -315,34 +257,41 @@ try {
     inits.push(Number(child.stdout));
   }
 
-  // The same work with a P-256 and an RSA-3072 service-account key, at the first concurrency: each key type in a
-  // sandbox of its own (the sandbox's key is fixed when it starts), on a share of the tokens.
-  const keyRuns: Record<string, { tokensPerSecond: number; percentOfIdeal: number; cpuMsPerToken: number }> = {};
-  const keyTokens = Math.max(100, Math.floor(TOKENS / 4));
-  for (const kind of ['p256', 'rsa'] as const) {
-    say(`handler with a ${kind === 'rsa' ? 'RSA-3072' : 'P-256'} key, MAX_CONCURRENCY=${CONCURRENCY[0]}, ${keyTokens} tokens ...`);
+  // The same batches with each key type, at the first concurrency and on the same number of tokens: each in a
+  // sandbox of its own (a sandbox's key is fixed when it starts).
+  const byKeyType: Record<string, { tokens: number; tokensPerSecond: number; percentOfIdeal: number; cpuMsPerToken: number; warmCpuMsPerToken: number | null }> = {};
+  const keyTokens = Math.max(2 * PER_BATCH, Math.floor(TOKENS / 4));
+  for (const kind of ['ed25519', 'p256', 'rsa'] as const) {
+    const name = { ed25519: 'Ed25519', p256: 'P-256', rsa: 'RSA-3072' }[kind];
+    say(`handler with a ${name} key, MAX_CONCURRENCY=${CONCURRENCY[0]}, ${keyTokens} tokens ...`);
     const other = await startSandboxProcess(keyTokens, kind);
     try {
       const secretId = `${SECRET_ID}-${kind}`;
       secrets.setSecret(secretId, JSON.stringify(other.secret));
       const otherEnv = { ...env, DFNS_API_URL: other.url, DFNS_CREDENTIALS_SECRET_ID: secretId };
-      const r = await run(CONCURRENCY[0]!, other.tokens, otherEnv, other.secret.authToken);
-      keyRuns[kind === 'rsa' ? 'rsa3072' : kind] = { tokensPerSecond: r.tokensPerSecond, percentOfIdeal: r.percentOfIdeal, cpuMsPerToken: r.cpuMsPerToken };
+      const r = await run(CONCURRENCY[0]!, other.tokens, { env: otherEnv, pid: other.child.pid, authToken: other.secret.authToken });
+      byKeyType[name] = { tokens: keyTokens, tokensPerSecond: r.tokensPerSecond, percentOfIdeal: r.percentOfIdeal, cpuMsPerToken: r.cpuMsPerToken, warmCpuMsPerToken: r.warmCpuMsPerToken };
     } finally {
       other.child.kill('SIGTERM');
     }
   }
+
+  say('CPU per request of this process: node:http (the client) against fetch ...');
+  const transports = await compareTransports({ url: sandbox.url, authToken: account.authToken, tokenId: sandbox.tokens[0]! });
 
   const headline = runs[0]!;
   const result = {
     machine: 'shared 2-core machine: ratios matter, absolute numbers do not',
     tokens: TOKENS,
     rttMs: RTT,
-    runs,
+    idsPerRecord: PER_RECORD,
+    tokensPerBatch: PER_BATCH,
+    runs: runs.map((r) => ({ ...r, speedupOverBaseline: Number((r.tokensPerSecond / baseline).toFixed(1)) })),
     baseline: { tokens: BASELINE_TOKENS, tokensPerSecond: Number(baseline.toFixed(1)) },
     speedupOverBaseline: Number((headline.tokensPerSecond / baseline).toFixed(1)),
     cpuMicrosecondsPerSignature: signing,
-    byKeyType: { ed25519: { tokensPerSecond: headline.tokensPerSecond, percentOfIdeal: headline.percentOfIdeal, cpuMsPerToken: headline.cpuMsPerToken }, ...keyRuns },
+    byKeyType,
+    cpuMicrosecondsPerRequest: transports,
     bundle: { bytes: bundleBytes, kb: Number((bundleBytes / 1024).toFixed(1)), awsSdk: 'bundled (as deployed)' },
     initMsMedian: Number(median(inits).toFixed(1)),
     warnings,
@@ -359,12 +308,13 @@ try {
       ['measured RTT, bare GET (ms)', ...runs.map((r) => String(r.measuredRttMs))],
       ['% of ideal at measured RTT', ...runs.map((r) => `${r.percentOfIdealAtMeasuredRtt} %`)],
       [`bound of ${PER_BATCH}-token batches`, ...runs.map((r) => `${r.batchShapeBoundPercent} %`)],
-      ['% of that bound', ...runs.map((r) => `${r.percentOfBatchShapeBound} %`)],
+      ['% of that bound (nominal RTT)', ...runs.map((r) => `${r.percentOfBatchShapeBound} %`)],
       ['speed-up over baseline', ...runs.map((r) => `${(r.tokensPerSecond / baseline).toFixed(1)}x`)],
       ['p50 / p99 per token (ms)', ...runs.map((r) => `${r.p50Ms} / ${r.p99Ms}`)],
       ['GetSecretValue calls', ...runs.map((r) => String(r.getSecretValueCalls))],
       ['peak RSS, function process (MB)', ...runs.map((r) => String(r.peakRssMb))],
-      ['CPU ms per token (function)', ...runs.map((r) => String(r.cpuMsPerToken))],
+      ['CPU ms per token: all / warm', ...runs.map((r) => `${r.cpuMsPerToken} / ${r.warmCpuMsPerToken ?? '-'}`)],
+      ['live heap after the run (MB)', ...runs.map((r) => String(r.liveHeapMb ?? '?'))],
       ['cores busy: function / sandbox', ...runs.map((r) => `${r.functionCoreShare} / ${r.sandboxCoreShare ?? '?'}`)],
       ['deactivated / records retried', ...runs.map((r) => `${r.deactivated} / ${r.retriedRecords}`)],
     ];
@@ -374,14 +324,18 @@ try {
     for (const row of rows) process.stdout.write(`${row[0]!.padEnd(width)}  ${row.slice(1).map((v) => v.padStart(14)).join('')}\n`);
     process.stdout.write(`\nbaseline (sequential official @dfns/sdk, ${BASELINE_TOKENS} tokens): ${result.baseline.tokensPerSecond} tokens/s\n`);
     process.stdout.write(`CPU per signature: Ed25519 ${signing.ed25519} µs, P-256 ${signing.p256} µs, RSA-3072 ${signing.rsa3072} µs\n`);
-    process.stdout.write(`by key type at MAX_CONCURRENCY=${CONCURRENCY[0]} (tokens/s, % of ideal, CPU ms per token): ` +
-      Object.entries(result.byKeyType).map(([k, v]) => `${k} ${v.tokensPerSecond}, ${v.percentOfIdeal} %, ${v.cpuMsPerToken}`).join('; ') + '\n');
+    process.stdout.write(
+      `by key type at MAX_CONCURRENCY=${CONCURRENCY[0]}, ${keyTokens} tokens each (tokens/s, % of ideal, CPU ms per token all / warm): ` +
+        Object.entries(byKeyType).map(([k, v]) => `${k} ${v.tokensPerSecond}, ${v.percentOfIdeal} %, ${v.cpuMsPerToken} / ${v.warmCpuMsPerToken ?? '-'}`).join('; ') +
+        '\n',
+    );
+    process.stdout.write(`CPU per request in the caller: node:http ${transports.nodeHttp} µs, fetch ${transports.fetch} µs\n`);
     process.stdout.write(`bundle: ${result.bundle.kb} KB minified, everything bundled (as deployed); init (plain node, median of 5): ${result.initMsMedian} ms\n`);
     process.stdout.write(`process warnings: ${warnings.length === 0 ? 'none' : warnings.join('; ')}\n`);
   }
   process.stdout.write(`bench: ${headline.tokensPerSecond} tokens/s, ${headline.percentOfIdeal}% of ideal, ${result.speedupOverBaseline}x over baseline\n`);
 } finally {
-  sandbox.child.kill('SIGTERM');
+  for (const child of sandboxes) child.kill('SIGTERM');
   await Promise.all([secrets.close(), sqs.close()]);
   rmSync(dir, { recursive: true, force: true });
 }

@@ -3,7 +3,7 @@
  * loopback server speaks it). Requests it enqueues are then run through the real handler.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +69,11 @@ describe('enqueue', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-cli-'));
     const file = join(dir, 'ids.txt');
     writeFileSync(file, `${id(1)}\n ${id(2)},${id(1)}\n`);
-    expect((await cli(['enqueue', '--file', file, '--dry-run'])).code).toBe(0);
+    try {
+      expect((await cli(['enqueue', '--file', file, '--dry-run'])).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect((await cli(['enqueue', '--file', '-'], `${id(3)} ${id(3)}`)).code).toBe(0);
     const bodies = (await queued()).map((m) => m.body).sort((a, b) => a.tokenIds.length - b.tokenIds.length);
     expect(bodies).toEqual([

@@ -108,6 +108,10 @@ describe('npm run bench', () => {
     expect(report.warnings).toEqual([]);
     expect(report.runs.map((r: { batchShapeBoundPercent: number }) => r.batchShapeBoundPercent)).toEqual([100, 97.7]);
     expect(report.runs[0].measuredRttMs).toBeGreaterThanOrEqual(2);
+    expect(report).toMatchObject({ idsPerRecord: 100, tokensPerBatch: 1000 });
+    expect(Object.keys(report.byKeyType)).toEqual(['Ed25519', 'P-256', 'RSA-3072']);
+    expect(report.runs[0].liveHeapMb).toBeGreaterThan(0);
+    expect(report.cpuMicrosecondsPerRequest.fetch).toBeGreaterThan(0);
     expect(report.bundle.bytes).toBeLessThan(1024 * 1024);
   }, 120_000);
 
