@@ -24,7 +24,6 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import { DfnsApiClient } from '@dfns/sdk';
 import { AsymmetricKeySigner } from '@dfns/sdk-keysigner';
 import { SigningKey } from '../functions/lib/dfns/signing.js';
@@ -52,27 +51,15 @@ const HELP = `Usage: npm run bench -- [options]
   -h, --help              this text`;
 
 const cli: ArgumentChecks = argumentChecks('bench', HELP);
-let values;
-try {
-  values = parseArgs({
-    options: {
-      tokens: { type: 'string', default: '2000' },
-      large: { type: 'boolean', default: false },
-      latency: { type: 'string', default: '25' },
-      concurrency: { type: 'string', default: '8,32' },
-      baseline: { type: 'string', default: '200' },
-      'ids-per-record': { type: 'string', default: '10' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }).values;
-} catch (error) {
-  cli.fail((error as Error).message);
-}
-if (values.help) {
-  process.stdout.write(`${HELP}\n`);
-  process.exit(0);
-}
+const values = cli.parse({
+  tokens: { type: 'string', default: '2000' },
+  large: { type: 'boolean', default: false },
+  latency: { type: 'string', default: '25' },
+  concurrency: { type: 'string', default: '8,32' },
+  baseline: { type: 'string', default: '200' },
+  'ids-per-record': { type: 'string', default: '10' },
+  json: { type: 'boolean', default: false },
+});
 const TOKENS = values.large ? 10_000 : cli.integer('tokens', values.tokens, 1, 100_000);
 // The ideal c / (3 × RTT) needs a latency to be finite.
 const RTT = cli.integer('latency', values.latency, 1, 60_000);

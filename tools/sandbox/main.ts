@@ -5,7 +5,6 @@
  * 2 for bad arguments, 1 when the sandbox cannot start (e.g. the port is taken).
  */
 import { chmodSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { argumentChecks, type ArgumentChecks } from '../args.js';
 import { startRehearsal, usage } from './rehearsal.js';
 
@@ -20,25 +19,13 @@ const HELP = `Usage: npm run sandbox -- [options]
 
 const cli: ArgumentChecks = argumentChecks('sandbox', HELP);
 
-let args;
-try {
-  args = parseArgs({
-    options: {
-      port: { type: 'string', default: '8787' },
-      tokens: { type: 'string', default: '5' },
-      key: { type: 'string', default: 'ed25519' },
-      latency: { type: 'string', default: '0' },
-      'credential-file': { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }).values;
-} catch (error) {
-  cli.fail((error as Error).message);
-}
-if (args.help) {
-  process.stdout.write(`${HELP}\n`);
-  process.exit(0);
-}
+const args = cli.parse({
+  port: { type: 'string', default: '8787' },
+  tokens: { type: 'string', default: '5' },
+  key: { type: 'string', default: 'ed25519' },
+  latency: { type: 'string', default: '0' },
+  'credential-file': { type: 'string' },
+});
 const key = args.key;
 if (key !== 'ed25519' && key !== 'p256' && key !== 'rsa') cli.fail(`--key must be ed25519, p256 or rsa, got "${key}"`);
 
