@@ -45,6 +45,7 @@ const HELP = `Usage: npm run bench -- [options]
   --latency <ms>          latency the sandbox adds to every request        default 25
   --concurrency <list>    MAX_CONCURRENCY values, comma-separated          default 8,32
   --baseline <n>          tokens for the sequential @dfns/sdk baseline     default 200
+                          (at most --tokens)
   --ids-per-record <n>    token IDs per SQS record (10 records a batch)    default 10
   --json                  the report as JSON (the last line stays the bench: line;
                           use npm run -s so that npm's banner stays out of stdout)
@@ -68,6 +69,10 @@ const CONCURRENCY = values.concurrency.split(',').map((c) => cli.integer('concur
 const BASELINE_TOKENS = Math.min(cli.integer('baseline', values.baseline, 1, 100_000), TOKENS);
 const PER_RECORD = cli.integer('ids-per-record', values['ids-per-record'], 1, 100);
 const PER_BATCH = 10 * PER_RECORD;
+// One sandbox seeds every token of the main runs and the baseline, and it seeds at most 100 000.
+if (TOKENS * CONCURRENCY.length + BASELINE_TOKENS > 100_000) {
+  cli.fail(`--tokens × ${CONCURRENCY.length} concurrencies + the baseline must stay within 100000 tokens, got ${TOKENS * CONCURRENCY.length + BASELINE_TOKENS}`);
+}
 const SECRET_ID = 'bench/dfns-credential';
 const quiet = values.json;
 const say = (text: string) => {
@@ -108,15 +113,27 @@ async function startSandboxProcess(count: number, key: KeyKind = 'ed25519'): Pro
   );
   sandboxes.push(child);
   let out = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
   child.stdout.setEncoding('utf8');
   for await (const chunk of child.stdout) {
     out += chunk;
     if (out.includes('Press Ctrl-C to stop.')) break;
   }
   const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-  if (!url) throw new Error(`the sandbox did not start: ${out}`);
+  if (!url) throw new Error(`the sandbox did not start: ${(err || out).trim()}`);
   const tokens = [...out.matchAll(/^ {2}(to-[a-z0-9-]+)$/gm)].map((m) => m[1] as string);
   return { child, url, tokens, secret: JSON.parse(readFileSync(credentialFile, 'utf8')) };
+}
+
+// Interrupted (Ctrl-C, kill, timeout): `finally` does not run on a signal, so stop the sandboxes and remove the folder
+// holding the bundle and the credential (a private key) here, then exit as the signal would have.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(signal, () => {
+    for (const child of sandboxes) child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(code);
+  });
 }
 
 // The AWS SDK's notice that it will need Node 22 concerns this machine's Node 20 only (the stack deploys Node 24).
@@ -250,7 +267,7 @@ try {
   const keyTokens = Math.max(2 * PER_BATCH, Math.floor(TOKENS / 4));
   for (const kind of ['ed25519', 'p256', 'rsa'] as const) {
     const name = { ed25519: 'Ed25519', p256: 'P-256', rsa: 'RSA-3072' }[kind];
-    say(`handler with a ${name} key, MAX_CONCURRENCY=${CONCURRENCY[0]}, ${keyTokens} tokens ...`);
+    say(`handler with the ${name} key, MAX_CONCURRENCY=${CONCURRENCY[0]}, ${keyTokens} tokens ...`);
     const other = await startSandboxProcess(keyTokens, kind);
     try {
       const secretId = `${SECRET_ID}-${kind}`;
@@ -308,7 +325,7 @@ try {
     const width = Math.max(...rows.map((r) => r[0]!.length));
     process.stdout.write(`pat-revoker bench: ${TOKENS} tokens, ${RTT} ms per request, batches of 10 records × ${PER_RECORD} tokens, Ed25519\n`);
     process.stdout.write(`(${result.machine})\n\n`);
-    for (const row of rows) process.stdout.write(`${row[0]!.padEnd(width)}  ${row.slice(1).map((v) => v.padStart(14)).join('')}\n`);
+    for (const row of rows) process.stdout.write(`${row[0]!.padEnd(width)}  ${row.slice(1).map((v) => v.padStart(16)).join('')}\n`);
     process.stdout.write(`\nbaseline (sequential official @dfns/sdk, ${BASELINE_TOKENS} tokens): ${result.baseline.tokensPerSecond} tokens/s\n`);
     process.stdout.write(`CPU per signature: Ed25519 ${signing.ed25519} µs, P-256 ${signing.p256} µs, RSA-3072 ${signing.rsa3072} µs\n`);
     process.stdout.write(

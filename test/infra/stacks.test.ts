@@ -22,7 +22,7 @@ import {
   type EnvironmentName,
   type EnvironmentSettings,
 } from '../../infra/environments.js';
-import { synthesize, type Synthesized } from '../support/cdk.js';
+import { scratchDir, synthesize, type Synthesized } from '../support/cdk.js';
 
 let synthesized: Map<string, Synthesized>;
 beforeAll(() => {
@@ -418,11 +418,16 @@ describe('cdk-nag', () => {
   });
 
   it('fails synth on a new, unacknowledged finding', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-    const stack = new Stack(app, 'Careless');
-    new Queue(stack, 'Plain', { enforceSSL: false });
-    expect(() => app.synth()).toThrow(/AwsSolutions-SQS/);
+    const outdir = scratchDir();
+    try {
+      const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+      Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+      const stack = new Stack(app, 'Careless');
+      new Queue(stack, 'Plain', { enforceSSL: false });
+      expect(() => app.synth()).toThrow(/AwsSolutions-SQS/);
+    } finally {
+      rmSync(outdir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -3,7 +3,9 @@
  * files: test/infra/stacks.test.ts (all environments, bundling skipped) and test/infra/bundle.test.ts (the real
  * bundle, built once).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { buildApp } from '../../infra/build-app.js';
@@ -26,12 +28,20 @@ export function synthesize(
 ): { app: App; byName: Map<string, Synthesized> } {
   // cdk.json's context (feature flags) changes the templates: test what `cdk synth` produces.
   const { context } = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> };
-  const app = new App({
-    ...(options.outdir ? { outdir: options.outdir } : {}),
-    context: { ...context, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
-  });
-  const stacks = buildApp(app, options.only, options.environments ?? ENVIRONMENTS);
-  app.synth();
-  const byName = new Map(stacks.map((stack) => [stack.node.id.replace('PatRevoker-', ''), { stack, template: Template.fromStack(stack) }]));
-  return { app, byName };
+  // Without an outdir the CDK leaves a cdk.out* folder in the temp directory per synth; ours goes when done.
+  const outdir = options.outdir ?? scratchDir();
+  try {
+    const app = new App({ outdir, context: { ...context, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) } });
+    const stacks = buildApp(app, options.only, options.environments ?? ENVIRONMENTS);
+    app.synth();
+    const byName = new Map(stacks.map((stack) => [stack.node.id.replace('PatRevoker-', ''), { stack, template: Template.fromStack(stack) }]));
+    return { app, byName };
+  } finally {
+    if (!options.outdir) rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/** A fresh folder for one synth's cloud assembly; the caller removes it. */
+export function scratchDir(): string {
+  return mkdtempSync(join(tmpdir(), 'pat-revoker-cdk-'));
 }

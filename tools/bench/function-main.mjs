@@ -51,4 +51,6 @@ process.on('message', async (message) => {
     process.stdout.write('', () => process.send(measurements, () => process.exit(0)));
   }
 });
+// The bench is gone (killed, interrupted): nobody will read the measurements.
+process.once('disconnect', () => process.exit(1));
 process.send({ type: 'ready', initMs });

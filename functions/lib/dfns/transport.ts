@@ -3,7 +3,7 @@
  *
  * Built on `node:http`/`node:https` with one keep-alive agent per protocol for the life of the container, so every
  * token of every invocation reuses the same connections (and TLS sessions). Not on `fetch`: on Node 20 undici's
- * `fetch` spends about four times the CPU of `http.request` per request (WHATWG streams, header guards), and at
+ * `fetch` spends two to four times the CPU of `http.request` per request (WHATWG streams, header guards), and at
  * `MAX_CONCURRENCY` 32 that CPU is what stretches every round trip (`npm run bench`).
  *
  * Redirects are never followed (neither module does): a 3xx comes back as it is, so the bearer token and the user
