@@ -30,7 +30,7 @@ import { SigningKey } from '../functions/lib/dfns/signing.js';
 import { HANDLER_ENTRY } from '../infra/bundling.js';
 import { loopbackEnv } from './aws/loopback-env.js';
 import { bundleHandler } from './bundle-handler.js';
-import { lambdaContext, sqsEvent } from './aws/lambda-events.js';
+import { sqsEvent } from './aws/lambda-events.js';
 import { startSecretsManager } from './aws/secrets-manager.js';
 import { startSqs } from './aws/sqs.js';
 import { argumentChecks, type ArgumentChecks } from './args.js';

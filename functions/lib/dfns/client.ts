@@ -2,9 +2,9 @@
  * Our Dfns API client: one deactivation attempt of a Personal Access Token, signed as a service account.
  *
  * Requests go through a {@link Transport} (transport.ts: `node:http`/`node:https` with keep-alive connections reused
- * by every token); every answer is read to its end so its connection goes back to the pool. The official `@dfns/sdk` is the reference this
- * is tested against (test/integration/conformance.test.ts); we do not use it at run time because it has no
- * timeouts and loses the HTTP status of non-JSON error bodies.
+ * by every token); every answer is read to its end so its connection goes back to the pool. The official
+ * `@dfns/sdk` is the reference this is tested against (test/integration/conformance.test.ts); we do not use it at
+ * run time because it has no timeouts and loses the HTTP status of non-JSON error bodies.
  *
  * One call is one attempt: no retries here. Retrying (with a fresh challenge each time) is the caller's policy.
  */
@@ -324,12 +324,19 @@ export class DfnsClient {
   }
 }
 
-function networkError(step: DfnsStep, tokenId: string, error: unknown, redactText: (message: string) => string): DfnsNetworkError {
+function networkError(
+  step: DfnsStep,
+  tokenId: string,
+  error: unknown,
+  redactText: (message: string) => string,
+): DfnsNetworkError {
   // A socket or system error (`connect ECONNREFUSED ...`, `socket hang up`, a TLS failure): its code, and its message
-  // redacted all the same, since nothing but our own transport promises it never quotes a header.
+  // redacted all the same, since nothing but our own transport promises it never quotes a header. Redacted before
+  // it is cut, as Dfns' messages are.
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   const detail = typeof message === 'string' && message !== '' ? message : `${(error as Error)?.name ?? 'Error'} before any answer`;
-  return new DfnsNetworkError(step, tokenId, typeof code === 'string' ? code : undefined, redactText(detail.slice(0, 16 * MAX_MESSAGE_CHARS)).slice(0, MAX_MESSAGE_CHARS));
+  const said = redactText(detail.slice(0, 16 * MAX_MESSAGE_CHARS)).slice(0, MAX_MESSAGE_CHARS);
+  return new DfnsNetworkError(step, tokenId, typeof code === 'string' ? code : undefined, said);
 }
 
 function describeBody(text: string, contentType: string): string {

@@ -130,6 +130,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Transpo
           req.destroy(tooLarge(maxBodyBytes));
           return;
         }
+        const cutShort = () => settle(signal.aborted ? signal.reason : hangUp('the connection closed before the whole answer arrived'));
         res.setEncoding('utf8');
         let text = '';
         let bytes = 0;
@@ -143,7 +144,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Transpo
           pooled.lastUsed = now();
           // A connection that ends early (or an abort that only dumped the rest) must not pass for a whole body.
           if (!res.complete || signal.aborted) {
-            settle(signal.aborted ? signal.reason : hangUp('the connection closed before the whole answer arrived'));
+            cutShort();
             return;
           }
           settle(undefined, {
@@ -154,7 +155,7 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Transpo
           });
         });
         res.once('close', () => {
-          if (!res.complete) settle(signal.aborted ? signal.reason : hangUp('the connection closed before the whole answer arrived'));
+          if (!res.complete) cutShort();
         });
       });
       req.end(body);
