@@ -17,7 +17,8 @@ export const ESBUILD_TARGET = 'node22';
  * ESM output needs `require` for the CommonJS dependencies esbuild inlines (parts of the AWS SDK): the banner
  * recreates it. Without it the bundle fails only after deploy, with "Dynamic require of ... is not supported".
  */
-export const ESM_REQUIRE_BANNER = "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 /** Package fields esbuild prefers: ESM builds first (Middy and Powertools ship ESM). */
 export const MAIN_FIELDS = ['module', 'main'];

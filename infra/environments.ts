@@ -32,7 +32,9 @@ const ARN = {
 };
 
 /** CloudWatch Logs retention values, in days. */
-const RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
+const RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 const arnList = (pattern: RegExp, example: string) =>
   z.array(z.string().regex(pattern, `must be an ARN like ${example}`)).default([]);
@@ -44,8 +46,14 @@ const settingsSchema = z
   // strict: a misspelt setting (memorySize for memoryMb) must fail, not fall back to the default silently.
   .strictObject({
     /** AWS account; omit account and region for an environment-agnostic stack. */
-    account: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account ID').optional(),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1').optional(),
+    account: z
+      .string()
+      .regex(/^\d{12}$/, 'must be a 12-digit AWS account ID')
+      .optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1')
+      .optional(),
     /** Dfns API origin (CONTRACT section 2, `DFNS_API_URL`). */
     dfnsApiUrl: z.string().superRefine((value, ctx) => {
       try {
@@ -60,7 +68,10 @@ const settingsSchema = z
       .string()
       .regex(ARN.secret, 'must be the complete secret ARN, ending in -XXXXXX (the 6 characters Secrets Manager adds)'),
     /** ARN of the customer-managed KMS key encrypting that secret. @default none (the AWS-managed key) */
-    credentialSecretKmsKeyArn: z.string().regex(ARN.kmsKey, 'must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)').optional(),
+    credentialSecretKmsKeyArn: z
+      .string()
+      .regex(ARN.kmsKey, 'must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)')
+      .optional(),
     /** Who may send revocation requests. At least one sender is required. */
     allowedSenders: z.strictObject({
       /**
@@ -69,7 +80,10 @@ const settingsSchema = z
        */
       roleArns: z
         .array(z.string().regex(ARN.role, 'must be an ARN like arn:aws:iam::123456789012:role/siem-forwarder'))
-        .min(1, 'needs at least one role: operators who redrive the DLQ send as themselves, and every other IAM principal is denied'),
+        .min(
+          1,
+          'needs at least one role: operators who redrive the DLQ send as themselves, and every other IAM principal is denied',
+        ),
       /** SNS topics that forward alerts (raw message delivery on until the SNS envelope is supported). @default [] */
       snsTopicArns: arnList(ARN.snsTopic, 'arn:aws:sns:eu-west-1:123456789012:security-alerts'),
       /** EventBridge rules that forward alerts. @default [] */
@@ -99,7 +113,12 @@ const settingsSchema = z
     /** Attempts per token per invocation (`DFNS_MAX_ATTEMPTS`). @default 3 */
     dfnsMaxAttempts: z.number().int().min(1).max(10).default(3),
     /** Stop starting work this long before the deadline, in ms (`DEADLINE_MARGIN_MS`). @default 5000 */
-    deadlineMarginMs: z.number().int().min(1_000, 'must be at least 1000: the dead-letter sends happen in the margin').max(900_000).default(5_000),
+    deadlineMarginMs: z
+      .number()
+      .int()
+      .min(1_000, 'must be at least 1000: the dead-letter sends happen in the margin')
+      .max(900_000)
+      .default(5_000),
     /** Function-wide dry run (`DRY_RUN`). @default false */
     dryRun: z.boolean().default(false),
     /** Token IDs never to deactivate (`PROTECTED_TOKEN_IDS`): the revoker's own token, break-glass tokens. @default [] */
@@ -132,16 +151,28 @@ const settingsSchema = z
       });
     }
     if (s.deadlineMarginMs >= s.functionTimeoutSeconds * 1000) {
-      ctx.addIssue({ code: 'custom', path: ['deadlineMarginMs'], message: 'must be shorter than the function timeout' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['deadlineMarginMs'],
+        message: 'must be shorter than the function timeout',
+      });
     }
     if (s.batchSize > 10 && s.batchingWindowSeconds === 0) {
-      ctx.addIssue({ code: 'custom', path: ['batchSize'], message: 'above 10 needs batchingWindowSeconds > 0 (SQS rule)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['batchSize'],
+        message: 'above 10 needs batchingWindowSeconds > 0 (SQS rule)',
+      });
     }
     if ((s.account === undefined) !== (s.region === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['account'], message: 'give account and region together, or neither' });
     }
     if (s.dfnsRequestTimeoutMs >= s.functionTimeoutSeconds * 1000) {
-      ctx.addIssue({ code: 'custom', path: ['dfnsRequestTimeoutMs'], message: 'must be shorter than the function timeout' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dfnsRequestTimeoutMs'],
+        message: 'must be shorter than the function timeout',
+      });
     }
     const secret = ARN.secret.exec(s.credentialSecretArn);
     const key = s.credentialSecretKmsKeyArn ? ARN.kmsKey.exec(s.credentialSecretKmsKeyArn) : null;
@@ -153,7 +184,11 @@ const settingsSchema = z
       });
     }
     if (secret && s.account && secret[2] !== s.account) {
-      ctx.addIssue({ code: 'custom', path: ['credentialSecretArn'], message: `is in account ${secret[2]}, the stack in ${s.account}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentialSecretArn'],
+        message: `is in account ${secret[2]}, the stack in ${s.account}`,
+      });
     }
   });
 
@@ -234,16 +269,23 @@ export function resolveSettings(name: EnvironmentName, input: EnvironmentInput):
   }
   const settings = result.data;
   if (name === 'prod' && settings.removalPolicy !== 'retain') {
-    throw new SettingsError('prod.removalPolicy', "must be 'retain': deleting the prod stack must not delete its queues, key and logs");
+    throw new SettingsError(
+      'prod.removalPolicy',
+      "must be 'retain': deleting the prod stack must not delete its queues, key and logs",
+    );
   }
   const secretRegion = ARN.secret.exec(settings.credentialSecretArn)?.[1];
   if (settings.region && secretRegion !== settings.region) {
-    throw new SettingsError(`${name}.credentialSecretArn`, `is in ${secretRegion}, the stack in ${settings.region}: the function reads it in its own region`);
+    throw new SettingsError(
+      `${name}.credentialSecretArn`,
+      `is in ${secretRegion}, the stack in ${settings.region}: the function reads it in its own region`,
+    );
   }
   return {
     ...settings,
     name,
-    visibilityTimeoutSeconds: settings.visibilityTimeoutSeconds ?? 6 * settings.functionTimeoutSeconds + settings.batchingWindowSeconds,
+    visibilityTimeoutSeconds:
+      settings.visibilityTimeoutSeconds ?? 6 * settings.functionTimeoutSeconds + settings.batchingWindowSeconds,
   };
 }
 
@@ -257,7 +299,10 @@ export function selectEnvironments(
   environments: Record<EnvironmentName, EnvironmentInput> = ENVIRONMENTS,
 ): EnvironmentSettings[] {
   if (only !== undefined && !ENVIRONMENT_NAMES.includes(only as EnvironmentName)) {
-    throw new SettingsError('env', `unknown environment ${JSON.stringify(only)}; one of ${ENVIRONMENT_NAMES.join(', ')}`);
+    throw new SettingsError(
+      'env',
+      `unknown environment ${JSON.stringify(only)}; one of ${ENVIRONMENT_NAMES.join(', ')}`,
+    );
   }
   const names = only === undefined ? ENVIRONMENT_NAMES : [only as EnvironmentName];
   return names.map((name) => resolveSettings(name, environments[name]));

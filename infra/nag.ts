@@ -29,35 +29,40 @@ export function nagAcknowledgements(stack: RevocationStack): Array<[IConstruct, 
       role,
       {
         id: `AwsSolutions::AwsSolutions-IAM5[Resource::<${stack.getLogicalId(stack.revoker.logGroup.node.defaultChild as never)}.Arn>:log-stream:*]`,
-        reason: 'Lambda names its log streams at run time; the grant is limited to the streams of the function’s own log group.',
+        reason:
+          'Lambda names its log streams at run time; the grant is limited to the streams of the function’s own log group.',
       },
     ],
     [
       stack.revocationQueue.deadLetterQueue,
       {
         id: 'Serverless::Serverless-SQSRedrivePolicy',
-        reason: 'This queue is the dead-letter queue: its messages wait for a human and are redriven to the source queue, never onward.',
+        reason:
+          'This queue is the dead-letter queue: its messages wait for a human and are redriven to the source queue, never onward.',
       },
     ],
     [
       stack.revoker.function,
       {
         id: 'Serverless::Serverless-LambdaDLQ',
-        reason: 'The function is invoked synchronously by the SQS event source mapping; a Lambda async DLQ would never receive anything. The SQS redrive policy (maxReceiveCount) and the function’s own dead-lettering do that job.',
+        reason:
+          'The function is invoked synchronously by the SQS event source mapping; a Lambda async DLQ would never receive anything. The SQS redrive policy (maxReceiveCount) and the function’s own dead-lettering do that job.',
       },
     ],
     [
       stack.revoker.function,
       {
         id: 'Serverless::Serverless-LambdaEventSourceMappingDestination',
-        reason: 'SQS event sources have no on-failure destination; the source queue’s redrive policy to the DLQ is the failure path.',
+        reason:
+          'SQS event sources have no on-failure destination; the source queue’s redrive policy to the DLQ is the failure path.',
       },
     ],
     [
       stack.alarms.topic,
       {
         id: 'Serverless::Serverless-SNSRedrivePolicy',
-        reason: 'Subscriptions are e-mail addresses of on-call humans; a DLQ of undelivered alarm mails would have no reader. The alarms also stay visible in ALARM state and on the dashboard.',
+        reason:
+          'Subscriptions are e-mail addresses of on-call humans; a DLQ of undelivered alarm mails would have no reader. The alarms also stay visible in ALARM state and on the dashboard.',
       },
     ],
   ];

@@ -37,7 +37,8 @@ export function argumentChecks(tool: string, help: string): ArgumentChecks {
     },
     integer: (name, value, min, max) => {
       const n = Number(value);
-      if (!/^\d+$/.test(value) || n < min || n > max) fail(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+      if (!/^\d+$/.test(value) || n < min || n > max)
+        fail(`--${name} must be a whole number from ${min} to ${max}, got "${value}"`);
       return n;
     },
   };

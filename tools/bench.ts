@@ -71,7 +71,9 @@ const PER_RECORD = cli.integer('ids-per-record', values['ids-per-record'], 1, 10
 const PER_BATCH = 10 * PER_RECORD;
 // One sandbox seeds every token of the main runs and the baseline, and it seeds at most 100 000.
 if (TOKENS * CONCURRENCY.length + BASELINE_TOKENS > 100_000) {
-  cli.fail(`--tokens × ${CONCURRENCY.length} concurrencies + the baseline must stay within 100000 tokens, got ${TOKENS * CONCURRENCY.length + BASELINE_TOKENS}`);
+  cli.fail(
+    `--tokens × ${CONCURRENCY.length} concurrencies + the baseline must stay within 100000 tokens, got ${TOKENS * CONCURRENCY.length + BASELINE_TOKENS}`,
+  );
 }
 const SECRET_ID = 'bench/dfns-credential';
 const quiet = values.json;
@@ -93,7 +95,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 /** Holds the bundle and the sandbox's credential file (a private key) for the run; removed at the end, always. */
@@ -104,11 +109,33 @@ const bundle = join(dir, 'index.mjs');
 const sandboxes: ChildProcessWithoutNullStreams[] = [];
 
 /** Starts the sandbox CLI in a child process with `count` seeded PATs; resolves once it prints its usage. */
-async function startSandboxProcess(count: number, key: KeyKind = 'ed25519'): Promise<{ child: ChildProcessWithoutNullStreams; url: string; tokens: string[]; secret: { authToken: string; credId: string; privateKey: string } }> {
+async function startSandboxProcess(
+  count: number,
+  key: KeyKind = 'ed25519',
+): Promise<{
+  child: ChildProcessWithoutNullStreams;
+  url: string;
+  tokens: string[];
+  secret: { authToken: string; credId: string; privateKey: string };
+}> {
   const credentialFile = join(dir, 'credential.json');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./sandbox/main.ts', import.meta.url)), '--port', '0', '--tokens', String(count), '--latency', String(RTT), '--key', key, '--credential-file', credentialFile],
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./sandbox/main.ts', import.meta.url)),
+      '--port',
+      '0',
+      '--tokens',
+      String(count),
+      '--latency',
+      String(RTT),
+      '--key',
+      key,
+      '--credential-file',
+      credentialFile,
+    ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   sandboxes.push(child);
@@ -128,7 +155,10 @@ async function startSandboxProcess(count: number, key: KeyKind = 'ed25519'): Pro
 
 // Interrupted (Ctrl-C, kill, timeout): `finally` does not run on a signal, so stop the sandboxes and remove the folder
 // holding the bundle and the credential (a private key) here, then exit as the signal would have.
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   process.once(signal, () => {
     for (const child of sandboxes) child.kill('SIGTERM');
     rmSync(dir, { recursive: true, force: true });
@@ -160,7 +190,11 @@ try {
   });
 
   /** One full pass over fresh tokens at concurrency c in a fresh function process (a cold container). */
-  const run = async (c: number, tokens: string[], target: { env: Record<string, string>; pid: number | undefined; authToken: string } = main) => {
+  const run = async (
+    c: number,
+    tokens: string[],
+    target: { env: Record<string, string>; pid: number | undefined; authToken: string } = main,
+  ) => {
     secrets.calls.length = 0;
     const events = [];
     for (let i = 0; i < tokens.length; i += PER_BATCH) {
@@ -177,7 +211,8 @@ try {
     const fn = await runFunctionProcess(bundle, { ...target.env, MAX_CONCURRENCY: String(c) }, events);
     const sandboxCpu = processCpuSeconds(target.pid);
     // CONTRACT section 5: exactly one audit line per token. Fewer means output was lost: no figure from this run.
-    if (fn.audit.length !== tokens.length) throw new Error(`the function logged ${fn.audit.length} audit lines for ${tokens.length} tokens`);
+    if (fn.audit.length !== tokens.length)
+      throw new Error(`the function logged ${fn.audit.length} audit lines for ${tokens.length} tokens`);
     warnings.push(...fn.warnings);
     const { seconds } = fn;
     const sorted = fn.audit.map((a) => a.latencyMs).sort((a, b) => a - b);
@@ -210,11 +245,17 @@ try {
       /** CPU per token over all invocations, the first (JIT warm-up, first connections) included. */
       cpuMsPerToken: Number((fn.cpuMicros / 1000 / tokens.length).toFixed(3)),
       /** CPU per token of a warm container: every invocation but the first. */
-      warmCpuMsPerToken: fn.warmCpuMicros === undefined || warmTokens === 0 ? null : Number((fn.warmCpuMicros / 1000 / warmTokens).toFixed(3)),
+      warmCpuMsPerToken:
+        fn.warmCpuMicros === undefined || warmTokens === 0
+          ? null
+          : Number((fn.warmCpuMicros / 1000 / warmTokens).toFixed(3)),
       /** Share of one core the function process used during the run. */
       functionCoreShare: Number((fn.cpuMicros / 1e6 / seconds).toFixed(2)),
       /** Share of one core the sandbox process used (Linux only): near 1 means the sandbox, not the function, is the limit. */
-      sandboxCoreShare: sandboxCpu !== undefined && sandboxCpu0 !== undefined ? Number(((sandboxCpu - sandboxCpu0) / seconds).toFixed(2)) : null,
+      sandboxCoreShare:
+        sandboxCpu !== undefined && sandboxCpu0 !== undefined
+          ? Number(((sandboxCpu - sandboxCpu0) / seconds).toFixed(2))
+          : null,
       deactivated: fn.audit.filter((a) => a.outcome === 'deactivated').length,
       retriedRecords: fn.retriedRecords,
     };
@@ -240,7 +281,11 @@ try {
 
   say('CPU per signature by key type ...');
   const signing: Record<string, number> = {};
-  for (const [kind, bits] of [['ed25519', 0], ['p256', 0], ['rsa', 3072]] as Array<[KeyKind, number]>) {
+  for (const [kind, bits] of [
+    ['ed25519', 0],
+    ['p256', 0],
+    ['rsa', 3072],
+  ] as Array<[KeyKind, number]>) {
     const key = SigningKey.fromPem(generateKey(kind, bits || 2048).privateKeyPem);
     const data = JSON.stringify({ type: 'key.get', challenge: 'x'.repeat(43) });
     const n = kind === 'rsa' ? 200 : 2000;
@@ -255,7 +300,11 @@ try {
   for (let i = 0; i < 5; i += 1) {
     const child = spawnSync(
       process.execPath,
-      ['--input-type=module', '-e', `const t=performance.now(); await import(${JSON.stringify(pathToFileURL(bundle).href)}); process.stdout.write(String(performance.now()-t));`],
+      [
+        '--input-type=module',
+        '-e',
+        `const t=performance.now(); await import(${JSON.stringify(pathToFileURL(bundle).href)}); process.stdout.write(String(performance.now()-t));`,
+      ],
       { env: { ...env, PATH: process.env.PATH ?? '' }, encoding: 'utf8' },
     );
     inits.push(Number(child.stdout));
@@ -263,7 +312,16 @@ try {
 
   // The same batches with each key type, at the first concurrency and on the same number of tokens: each in a
   // sandbox of its own (a sandbox's key is fixed when it starts).
-  const byKeyType: Record<string, { tokens: number; tokensPerSecond: number; percentOfIdeal: number; cpuMsPerToken: number; warmCpuMsPerToken: number | null }> = {};
+  const byKeyType: Record<
+    string,
+    {
+      tokens: number;
+      tokensPerSecond: number;
+      percentOfIdeal: number;
+      cpuMsPerToken: number;
+      warmCpuMsPerToken: number | null;
+    }
+  > = {};
   const keyTokens = Math.max(2 * PER_BATCH, Math.floor(TOKENS / 4));
   for (const kind of ['ed25519', 'p256', 'rsa'] as const) {
     const name = { ed25519: 'Ed25519', p256: 'P-256', rsa: 'RSA-3072' }[kind];
@@ -273,15 +331,29 @@ try {
       const secretId = `${SECRET_ID}-${kind}`;
       secrets.setSecret(secretId, JSON.stringify(other.secret));
       const otherEnv = { ...env, DFNS_API_URL: other.url, DFNS_CREDENTIALS_SECRET_ID: secretId };
-      const r = await run(CONCURRENCY[0]!, other.tokens, { env: otherEnv, pid: other.child.pid, authToken: other.secret.authToken });
-      byKeyType[name] = { tokens: keyTokens, tokensPerSecond: r.tokensPerSecond, percentOfIdeal: r.percentOfIdeal, cpuMsPerToken: r.cpuMsPerToken, warmCpuMsPerToken: r.warmCpuMsPerToken };
+      const r = await run(CONCURRENCY[0]!, other.tokens, {
+        env: otherEnv,
+        pid: other.child.pid,
+        authToken: other.secret.authToken,
+      });
+      byKeyType[name] = {
+        tokens: keyTokens,
+        tokensPerSecond: r.tokensPerSecond,
+        percentOfIdeal: r.percentOfIdeal,
+        cpuMsPerToken: r.cpuMsPerToken,
+        warmCpuMsPerToken: r.warmCpuMsPerToken,
+      };
     } finally {
       other.child.kill('SIGTERM');
     }
   }
 
   say('CPU per request of this process: node:http (the client) against fetch ...');
-  const transports = await compareTransports({ url: sandbox.url, authToken: account.authToken, tokenId: sandbox.tokens[0]! });
+  const transports = await compareTransports({
+    url: sandbox.url,
+    authToken: account.authToken,
+    tokenId: sandbox.tokens[0]!,
+  });
 
   const headline = runs[0]!;
   const result = {
@@ -323,21 +395,44 @@ try {
       ['deactivated / records retried', ...runs.map((r) => `${r.deactivated} / ${r.retriedRecords}`)],
     ];
     const width = Math.max(...rows.map((r) => r[0]!.length));
-    process.stdout.write(`pat-revoker bench: ${TOKENS} tokens, ${RTT} ms per request, batches of 10 records × ${PER_RECORD} tokens, Ed25519\n`);
+    process.stdout.write(
+      `pat-revoker bench: ${TOKENS} tokens, ${RTT} ms per request, batches of 10 records × ${PER_RECORD} tokens, Ed25519\n`,
+    );
     process.stdout.write(`(${result.machine})\n\n`);
-    for (const row of rows) process.stdout.write(`${row[0]!.padEnd(width)}  ${row.slice(1).map((v) => v.padStart(16)).join('')}\n`);
-    process.stdout.write(`\nbaseline (sequential official @dfns/sdk, ${BASELINE_TOKENS} tokens): ${result.baseline.tokensPerSecond} tokens/s\n`);
-    process.stdout.write(`CPU per signature: Ed25519 ${signing.ed25519} µs, P-256 ${signing.p256} µs, RSA-3072 ${signing.rsa3072} µs\n`);
+    for (const row of rows)
+      process.stdout.write(
+        `${row[0]!.padEnd(width)}  ${row
+          .slice(1)
+          .map((v) => v.padStart(16))
+          .join('')}\n`,
+      );
+    process.stdout.write(
+      `\nbaseline (sequential official @dfns/sdk, ${BASELINE_TOKENS} tokens): ${result.baseline.tokensPerSecond} tokens/s\n`,
+    );
+    process.stdout.write(
+      `CPU per signature: Ed25519 ${signing.ed25519} µs, P-256 ${signing.p256} µs, RSA-3072 ${signing.rsa3072} µs\n`,
+    );
     process.stdout.write(
       `by key type at MAX_CONCURRENCY=${CONCURRENCY[0]}, ${keyTokens} tokens each (tokens/s, % of ideal, CPU ms per token all / warm): ` +
-        Object.entries(byKeyType).map(([k, v]) => `${k} ${v.tokensPerSecond}, ${v.percentOfIdeal} %, ${v.cpuMsPerToken} / ${v.warmCpuMsPerToken ?? '-'}`).join('; ') +
+        Object.entries(byKeyType)
+          .map(
+            ([k, v]) =>
+              `${k} ${v.tokensPerSecond}, ${v.percentOfIdeal} %, ${v.cpuMsPerToken} / ${v.warmCpuMsPerToken ?? '-'}`,
+          )
+          .join('; ') +
         '\n',
     );
-    process.stdout.write(`CPU per request in the caller: node:http ${transports.nodeHttp} µs, fetch ${transports.fetch} µs\n`);
-    process.stdout.write(`bundle: ${result.bundle.kb} KB minified, everything bundled (as deployed); init (plain node, median of 5): ${result.initMsMedian} ms\n`);
+    process.stdout.write(
+      `CPU per request in the caller: node:http ${transports.nodeHttp} µs, fetch ${transports.fetch} µs\n`,
+    );
+    process.stdout.write(
+      `bundle: ${result.bundle.kb} KB minified, everything bundled (as deployed); init (plain node, median of 5): ${result.initMsMedian} ms\n`,
+    );
     process.stdout.write(`process warnings: ${warnings.length === 0 ? 'none' : warnings.join('; ')}\n`);
   }
-  process.stdout.write(`bench: ${headline.tokensPerSecond} tokens/s, ${headline.percentOfIdeal}% of ideal, ${result.speedupOverBaseline}x over baseline\n`);
+  process.stdout.write(
+    `bench: ${headline.tokensPerSecond} tokens/s, ${headline.percentOfIdeal}% of ideal, ${result.speedupOverBaseline}x over baseline\n`,
+  );
 } finally {
   for (const child of sandboxes) child.kill('SIGTERM');
   await Promise.all([secrets.close(), sqs.close()]);

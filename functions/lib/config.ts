@@ -48,7 +48,11 @@ export class ConfigError extends Error {
   }
 }
 
-const required = (rule: string) => z.string({ error: `is required (${rule})` }).trim().min(1, `is required (${rule})`);
+const required = (rule: string) =>
+  z
+    .string({ error: `is required (${rule})` })
+    .trim()
+    .min(1, `is required (${rule})`);
 
 const integer = (fallback: number, min: number, max: number) =>
   z

@@ -60,7 +60,10 @@ export function parseCredentialSecret(secretString: string, secretId: string): S
     json = JSON.parse(secretString);
   } catch {
     // JSON.parse's own message quotes the input: never let it out.
-    throw new CredentialError('malformed', `secret ${secretId}: SecretString is not JSON; expected {"authToken","credId","privateKey"}`);
+    throw new CredentialError(
+      'malformed',
+      `secret ${secretId}: SecretString is not JSON; expected {"authToken","credId","privateKey"}`,
+    );
   }
   const parsed = secretSchema.safeParse(json);
   if (!parsed.success) {
@@ -70,9 +73,14 @@ export function parseCredentialSecret(secretString: string, secretId: string): S
     throw new CredentialError('malformed', `secret ${secretId}: ${field} ${rule}`);
   }
   try {
-    return { authToken: parsed.data.authToken, credId: parsed.data.credId, key: SigningKey.fromPem(parsed.data.privateKey) };
+    return {
+      authToken: parsed.data.authToken,
+      credId: parsed.data.credId,
+      key: SigningKey.fromPem(parsed.data.privateKey),
+    };
   } catch (error) {
-    if (error instanceof InvalidPrivateKeyError) throw new CredentialError('malformed', `secret ${secretId}: ${error.message}`);
+    if (error instanceof InvalidPrivateKeyError)
+      throw new CredentialError('malformed', `secret ${secretId}: ${error.message}`);
     throw error;
   }
 }
@@ -108,7 +116,10 @@ export class SecretsManagerCredentials implements CredentialSource {
     onFetch?.();
     let secretString: string | undefined;
     try {
-      const answer = await client.send(new GetSecretValueCommand({ SecretId: secretId }), signal ? { abortSignal: signal } : {});
+      const answer = await client.send(
+        new GetSecretValueCommand({ SecretId: secretId }),
+        signal ? { abortSignal: signal } : {},
+      );
       secretString = answer.SecretString;
     } catch (error) {
       this.cached = undefined; // a failure is not cached: the next invocation tries again
@@ -116,7 +127,10 @@ export class SecretsManagerCredentials implements CredentialSource {
     }
     try {
       if (secretString === undefined) {
-        throw new CredentialError('malformed', `secret ${secretId}: has no SecretString (binary secrets are not supported)`);
+        throw new CredentialError(
+          'malformed',
+          `secret ${secretId}: has no SecretString (binary secrets are not supported)`,
+        );
       }
       return parseCredentialSecret(secretString, secretId);
     } catch (error) {
@@ -128,7 +142,8 @@ export class SecretsManagerCredentials implements CredentialSource {
 
 const HINTS: Record<string, string> = {
   ResourceNotFoundException: 'the secret does not exist in this account and region (check DFNS_CREDENTIALS_SECRET_ID)',
-  AccessDeniedException: 'the function role may not read it (secretsmanager:GetSecretValue, and kms:Decrypt for a customer-managed key)',
+  AccessDeniedException:
+    'the function role may not read it (secretsmanager:GetSecretValue, and kms:Decrypt for a customer-managed key)',
   DecryptionFailure: 'its KMS key cannot decrypt it (kms:Decrypt on the key, key enabled)',
   InvalidRequestException: 'the secret is scheduled for deletion or disabled',
   ThrottlingException: 'Secrets Manager is throttling; the batch will be retried',

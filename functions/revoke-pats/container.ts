@@ -68,7 +68,11 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         ...(config.maxReceiveCount === undefined ? {} : { maxReceiveCount: config.maxReceiveCount }),
       },
       maxConcurrency: config.maxConcurrency,
-      retry: { maxAttempts: config.dfnsMaxAttempts, attemptReserveMs: config.dfnsRequestTimeoutMs, ...DEFAULT_RETRY_DELAYS },
+      retry: {
+        maxAttempts: config.dfnsMaxAttempts,
+        attemptReserveMs: config.dfnsRequestTimeoutMs,
+        ...DEFAULT_RETRY_DELAYS,
+      },
       credentials,
       deactivate: (tokenId, credential, signal) => clientFor(credential).deactivatePat(tokenId, { signal }),
       deadLetter: sqsDeadLetterSender(

@@ -76,7 +76,11 @@ export interface DeactivationReport {
  * @param tokenIds unique, valid token IDs
  * @param stopAt time (of `deps.clock.now()`) after which no work may start and work in flight is aborted
  */
-export async function deactivateTokens(tokenIds: string[], deps: DeactivationDeps, stopAt: number): Promise<DeactivationReport> {
+export async function deactivateTokens(
+  tokenIds: string[],
+  deps: DeactivationDeps,
+  stopAt: number,
+): Promise<DeactivationReport> {
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? Math.random;
   const stop = new AbortController();
@@ -113,7 +117,8 @@ export async function deactivateTokens(tokenIds: string[], deps: DeactivationDep
       ...(pat === undefined ? {} : { pat }),
       ms: clock.now() - started,
     });
-    if (stop.signal.aborted) return done('failed', 'not started: the invocation deadline is near; the record is retried');
+    if (stop.signal.aborted)
+      return done('failed', 'not started: the invocation deadline is near; the record is retried');
     try {
       let credential = await (current ??= deps.credentials.get(stop.signal));
       let refetched = false;
@@ -142,7 +147,8 @@ export async function deactivateTokens(tokenIds: string[], deps: DeactivationDep
         if (next !== true) return done('failed', `${classification.detail}; ${next}`);
       }
     } catch (error) {
-      if (stop.signal.aborted) return done('failed', 'the invocation deadline came while loading the credential: the record is retried');
+      if (stop.signal.aborted)
+        return done('failed', 'the invocation deadline came while loading the credential: the record is retried');
       if (error instanceof CredentialError) configFault ??= error;
       return done('failed', classify(error).detail);
     }

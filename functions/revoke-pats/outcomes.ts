@@ -58,7 +58,12 @@ const ALREADY_INACTIVE = /already (in ?active|deactivated|disabled)/i;
  * first), and by the step that failed (CONTRACT section 5). The one place where errors become outcomes.
  */
 export function classify(error: unknown): Classification {
-  const final = (outcome: Outcome, detail: string): Classification => ({ outcome, detail, credentialRejected: false, retryable: false });
+  const final = (outcome: Outcome, detail: string): Classification => ({
+    outcome,
+    detail,
+    credentialRejected: false,
+    retryable: false,
+  });
   const transient = (detail: string, retryAfter?: string): Classification => ({
     outcome: 'failed',
     detail,
@@ -71,7 +76,8 @@ export function classify(error: unknown): Classification {
   if (error instanceof DfnsApiError) {
     const onToken = error.step === 'deactivate';
     const { status } = error;
-    if (status === 401) return { ...final('failed', `${error.message} (credential rejected)`), credentialRejected: true };
+    if (status === 401)
+      return { ...final('failed', `${error.message} (credential rejected)`), credentialRejected: true };
     if (onToken && status === 404) return final('not_found', error.message);
     if (onToken && (status === 400 || status === 409) && ALREADY_INACTIVE.test(error.dfnsMessage)) {
       return final('already_inactive', error.message);

@@ -76,7 +76,8 @@ const ASCII_WHITESPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
  * @returns the token ID, or the rule it broke (naming what is wrong, never guessing what was meant)
  */
 export function validateTokenId(raw: unknown): { valid: true; tokenId: string } | { valid: false; detail: string } {
-  if (typeof raw !== 'string') return { valid: false, detail: `not a string (got ${raw === null ? 'null' : typeof raw})` };
+  if (typeof raw !== 'string')
+    return { valid: false, detail: `not a string (got ${raw === null ? 'null' : typeof raw})` };
   const tokenId = raw.replace(ASCII_WHITESPACE, '');
   if (tokenId === '') return { valid: false, detail: 'empty' };
   if (TOKEN_ID_PATTERN.test(tokenId)) return { valid: true, tokenId };
@@ -85,7 +86,8 @@ export function validateTokenId(raw: unknown): { valid: true; tokenId: string } 
     return { valid: false, detail: 'contains whitespace, control, zero-width or non-ASCII characters' };
   }
   if (/[/\\.%?#]/.test(tokenId)) return { valid: false, detail: 'contains path characters (/ \\ . % ? #)' };
-  if (/[A-Z]/.test(tokenId)) return { valid: false, detail: `contains upper-case letters; does not match ${TOKEN_ID_PATTERN.source}` };
+  if (/[A-Z]/.test(tokenId))
+    return { valid: false, detail: `contains upper-case letters; does not match ${TOKEN_ID_PATTERN.source}` };
   return { valid: false, detail: `does not match ${TOKEN_ID_PATTERN.source}` };
 }
 
@@ -105,7 +107,10 @@ export function parseRequest(body: string, options: { contentEncoding?: string }
     // Refused whole, but its metadata (incidentId, dryRun...) still belongs in the dead-letter message.
     const json = parseJson(body.replace(/^\uFEFF/, ''));
     const metadata = isObject(json) ? readMetadata(json, []) : {};
-    throw new InvalidRequestError(`body is ${bytes} bytes; at most ${MAX_BODY_BYTES} bytes per message: split the request`, metadata);
+    throw new InvalidRequestError(
+      `body is ${bytes} bytes; at most ${MAX_BODY_BYTES} bytes per message: split the request`,
+      metadata,
+    );
   }
   const { text, encoding } = decode(body, options.contentEncoding);
   // A byte-order mark is not content (editors and some SIEM exports add one).
@@ -135,7 +140,10 @@ function decode(body: string, contentEncoding: string | undefined): { text: stri
     throw new InvalidRequestError('contentEncoding is base64 but the body is not base64');
   }
   try {
-    return { text: new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(compact, 'base64')), encoding: 'base64' };
+    return {
+      text: new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(compact, 'base64')),
+      encoding: 'base64',
+    };
   } catch {
     throw new InvalidRequestError('contentEncoding is base64 but the decoded body is not UTF-8 text');
   }
@@ -152,11 +160,13 @@ function unwrap(text: string): { value: Record<string, unknown> | string; source
   const json = parseJson(text);
   if (json === undefined) {
     // Broken JSON is refused, not split into words that would all be "invalid" token IDs.
-    if (/^\s*[[{"]/.test(text)) throw new InvalidRequestError('body is not JSON; expected {"tokenIds":["to-..."], ...}');
+    if (/^\s*[[{"]/.test(text))
+      throw new InvalidRequestError('body is not JSON; expected {"tokenIds":["to-..."], ...}');
     return { value: text, source: 'text' };
   }
   if (typeof json === 'string') return { value: json, source: 'text' };
-  if (!isObject(json)) throw new InvalidRequestError('body must be a JSON object with tokenIds (array) or tokenId (string)');
+  if (!isObject(json))
+    throw new InvalidRequestError('body must be a JSON object with tokenIds (array) or tokenId (string)');
   // A body naming token IDs itself is a request, whatever other fields it has (Type, detail-type...): an envelope
   // guess must never hide the token IDs it names.
   if ((json.tokenIds ?? json.tokenId ?? undefined) !== undefined) return { value: json, source: 'json' };
@@ -166,16 +176,19 @@ function unwrap(text: string): { value: Record<string, unknown> | string; source
     const message = sns.data.Message;
     const inner = parseJson(message);
     if (inner === undefined) {
-      if (/^\s*[[{]/.test(message)) throw new InvalidRequestError('SNS Message is not JSON; expected a request', {}, 'sns');
+      if (/^\s*[[{]/.test(message))
+        throw new InvalidRequestError('SNS Message is not JSON; expected a request', {}, 'sns');
       return { value: message, source: 'sns' };
     }
     if (typeof inner === 'string') return { value: message, source: 'sns' }; // one level: a JSON string stays text
-    if (!isObject(inner)) throw new InvalidRequestError('SNS Message must hold a request object or plain token IDs', {}, 'sns');
+    if (!isObject(inner))
+      throw new InvalidRequestError('SNS Message must hold a request object or plain token IDs', {}, 'sns');
     return { value: inner, source: 'sns' };
   }
   const event = eventBridgeEvent.safeParse(json);
   if (event.success) {
-    if (!isObject(event.data.detail)) throw new InvalidRequestError('EventBridge detail must be a request object', {}, 'eventbridge');
+    if (!isObject(event.data.detail))
+      throw new InvalidRequestError('EventBridge detail must be a request object', {}, 'eventbridge');
     return { value: event.data.detail, source: 'eventbridge' };
   }
   return { value: json, source: 'json' };
@@ -201,7 +214,11 @@ const MAX_ENTRIES = 1_000;
 function limited(entries: TokenEntry[], metadata: RequestMetadata, source: string): TokenEntry[] {
   const valid = entries.filter((e) => e.valid).length;
   if (valid > MAX_TOKEN_IDS) {
-    throw new InvalidRequestError(`${valid} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`, metadata, source);
+    throw new InvalidRequestError(
+      `${valid} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`,
+      metadata,
+      source,
+    );
   }
   if (entries.length > MAX_ENTRIES) {
     throw new InvalidRequestError(`${entries.length} entries; at most ${MAX_ENTRIES} per message`, metadata, source);
@@ -298,7 +315,11 @@ function entryOf(raw: unknown): TokenEntry {
 function dedupe(entries: TokenEntry[]): TokenEntry[] {
   const seen = new Set<unknown>();
   return entries.filter((entry) => {
-    const key = entry.valid ? `id:${entry.tokenId}` : typeof entry.raw === 'object' && entry.raw !== null ? entry : `raw:${typeof entry.raw}:${String(entry.raw)}`;
+    const key = entry.valid
+      ? `id:${entry.tokenId}`
+      : typeof entry.raw === 'object' && entry.raw !== null
+        ? entry
+        : `raw:${typeof entry.raw}:${String(entry.raw)}`;
     if (seen.has(key)) return false;
     seen.add(key);
     return true;

@@ -27,7 +27,12 @@ export interface RetryPolicy {
 }
 
 /** Defaults of the delays (everything but `maxAttempts` and `attemptReserveMs`). */
-export const DEFAULT_RETRY_DELAYS = { baseDelayMs: 200, maxDelayMs: 5_000, retryAfterFloorMs: 100, retryAfterCapMs: 20_000 };
+export const DEFAULT_RETRY_DELAYS = {
+  baseDelayMs: 200,
+  maxDelayMs: 5_000,
+  retryAfterFloorMs: 100,
+  retryAfterCapMs: 20_000,
+};
 
 /**
  * Reads a `Retry-After` header.

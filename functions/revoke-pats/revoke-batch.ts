@@ -76,9 +76,7 @@ export interface BatchResult {
   results: TokenResult[];
 }
 
-type PlannedItem =
-  | { tokenId: unknown; outcome: Outcome; detail: string }
-  | { tokenId: string; dfns: true };
+type PlannedItem = { tokenId: unknown; outcome: Outcome; detail: string } | { tokenId: string; dfns: true };
 
 interface Plan {
   record: BatchRecord;
@@ -96,7 +94,11 @@ interface Plan {
  *
  * @returns which records to retry and every token outcome; never throws for a problem of one record or token
  */
-export async function revokeBatch(records: BatchRecord[], deps: BatchDeps, invocation: Invocation): Promise<BatchResult> {
+export async function revokeBatch(
+  records: BatchRecord[],
+  deps: BatchDeps,
+  invocation: Invocation,
+): Promise<BatchResult> {
   const stopAt = (deps.clock ?? systemClock).now() + invocation.remainingMs - deps.settings.deadlineMarginMs;
   const plans = records.map((record) => plan(record, deps.settings, deps.audit));
   const unique = new Set<string>();
@@ -105,9 +107,12 @@ export async function revokeBatch(records: BatchRecord[], deps: BatchDeps, invoc
   if (configFault) {
     deps.audit.problem('credential unusable: every record of the batch is retried', { error: configFault.message });
   } else if (stillRejected > 0) {
-    deps.audit.problem('credential still rejected by Dfns after fetching the secret again: check the service-account token, its permissions and the registered key', {
-      tokens: stillRejected,
-    });
+    deps.audit.problem(
+      'credential still rejected by Dfns after fetching the secret again: check the service-account token, its permissions and the registered key',
+      {
+        tokens: stillRejected,
+      },
+    );
   }
 
   // Dead-letter sends get the margin that the Dfns work left, minus a reserve to answer Lambda: a send still
@@ -145,7 +150,10 @@ function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): P
   }
   let request: RevocationRequest;
   try {
-    request = parseRequest(record.body, record.contentEncoding === undefined ? {} : { contentEncoding: record.contentEncoding });
+    request = parseRequest(
+      record.body,
+      record.contentEncoding === undefined ? {} : { contentEncoding: record.contentEncoding },
+    );
   } catch (error) {
     if (!(error instanceof InvalidRequestError)) throw error;
     return {
@@ -163,7 +171,10 @@ function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): P
   return {
     record,
     source: request.source,
-    metadata: { ...pick(request, ['incidentId', 'reason', 'requestedBy']), ...(request.dryRun ? { dryRun: true } : {}) },
+    metadata: {
+      ...pick(request, ['incidentId', 'reason', 'requestedBy']),
+      ...(request.dryRun ? { dryRun: true } : {}),
+    },
     refused: false,
     items: request.entries.map((entry): PlannedItem => {
       if (!entry.valid) return { tokenId: entry.raw, outcome: 'invalid', detail: entry.detail };
@@ -208,11 +219,17 @@ async function settle(
     .map((t) => ({
       tokenId: t.tokenId,
       outcome: t.outcome,
-      detail: t.outcome === 'failed' ? `${t.detail ?? 'failed'} (last receive: ${p.record.receiveCount} of ${maxReceiveCount})` : (t.detail ?? t.outcome),
+      detail:
+        t.outcome === 'failed'
+          ? `${t.detail ?? 'failed'} (last receive: ${p.record.receiveCount} of ${maxReceiveCount})`
+          : (t.detail ?? t.outcome),
     }));
   if (failures.length === 0) return { plan: p, tokens, retry: false };
   try {
-    await deps.deadLetter(buildDeadLetter(p.record.messageId, p.metadata, failures, p.refused ? p.record.body : undefined), sendDeadline);
+    await deps.deadLetter(
+      buildDeadLetter(p.record.messageId, p.metadata, failures, p.refused ? p.record.body : undefined),
+      sendDeadline,
+    );
     return { plan: p, tokens, retry: false };
   } catch (error) {
     deps.audit.problem('dead-letter send failed: the record is retried', {
@@ -224,7 +241,10 @@ async function settle(
 }
 
 /** The string fields `keys` of `source` that are set. */
-function pick<K extends string>(source: Partial<Record<K, unknown>> | undefined, keys: K[]): Partial<Record<K, string>> {
+function pick<K extends string>(
+  source: Partial<Record<K, unknown>> | undefined,
+  keys: K[],
+): Partial<Record<K, string>> {
   const out: Partial<Record<K, string>> = {};
   for (const key of keys) {
     const value = source?.[key];

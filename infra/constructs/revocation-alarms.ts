@@ -70,7 +70,14 @@ export class RevocationAlarms extends Construct {
         resources: [this.topic.topicArn],
         conditions: {
           StringEquals: { 'aws:SourceAccount': stack.account },
-          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
         },
       }),
     );
@@ -92,10 +99,31 @@ export class RevocationAlarms extends Construct {
     const p99 = props.function.metricDuration({ statistic: 'p99', period });
     const slo = props.revocationSlo ?? Duration.minutes(5);
 
-    this.alarm('DeadLetters', dlqDepth, 1, 'A revocation needs a human: read the DLQ messages (failures[].outcome, detail), fix, then redrive.');
-    this.alarm('OldestRequest', oldest, slo.toSeconds(), `A revocation request has waited over ${slo.toSeconds()} s: the function is failing, throttled or too slow.`, ComparisonOperator.GREATER_THAN_THRESHOLD);
-    this.alarm('FunctionErrors', errors, 1, 'The function failed whole (a cold-start configuration error or a bug): the batch is retried; read its logs.');
-    this.alarm('FunctionThrottles', throttles, 1, 'The function was throttled: check account concurrency; SQS keeps the records.');
+    this.alarm(
+      'DeadLetters',
+      dlqDepth,
+      1,
+      'A revocation needs a human: read the DLQ messages (failures[].outcome, detail), fix, then redrive.',
+    );
+    this.alarm(
+      'OldestRequest',
+      oldest,
+      slo.toSeconds(),
+      `A revocation request has waited over ${slo.toSeconds()} s: the function is failing, throttled or too slow.`,
+      ComparisonOperator.GREATER_THAN_THRESHOLD,
+    );
+    this.alarm(
+      'FunctionErrors',
+      errors,
+      1,
+      'The function failed whole (a cold-start configuration error or a bug): the batch is retried; read its logs.',
+    );
+    this.alarm(
+      'FunctionThrottles',
+      throttles,
+      1,
+      'The function was throttled: check account concurrency; SQS keeps the records.',
+    );
     this.alarm(
       'DurationP99',
       p99,
@@ -104,9 +132,11 @@ export class RevocationAlarms extends Construct {
       ComparisonOperator.GREATER_THAN_THRESHOLD,
     );
     const why: Record<(typeof PAGING_OUTCOMES)[number], string> = {
-      failed: 'Tokens ended failed (retried): Dfns errors, timeouts, or our credential rejected. Read the audit lines with outcome failed.',
+      failed:
+        'Tokens ended failed (retried): Dfns errors, timeouts, or our credential rejected. Read the audit lines with outcome failed.',
       protected: 'Someone asked to deactivate a protected token (PROTECTED_TOKEN_IDS): check the request in the DLQ.',
-      pending_approval: 'A Dfns policy holds a deactivation for approval: approve it in Dfns, the token is still active.',
+      pending_approval:
+        'A Dfns policy holds a deactivation for approval: approve it in Dfns, the token is still active.',
     };
     for (const outcome of PAGING_OUTCOMES) {
       this.alarm(`Revocations-${outcome}`, revocations(outcome), 1, why[outcome]);
@@ -115,12 +145,23 @@ export class RevocationAlarms extends Construct {
     this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName });
     const note = (markdown: string) => new TextWidget({ markdown, width: 24, height: 2 });
     this.dashboard.addWidgets(
-      note('**PAT revoker.** Every token ends in one outcome (audit line `message: "revocation"`). `failed` is retried by SQS; `invalid`, `not_found`, `rejected`, `protected` go to the DLQ for a human.'),
-      new GraphWidget({ title: 'Revocations per outcome', left: OUTCOMES.map((o) => revocations(o).with({ label: o })), width: 24, stacked: true }),
-      note('**Queues.** Depth and oldest age rising: the function cannot keep up or is failing (see errors). DLQ depth above 0: read the messages, fix the cause, redrive (SQS console "Start DLQ redrive", or `aws sqs start-message-move-task`).'),
+      note(
+        '**PAT revoker.** Every token ends in one outcome (audit line `message: "revocation"`). `failed` is retried by SQS; `invalid`, `not_found`, `rejected`, `protected` go to the DLQ for a human.',
+      ),
+      new GraphWidget({
+        title: 'Revocations per outcome',
+        left: OUTCOMES.map((o) => revocations(o).with({ label: o })),
+        width: 24,
+        stacked: true,
+      }),
+      note(
+        '**Queues.** Depth and oldest age rising: the function cannot keep up or is failing (see errors). DLQ depth above 0: read the messages, fix the cause, redrive (SQS console "Start DLQ redrive", or `aws sqs start-message-move-task`).',
+      ),
       new GraphWidget({ title: 'Request queue: depth and oldest age (s)', left: [depth], right: [oldest], width: 12 }),
       new GraphWidget({ title: 'Dead-letter queue depth', left: [dlqDepth], width: 12 }),
-      note('**Function.** Errors mean a whole batch failed (configuration or bug: read the logs); throttles mean no concurrency left; p99 near the timeout means Dfns is slow.'),
+      note(
+        '**Function.** Errors mean a whole batch failed (configuration or bug: read the logs); throttles mean no concurrency left; p99 near the timeout means Dfns is slow.',
+      ),
       new GraphWidget({ title: 'Function errors and throttles', left: [errors, throttles], width: 12 }),
       new GraphWidget({ title: 'Function duration p99 (ms)', left: [p99], width: 12 }),
     );

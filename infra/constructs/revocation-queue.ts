@@ -3,7 +3,14 @@
  * senders may send, the DLQ accepts redrives from this queue only.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { AnyPrincipal, ArnPrincipal, Effect, PolicyStatement, ServicePrincipal, type IPrincipal } from 'aws-cdk-lib/aws-iam';
+import {
+  AnyPrincipal,
+  ArnPrincipal,
+  Effect,
+  PolicyStatement,
+  ServicePrincipal,
+  type IPrincipal,
+} from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption, RedrivePermission } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -67,7 +74,10 @@ export class RevocationQueue extends Construct {
       retentionPeriod: Duration.days(14),
       enforceSSL: true,
       ...encryption,
-      redriveAllowPolicy: { redrivePermission: RedrivePermission.BY_QUEUE, sourceQueues: [Queue.fromQueueArn(this, 'Source', sourceQueueArn)] },
+      redriveAllowPolicy: {
+        redrivePermission: RedrivePermission.BY_QUEUE,
+        sourceQueues: [Queue.fromQueueArn(this, 'Source', sourceQueueArn)],
+      },
       removalPolicy,
     });
 

@@ -126,7 +126,11 @@ export class RevokerFunction extends Construct {
 
     // Only SendMessage (grantSendMessages would add GetQueueAttributes/GetQueueUrl and kms:ReEncrypt*/Encrypt).
     this.role.addToPolicy(
-      new PolicyStatement({ sid: 'SendToDeadLetterQueue', actions: ['sqs:SendMessage'], resources: [props.deadLetterQueue.queueArn] }),
+      new PolicyStatement({
+        sid: 'SendToDeadLetterQueue',
+        actions: ['sqs:SendMessage'],
+        resources: [props.deadLetterQueue.queueArn],
+      }),
     );
     if (props.deadLetterQueueKey) {
       this.role.addToPolicy(

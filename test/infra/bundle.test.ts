@@ -51,7 +51,8 @@ describe('the bundled handler', () => {
         AWS_EC2_METADATA_DISABLED: 'true',
         AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
         DFNS_API_URL: 'https://api.dfns.io',
-        DFNS_CREDENTIALS_SECRET_ID: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:pat-revoker/dfns-credential-Ab12Cd',
+        DFNS_CREDENTIALS_SECRET_ID:
+          'arn:aws:secretsmanager:eu-west-1:111111111111:secret:pat-revoker/dfns-credential-Ab12Cd',
         DEAD_LETTER_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/111111111111/pat-revoker-dev-requests-dlq',
         DRY_RUN: 'true',
       },

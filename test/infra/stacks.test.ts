@@ -137,7 +137,8 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         Condition: { ArnEquals: { 'aws:SourceArn': arns } },
       });
       if (snsTopicArns.length) expected.push(service('AllowSnsTopics', 'sns.amazonaws.com', snsTopicArns));
-      if (eventBridgeRuleArns.length) expected.push(service('AllowEventBridgeRules', 'events.amazonaws.com', eventBridgeRuleArns));
+      if (eventBridgeRuleArns.length)
+        expected.push(service('AllowEventBridgeRules', 'events.amazonaws.com', eventBridgeRuleArns));
       expected.push({
         Sid: 'DenyOtherSenders',
         Effect: 'Deny',
@@ -162,7 +163,10 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         Action: 'sqs:SendMessage',
         Principal: { AWS: '*' },
         Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] },
-        Condition: { Null: { 'aws:PrincipalArn': 'false' }, ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [roleId, 'Arn'] }] } },
+        Condition: {
+          Null: { 'aws:PrincipalArn': 'false' },
+          ArnNotEquals: { 'aws:PrincipalArn': [{ 'Fn::GetAtt': [roleId, 'Arn'] }] },
+        },
       });
     });
 
@@ -186,13 +190,29 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         Resource: '*',
         Condition: { ArnEquals: { 'aws:SourceArn': arns } },
       });
-      if (snsTopicArns.length) expect(statements).toContainEqual(service('AllowSnsTopicsToUseKey', 'sns.amazonaws.com', snsTopicArns));
+      if (snsTopicArns.length)
+        expect(statements).toContainEqual(service('AllowSnsTopicsToUseKey', 'sns.amazonaws.com', snsTopicArns));
       if (eventBridgeRuleArns.length) {
-        expect(statements).toContainEqual(service('AllowEventBridgeRulesToUseKey', 'events.amazonaws.com', eventBridgeRuleArns));
+        expect(statements).toContainEqual(
+          service('AllowEventBridgeRulesToUseKey', 'events.amazonaws.com', eventBridgeRuleArns),
+        );
       }
       // nobody but the account root and these gets the key
-      expect(statements.filter((st: any) => !['AllowConfiguredRolesToUseKey', 'AllowSnsTopicsToUseKey', 'AllowEventBridgeRulesToUseKey'].includes(st.Sid)))
-        .toEqual([{ Effect: 'Allow', Action: 'kms:*', Principal: { AWS: `arn:aws:iam::${settings.account}:root` }, Resource: '*' }]);
+      expect(
+        statements.filter(
+          (st: any) =>
+            !['AllowConfiguredRolesToUseKey', 'AllowSnsTopicsToUseKey', 'AllowEventBridgeRulesToUseKey'].includes(
+              st.Sid,
+            ),
+        ),
+      ).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'kms:*',
+          Principal: { AWS: `arn:aws:iam::${settings.account}:root` },
+          Resource: '*',
+        },
+      ]);
     });
   });
 
@@ -256,7 +276,8 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       const [, policy] = only(template, 'AWS::IAM::Policy');
       expect(policy.Properties.Roles).toEqual([{ Ref: roleId }]);
       const [logGroupId] = only(template, 'AWS::Logs::LogGroup');
-      const keyArn = settings.queueEncryption === 'kms' ? { 'Fn::GetAtt': [only(template, 'AWS::KMS::Key')[0], 'Arn'] } : undefined;
+      const keyArn =
+        settings.queueEncryption === 'kms' ? { 'Fn::GetAtt': [only(template, 'AWS::KMS::Key')[0], 'Arn'] } : undefined;
       const statements = policy.Properties.PolicyDocument.Statement;
       const expected: any[] = [
         {
@@ -268,15 +289,38 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
             { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logGroupId, 'Arn'] }, ':log-stream:*']] },
           ],
         },
-        { Sid: 'ReadDfnsCredential', Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: settings.credentialSecretArn },
-        { Sid: 'SendToDeadLetterQueue', Effect: 'Allow', Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] } },
+        {
+          Sid: 'ReadDfnsCredential',
+          Effect: 'Allow',
+          Action: 'secretsmanager:GetSecretValue',
+          Resource: settings.credentialSecretArn,
+        },
+        {
+          Sid: 'SendToDeadLetterQueue',
+          Effect: 'Allow',
+          Action: 'sqs:SendMessage',
+          Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+        },
         ...(keyArn
-          ? [{ Sid: 'EncryptForDeadLetterQueue', Effect: 'Allow', Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: keyArn }]
+          ? [
+              {
+                Sid: 'EncryptForDeadLetterQueue',
+                Effect: 'Allow',
+                Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+                Resource: keyArn,
+              },
+            ]
           : []),
         { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' },
         {
           Effect: 'Allow',
-          Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:ReceiveMessage'],
+          Action: [
+            'sqs:ChangeMessageVisibility',
+            'sqs:DeleteMessage',
+            'sqs:GetQueueAttributes',
+            'sqs:GetQueueUrl',
+            'sqs:ReceiveMessage',
+          ],
           Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
         },
         ...(keyArn ? [{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }] : []),
@@ -296,8 +340,12 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     });
 
     it('page the configured addresses through a TLS-only topic CloudWatch may publish to', () => {
-      const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription')).map((s: any) => s.Properties);
-      expect(subscriptions).toEqual(settings.alarmEmails.map((Endpoint) => ({ Protocol: 'email', Endpoint, TopicArn: { Ref: topicId } })));
+      const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription')).map(
+        (s: any) => s.Properties,
+      );
+      expect(subscriptions).toEqual(
+        settings.alarmEmails.map((Endpoint) => ({ Protocol: 'email', Endpoint, TopicArn: { Ref: topicId } })),
+      );
       const [, policy] = only(template, 'AWS::SNS::TopicPolicy');
       const statements = policy.Properties.PolicyDocument.Statement;
       expect(statements).toContainEqual(
@@ -332,11 +380,14 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     });
 
     const alarmOn = (metricName: string, dimensions?: Record<string, unknown>) => {
-      const sorted = (dims: Array<{ Name: string }>) => JSON.stringify([...dims].sort((x, y) => x.Name.localeCompare(y.Name)));
+      const sorted = (dims: Array<{ Name: string }>) =>
+        JSON.stringify([...dims].sort((x, y) => x.Name.localeCompare(y.Name)));
       const matches = alarms.filter(
         (a) =>
           a.Properties.MetricName === metricName &&
-          (!dimensions || sorted(a.Properties.Dimensions) === sorted(Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value })))),
+          (!dimensions ||
+            sorted(a.Properties.Dimensions) ===
+              sorted(Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value })))),
       );
       expect(matches).toHaveLength(1);
       return matches[0].Properties;
@@ -362,7 +413,12 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     });
 
     it('function errors ≥ 1, throttles ≥ 1, p99 duration above 80 % of the timeout', () => {
-      expect(alarmOn('Errors')).toMatchObject({ Namespace: 'AWS/Lambda', Statistic: 'Sum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      expect(alarmOn('Errors')).toMatchObject({
+        Namespace: 'AWS/Lambda',
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
       expect(alarmOn('Throttles')).toMatchObject({ Namespace: 'AWS/Lambda', Statistic: 'Sum', Threshold: 1 });
       expect(alarmOn('Duration')).toMatchObject({
         Namespace: 'AWS/Lambda',
@@ -372,24 +428,44 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       });
     });
 
-    it.each(['failed', 'protected', 'pending_approval'])('Revocations with Outcome=%s ≥ 1, exactly as the function emits it', (outcome) => {
-      expect(alarmOn('Revocations', { Outcome: outcome, service: 'pat-revoker' })).toMatchObject({
-        Namespace: 'PatRevoker',
-        Statistic: 'Sum',
-        Period: 60,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      });
-    });
+    it.each(['failed', 'protected', 'pending_approval'])(
+      'Revocations with Outcome=%s ≥ 1, exactly as the function emits it',
+      (outcome) => {
+        expect(alarmOn('Revocations', { Outcome: outcome, service: 'pat-revoker' })).toMatchObject({
+          Namespace: 'PatRevoker',
+          Statistic: 'Sum',
+          Period: 60,
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        });
+      },
+    );
   });
 
   it('has a dashboard with revocations per outcome, queues, DLQ and function widgets, and explanations', () => {
     const [, dashboard] = only(template, 'AWS::CloudWatch::Dashboard');
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
-    for (const text of ['Revocations per outcome', 'Request queue', 'Dead-letter queue depth', 'Function errors', 'duration p99', 'redrive']) {
+    for (const text of [
+      'Revocations per outcome',
+      'Request queue',
+      'Dead-letter queue depth',
+      'Function errors',
+      'duration p99',
+      'redrive',
+    ]) {
       expect(body).toContain(text);
     }
-    for (const outcome of ['deactivated', 'already_inactive', 'dry_run', 'invalid', 'not_found', 'rejected', 'failed', 'protected', 'pending_approval']) {
+    for (const outcome of [
+      'deactivated',
+      'already_inactive',
+      'dry_run',
+      'invalid',
+      'not_found',
+      'rejected',
+      'failed',
+      'protected',
+      'pending_approval',
+    ]) {
       expect(body).toMatch(new RegExp(`Revocations[\\\\"]+,[\\\\"]+Outcome[\\\\"]+,[\\\\"]+${outcome}[\\\\"]`));
     }
   });
@@ -432,7 +508,10 @@ describe('cdk-nag', () => {
 });
 
 describe('settings', () => {
-  const broken = (name: EnvironmentName, change: Partial<EnvironmentInput>) => ({ ...ENVIRONMENTS, [name]: { ...ENVIRONMENTS[name], ...change } });
+  const broken = (name: EnvironmentName, change: Partial<EnvironmentInput>) => ({
+    ...ENVIRONMENTS,
+    [name]: { ...ENVIRONMENTS[name], ...change },
+  });
   const error = (environments: Record<EnvironmentName, EnvironmentInput>, only?: string): SettingsError => {
     try {
       selectEnvironments(only, environments);
@@ -443,23 +522,71 @@ describe('settings', () => {
   };
 
   it.each([
-    ['prod.credentialSecretArn', broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:pat-revoker/dfns-credential' }), /complete secret ARN/],
-    ['prod.credentialSecretArn', broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:us-east-1:333333333333:secret:x-Ab12Cd' }), /is in us-east-1, the stack in eu-west-1/],
+    [
+      'prod.credentialSecretArn',
+      broken('prod', {
+        credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:pat-revoker/dfns-credential',
+      }),
+      /complete secret ARN/,
+    ],
+    [
+      'prod.credentialSecretArn',
+      broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:us-east-1:333333333333:secret:x-Ab12Cd' }),
+      /is in us-east-1, the stack in eu-west-1/,
+    ],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'http://api.dfns.io' }), /https/],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'https://api.dfns.io/v1' }), /origin/],
     ['staging.alarmEmails', broken('staging', { alarmEmails: [] }), /wake a human/],
     ['staging.alarmEmails[0]', broken('staging', { alarmEmails: ['oncall'] }), /e-mail address/],
-    ['dev.allowedSenders.roleArns', broken('dev', { allowedSenders: { roleArns: [], snsTopicArns: ['arn:aws:sns:eu-west-1:111111111111:a'] } }), /at least one role: operators who redrive/],
-    ['dev.allowedSenders', broken('dev', { allowedSenders: { roleArns: ['arn:aws:iam::111111111111:role/r'], snsTopicArn: ['x'] } as never }), /Unrecognized key.*snsTopicArn/],
+    [
+      'dev.allowedSenders.roleArns',
+      broken('dev', { allowedSenders: { roleArns: [], snsTopicArns: ['arn:aws:sns:eu-west-1:111111111111:a'] } }),
+      /at least one role: operators who redrive/,
+    ],
+    [
+      'dev.allowedSenders',
+      broken('dev', {
+        allowedSenders: { roleArns: ['arn:aws:iam::111111111111:role/r'], snsTopicArn: ['x'] } as never,
+      }),
+      /Unrecognized key.*snsTopicArn/,
+    ],
     ['prod', broken('prod', { memorySize: 4096 } as never), /Unrecognized key.*memorySize/],
     ['prod.removalPolicy', broken('prod', { removalPolicy: 'destroy' }), /must be 'retain'/],
-    ['prod.protectedTokenIds', broken('prod', { protectedTokenIds: Array.from({ length: 81 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`) }), /at most 80 token IDs/],
-    ['prod.dfnsRequestTimeoutMs', broken('prod', { dfnsRequestTimeoutMs: 60_000 }), /shorter than the function timeout/],
-    ['prod.credentialSecretKmsKeyArn', broken('prod', { credentialSecretKmsKeyArn: 'arn:aws:kms:us-east-1:333333333333:key/mrk-0123456789abcdef0123456789abcdef' }), /a secret's key is in its region and account/],
-    ['prod.credentialSecretArn', broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:x-Ab12Cd' }), /is in account 999999999999, the stack in 333333333333/],
+    [
+      'prod.protectedTokenIds',
+      broken('prod', {
+        protectedTokenIds: Array.from({ length: 81 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`),
+      }),
+      /at most 80 token IDs/,
+    ],
+    [
+      'prod.dfnsRequestTimeoutMs',
+      broken('prod', { dfnsRequestTimeoutMs: 60_000 }),
+      /shorter than the function timeout/,
+    ],
+    [
+      'prod.credentialSecretKmsKeyArn',
+      broken('prod', {
+        credentialSecretKmsKeyArn: 'arn:aws:kms:us-east-1:333333333333:key/mrk-0123456789abcdef0123456789abcdef',
+      }),
+      /a secret's key is in its region and account/,
+    ],
+    [
+      'prod.credentialSecretArn',
+      broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:999999999999:secret:x-Ab12Cd' }),
+      /is in account 999999999999, the stack in 333333333333/,
+    ],
     ['prod.alarmEmails', broken('prod', { alarmEmails: ['a@example.com', 'A@example.com'] }), /twice/],
-    ['dev.allowedSenders.roleArns[0]', broken('dev', { allowedSenders: { roleArns: ['siem'] } }), /must be an ARN like/],
-    ['prod.visibilityTimeoutSeconds', broken('prod', { visibilityTimeoutSeconds: 300 }), /at least 6 × functionTimeoutSeconds \+ batchingWindowSeconds = 361/],
+    [
+      'dev.allowedSenders.roleArns[0]',
+      broken('dev', { allowedSenders: { roleArns: ['siem'] } }),
+      /must be an ARN like/,
+    ],
+    [
+      'prod.visibilityTimeoutSeconds',
+      broken('prod', { visibilityTimeoutSeconds: 300 }),
+      /at least 6 × functionTimeoutSeconds \+ batchingWindowSeconds = 361/,
+    ],
     ['prod.protectedTokenIds[0]', broken('prod', { protectedTokenIds: ['TO-BREAK-GLASS'] }), /must match/],
     ['dev.logRetentionDays', broken('dev', { logRetentionDays: 42 }), /must be one of/],
     ['dev.account', broken('dev', { region: undefined }), /account and region together/],
@@ -472,12 +599,16 @@ describe('settings', () => {
   });
 
   it('a bad setting fails synth of the app with that message', () => {
-    expect(() => synthesize({ environments: broken('prod', { maxReceiveCount: 0 }) })).toThrow(/prod\.maxReceiveCount: /);
+    expect(() => synthesize({ environments: broken('prod', { maxReceiveCount: 0 }) })).toThrow(
+      /prod\.maxReceiveCount: /,
+    );
   });
 
   it('-c env=<name> synthesizes that environment only', () => {
     const { app } = synthesize({ only: 'staging' });
-    expect(app.node.children.map((c) => c.node.id).filter((id) => id.startsWith('PatRevoker-'))).toEqual(['PatRevoker-staging']);
+    expect(app.node.children.map((c) => c.node.id).filter((id) => id.startsWith('PatRevoker-'))).toEqual([
+      'PatRevoker-staging',
+    ]);
   });
 
   it('wires non-default settings into the template (custom timeout, batching, memory, receives, secret key, env-agnostic)', () => {
@@ -521,7 +652,11 @@ describe('settings', () => {
             Effect: 'Allow',
             Action: 'kms:Decrypt',
             Resource: custom.credentialSecretKmsKeyArn,
-            Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+            Condition: {
+              StringEquals: {
+                'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+              },
+            },
           },
         ]),
       },
@@ -531,7 +666,12 @@ describe('settings', () => {
     // env-agnostic: a CloudFormation rule refuses a deployment outside the secret's region
     expect(template.toJSON().Rules).toMatchObject({
       SecretInStackRegion: {
-        Assertions: [{ Assert: { 'Fn::Equals': [{ Ref: 'AWS::Region' }, 'eu-west-1'] }, AssertDescription: expect.stringMatching(/deploy this stack there/) }],
+        Assertions: [
+          {
+            Assert: { 'Fn::Equals': [{ Ref: 'AWS::Region' }, 'eu-west-1'] },
+            AssertDescription: expect.stringMatching(/deploy this stack there/),
+          },
+        ],
       },
     });
   });
@@ -575,7 +715,8 @@ describe('cfn-lint', () => {
       return file;
     });
     const result = spawnSync('cfn-lint', ['--ignore-checks', 'W3005', '--', ...files], { encoding: 'utf8' });
-    if (result.error) throw new Error(`cfn-lint could not run (${result.error.message}); it is expected on every machine of this kind`);
+    if (result.error)
+      throw new Error(`cfn-lint could not run (${result.error.message}); it is expected on every machine of this kind`);
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
   });

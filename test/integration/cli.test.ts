@@ -21,7 +21,11 @@ const cloudwatch = mockClient(CloudWatchClient);
 
 beforeAll(async () => {
   world = await startWorld();
-  const dlqArn = (await world.sqs.client.send(new GetQueueAttributesCommand({ QueueUrl: world.sqs.deadLetterQueueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+  const dlqArn = (
+    await world.sqs.client.send(
+      new GetQueueAttributesCommand({ QueueUrl: world.sqs.deadLetterQueueUrl, AttributeNames: ['QueueArn'] }),
+    )
+  ).Attributes!.QueueArn!;
   const created = await world.sqs.client.send(
     new CreateQueueCommand({
       QueueName: 'pat-revoker-requests',
@@ -42,7 +46,12 @@ async function cli(args: string[], stdin = '') {
   let stdout = '';
   let stderr = '';
   const code = await runCli(
-    [...args, ...(['--queue-url', '--env', '--help'].some((a) => args.includes(a)) || args[0] === 'nope' ? [] : ['--queue-url', queueUrl, '--dlq-url', world.sqs.deadLetterQueueUrl])],
+    [
+      ...args,
+      ...(['--queue-url', '--env', '--help'].some((a) => args.includes(a)) || args[0] === 'nope'
+        ? []
+        : ['--queue-url', queueUrl, '--dlq-url', world.sqs.deadLetterQueueUrl]),
+    ],
     { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), readStdin: () => stdin },
     { sqs: world.sqs.client, cloudwatch: new CloudWatchClient({ region: 'eu-west-1' }) },
   );
@@ -58,10 +67,22 @@ const id = (n: number) => `to-aaaaa-bbbbb-${String(n).padStart(16, '0')}`;
 
 describe('enqueue', () => {
   it('sends one request with the metadata and prints its message ID', async () => {
-    const { code, stdout } = await cli(['enqueue', id(1), id(2), '--incident', 'INC-77', '--reason', 'leak', '--requested-by', 'alice']);
+    const { code, stdout } = await cli([
+      'enqueue',
+      id(1),
+      id(2),
+      '--incident',
+      'INC-77',
+      '--reason',
+      'leak',
+      '--requested-by',
+      'alice',
+    ]);
     expect(code).toBe(0);
     const messages = await queued();
-    expect(messages.map((m) => m.body)).toEqual([{ tokenIds: [id(1), id(2)], incidentId: 'INC-77', reason: 'leak', requestedBy: 'alice' }]);
+    expect(messages.map((m) => m.body)).toEqual([
+      { tokenIds: [id(1), id(2)], incidentId: 'INC-77', reason: 'leak', requestedBy: 'alice' },
+    ]);
     expect(stdout).toBe(`${messages[0]!.messageId}\t2 token ID(s)\n`);
   });
 
@@ -91,7 +112,9 @@ describe('enqueue', () => {
     expect(messages.map((m) => m.body.tokenIds.length).sort((a, b) => b - a)).toEqual([...Array(20).fill(100), 50]);
     expect(new Set(messages.flatMap((m) => m.body.tokenIds))).toEqual(new Set(ids));
     expect(stdout.trim().split('\n')).toHaveLength(21);
-    expect(stderr).toMatch(/sent 1000\/2050 token IDs\nsent 2000\/2050 token IDs\nsent 2050\/2050 token IDs\n2050 token ID\(s\) in 21 request\(s\) queued/);
+    expect(stderr).toMatch(
+      /sent 1000\/2050 token IDs\nsent 2000\/2050 token IDs\nsent 2050\/2050 token IDs\n2050 token ID\(s\) in 21 request\(s\) queued/,
+    );
   });
 
   it('refuses the whole command when any ID is invalid, listing each with its rule; nothing is sent', async () => {
@@ -115,18 +138,27 @@ describe('enqueue', () => {
       output.stop();
     }
     expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([false, false, false]);
-    expect(output.audit().map((l) => [l.outcome, l.incidentId, l.source])).toEqual(Array(3).fill(['deactivated', 'INC-CLI', 'json']));
+    expect(output.audit().map((l) => [l.outcome, l.incidentId, l.source])).toEqual(
+      Array(3).fill(['deactivated', 'INC-CLI', 'json']),
+    );
   });
 });
 
 describe('redrive', () => {
   it('moves dead-lettered requests back to the request queue and reports the task', async () => {
     for (const n of [1, 2]) {
-      await world.sqs.client.send(new SendMessageCommand({ QueueUrl: world.sqs.deadLetterQueueUrl, MessageBody: JSON.stringify({ tokenIds: [id(n)] }) }));
+      await world.sqs.client.send(
+        new SendMessageCommand({
+          QueueUrl: world.sqs.deadLetterQueueUrl,
+          MessageBody: JSON.stringify({ tokenIds: [id(n)] }),
+        }),
+      );
     }
     const { code, stdout } = await cli(['redrive', '--rate', '10']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^move task \S+: (RUNNING|COMPLETED), \d+ of \S+ moved, arn:aws:sqs:\S+:pat-revoker-dlq -> arn:aws:sqs:\S+:pat-revoker-requests\n$/);
+    expect(stdout).toMatch(
+      /^move task \S+: (RUNNING|COMPLETED), \d+ of \S+ moved, arn:aws:sqs:\S+:pat-revoker-dlq -> arn:aws:sqs:\S+:pat-revoker-requests\n$/,
+    );
     const deadline = Date.now() + 5_000;
     let moved: unknown[] = [];
     while (moved.length < 2 && Date.now() < deadline) {
@@ -143,7 +175,12 @@ describe('status', () => {
     await world.sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: '{}' }));
     await world.sqs.client.send(new SendMessageCommand({ QueueUrl: world.sqs.deadLetterQueueUrl, MessageBody: '{}' }));
     await world.sqs.client.send(new SendMessageCommand({ QueueUrl: world.sqs.deadLetterQueueUrl, MessageBody: '{}' }));
-    cloudwatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [{ Id: 'q0', Values: [12, 40] }, { Id: 'q1', Values: [] }] });
+    cloudwatch.on(GetMetricDataCommand).resolves({
+      MetricDataResults: [
+        { Id: 'q0', Values: [12, 40] },
+        { Id: 'q1', Values: [] },
+      ],
+    });
     const { code, stdout } = await cli(['status']);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^pat-revoker-requests\s+1\s+0\s+40 s$/m);

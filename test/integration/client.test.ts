@@ -298,7 +298,8 @@ describe('hardening', () => {
       route: 'deactivate',
       respond: {
         status: 400,
-        body: (request: RecordedRequest) => errorBody(400, `user action ${request.headers['x-dfns-useraction']!.slice(3, 30)} already used`),
+        body: (request: RecordedRequest) =>
+          errorBody(400, `user action ${request.headers['x-dfns-useraction']!.slice(3, 30)} already used`),
       },
     });
     const atPut = (await thrown(() => account.client.deactivatePat(tokenId))) as DfnsApiError;
@@ -374,7 +375,10 @@ describe('hardening', () => {
 
   it('refuses an answer about another token', async () => {
     const { tokenId } = sandbox.addPat();
-    sandbox.injectFault({ route: 'deactivate', respond: { status: 200, body: { tokenId: newTokenId(), isActive: false } } });
+    sandbox.injectFault({
+      route: 'deactivate',
+      respond: { status: 200, body: { tokenId: newTokenId(), isActive: false } },
+    });
     const error = await thrown(() => account.client.deactivatePat(tokenId));
     expect(error).toBeInstanceOf(DfnsResponseError);
     expect(error.message).toMatch(/another token/);

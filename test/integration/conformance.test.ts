@@ -8,7 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DfnsApiClient, DfnsError } from '@dfns/sdk';
 import { AsymmetricKeySigner } from '@dfns/sdk-keysigner';
 import { generateKey, newTokenId, type KeyKind } from '../../tools/sandbox/ids.js';
-import { startSandbox, type DfnsSandbox, type RecordedRequest, type ServiceAccountSecret } from '../../tools/sandbox/sandbox.js';
+import {
+  startSandbox,
+  type DfnsSandbox,
+  type RecordedRequest,
+  type ServiceAccountSecret,
+} from '../../tools/sandbox/sandbox.js';
 import { clientFor } from '../support/dfns.js';
 
 let sandbox: DfnsSandbox;
@@ -74,7 +79,11 @@ function comparable(requests: RecordedRequest[]) {
   return {
     init: { ...pick(init), body: init.body, userActionPayload: JSON.parse(init.body).userActionPayload },
     action: { ...pick(action), body: actionBody },
-    clientData: { keys: Object.keys(clientData), type: clientData.type, text: clientDataText.replace(challenge.challenge, '<challenge>') },
+    clientData: {
+      keys: Object.keys(clientData),
+      type: clientData.type,
+      text: clientDataText.replace(challenge.challenge, '<challenge>'),
+    },
     put: { ...pick(put), body: put.body },
   };
 }

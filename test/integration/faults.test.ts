@@ -24,7 +24,9 @@ beforeEach(() => {
 /** Runs one record naming `tokenId` through a fresh handler with fast timeouts and the instant clock. */
 async function revoke(tokenId: string, env: Record<string, string> = {}, receiveCount = 1) {
   const handler = world.handler({ DFNS_REQUEST_TIMEOUT_MS: '300', ...env }, { clock, random: () => 0.5 });
-  const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId], incidentId: 'INC-F' }, receiveCount }]);
+  const response = await handler([
+    { messageId: 'm1', body: { tokenIds: [tokenId], incidentId: 'INC-F' }, receiveCount },
+  ]);
   return { response, audit: output.audit(), dead: await world.sqs.drainDeadLetters() };
 }
 
@@ -34,20 +36,48 @@ const RETRY = { batchItemFailures: [{ itemIdentifier: 'm1' }] };
 
 describe('recovered within the invocation: the token ends deactivated', () => {
   const cases: Array<[string, Omit<SandboxFault, 'tokenId'>, number[]]> = [
-    ['429 with Retry-After: 0 (floored, no hot loop)', { route: 'init', respond: dfnsError(429, 'Too many requests', { 'retry-after': '0' }) }, [100]],
-    ['429 without Retry-After (full-jitter backoff)', { route: 'action', respond: dfnsError(429, 'Too many requests') }, [100]],
-    ['429 with Retry-After: 2', { route: 'deactivate', respond: dfnsError(429, 'Too many requests', { 'retry-after': '2' }) }, [2000]],
+    [
+      '429 with Retry-After: 0 (floored, no hot loop)',
+      { route: 'init', respond: dfnsError(429, 'Too many requests', { 'retry-after': '0' }) },
+      [100],
+    ],
+    [
+      '429 without Retry-After (full-jitter backoff)',
+      { route: 'action', respond: dfnsError(429, 'Too many requests') },
+      [100],
+    ],
+    [
+      '429 with Retry-After: 2',
+      { route: 'deactivate', respond: dfnsError(429, 'Too many requests', { 'retry-after': '2' }) },
+      [2000],
+    ],
     ['500', { route: 'action', respond: dfnsError(500, 'Internal Server Error') }, [100]],
     ['502 with an HTML body', { route: 'init', respond: htmlError(502) }, [100]],
     ['503 with an empty body', { route: 'deactivate', respond: { status: 503 } }, [100]],
     ['a socket reset before the answer', { route: 'deactivate', reset: true }, [100]],
-    ['a socket reset after the work was done (the repeat is answered as done)', { route: 'deactivate', reset: true, afterProcessing: true }, [100]],
+    [
+      'a socket reset after the work was done (the repeat is answered as done)',
+      { route: 'deactivate', reset: true, afterProcessing: true },
+      [100],
+    ],
     ['a hung request (aborted by the request timeout)', { route: 'deactivate', hang: true }, [100]],
     ['an answer that stops halfway', { route: 'action', midBody: 'reset' }, [100]],
-    ['an unsolicited 101 Switching Protocols (a hang-up, never a hang)', { route: 'deactivate', respond: { status: 101, headers: { upgrade: 'h2c', connection: 'Upgrade' } } }, [100]],
+    [
+      'an unsolicited 101 Switching Protocols (a hang-up, never a hang)',
+      { route: 'deactivate', respond: { status: 101, headers: { upgrade: 'h2c', connection: 'Upgrade' } } },
+      [100],
+    ],
     ['a non-JSON 200', { route: 'deactivate', respond: { status: 200, body: 'OK' } }, [100]],
-    ['a reused user action (redo the whole flow)', { route: 'deactivate', respond: dfnsError(400, 'User action has already been used') }, [100]],
-    ['an expired challenge (redo the whole flow)', { route: 'action', respond: dfnsError(400, 'Challenge has expired') }, [100]],
+    [
+      'a reused user action (redo the whole flow)',
+      { route: 'deactivate', respond: dfnsError(400, 'User action has already been used') },
+      [100],
+    ],
+    [
+      'an expired challenge (redo the whole flow)',
+      { route: 'action', respond: dfnsError(400, 'Challenge has expired') },
+      [100],
+    ],
   ];
 
   it.each(cases)('%s', async (_name, fault, sleeps) => {
@@ -110,13 +140,31 @@ describe('recovered within the invocation: the token ends deactivated', () => {
 
 describe('still failing after every attempt: failed, the record retried', () => {
   it.each([
-    ['429 every time', { route: 'init', times: 3, respond: dfnsError(429, 'Too many requests') } as SandboxFault, 3, /HTTP 429.*3 of 3 attempts used/],
-    ['502 with HTML every time', { route: 'action', times: 3, respond: htmlError(502) } as SandboxFault, 3, /HTTP 502: no Dfns error message \(text\/html/],
+    [
+      '429 every time',
+      { route: 'init', times: 3, respond: dfnsError(429, 'Too many requests') } as SandboxFault,
+      3,
+      /HTTP 429.*3 of 3 attempts used/,
+    ],
+    [
+      '502 with HTML every time',
+      { route: 'action', times: 3, respond: htmlError(502) } as SandboxFault,
+      3,
+      /HTTP 502: no Dfns error message \(text\/html/,
+    ],
     ['a reset every time', { route: 'deactivate', times: 3, reset: true } as SandboxFault, 3, /ECONNRESET/],
-    ['429 with a huge Retry-After (left to SQS)', { route: 'init', respond: dfnsError(429, 'Slow down', { 'retry-after': '3600' }) } as SandboxFault, 1, /retry after 3600 s: left to SQS/],
+    [
+      '429 with a huge Retry-After (left to SQS)',
+      { route: 'init', respond: dfnsError(429, 'Slow down', { 'retry-after': '3600' }) } as SandboxFault,
+      1,
+      /retry after 3600 s: left to SQS/,
+    ],
     [
       '429 with an HTTP-date an hour away',
-      { route: 'init', respond: dfnsError(429, 'Slow down', { 'retry-after': new Date(Date.now() + 3_600_000).toUTCString() }) } as SandboxFault,
+      {
+        route: 'init',
+        respond: dfnsError(429, 'Slow down', { 'retry-after': new Date(Date.now() + 3_600_000).toUTCString() }),
+      } as SandboxFault,
       1,
       /left to SQS/,
     ],
@@ -158,17 +206,31 @@ describe('final answers about the token: no retry', () => {
     expect(inits()).toBe(1);
     expect(dead).toEqual(
       deadLettered
-        ? [{ body: expect.objectContaining({ tokenIds: [tokenId], failures: [expect.objectContaining({ tokenId, outcome })] }), attributes: { outcome, sourceMessageId: 'm1' } }]
+        ? [
+            {
+              body: expect.objectContaining({
+                tokenIds: [tokenId],
+                failures: [expect.objectContaining({ tokenId, outcome })],
+              }),
+              attributes: { outcome, sourceMessageId: 'm1' },
+            },
+          ]
         : [],
     );
   });
 
   it('403 at init (a missing permission of the service account) is failed, not rejected, and not retried in the invocation', async () => {
     const { tokenId } = world.sandbox.addPat();
-    world.sandbox.injectFault({ route: 'init', tokenId, respond: dfnsError(403, 'Missing permission Auth:Pats:Update') });
+    world.sandbox.injectFault({
+      route: 'init',
+      tokenId,
+      respond: dfnsError(403, 'Missing permission Auth:Pats:Update'),
+    });
     const { response, audit, dead } = await revoke(tokenId);
     expect(response).toEqual(RETRY);
-    expect(audit).toEqual([expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(/configuration or request fault/) })]);
+    expect(audit).toEqual([
+      expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(/configuration or request fault/) }),
+    ]);
     expect(dead).toEqual([]);
     expect(inits()).toBe(1);
   });
@@ -181,7 +243,9 @@ describe('Secrets Manager', () => {
     const { response, audit, dead } = await revoke(tokenId);
     expect(response).toEqual(RETRY);
     expect(world.sandbox.isActive(tokenId)).toBe(true);
-    expect(audit).toEqual([expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(/ThrottlingException/) })]);
+    expect(audit).toEqual([
+      expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(/ThrottlingException/) }),
+    ]);
     expect(dead).toEqual([]);
     expect(world.secrets.calls.length).toBe(3); // one GetSecretValue: the SDK's standard retry mode makes 3 attempts
   });
@@ -205,7 +269,10 @@ describe('the deadline guard', () => {
   it('aborts work in flight and starts nothing more when the time left falls under the margin', async () => {
     const [hung, second, third] = world.sandbox.seedPats(3) as [string, string, string];
     world.sandbox.injectFault({ route: 'deactivate', tokenId: hung, hang: true });
-    const handler = world.handler({ DFNS_REQUEST_TIMEOUT_MS: '60000', MAX_CONCURRENCY: '1', DEADLINE_MARGIN_MS: '1000' }, { clock });
+    const handler = world.handler(
+      { DFNS_REQUEST_TIMEOUT_MS: '60000', MAX_CONCURRENCY: '1', DEADLINE_MARGIN_MS: '1000' },
+      { clock },
+    );
     const response = await handler(
       [
         { messageId: 'm1', body: { tokenIds: [hung] } },
@@ -214,7 +281,9 @@ describe('the deadline guard', () => {
       ],
       1_300, // 300 ms of work before the guard fires
     );
-    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }] });
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }],
+    });
     const put = world.sandbox.requestsTo('deactivate')[0]!;
     await eventually(() => put.closedByClient, 'the hung PUT to be aborted');
     expect(world.sandbox.requestsTo('init')).toHaveLength(1); // the two others never started
@@ -240,7 +309,9 @@ describe('the deadline guard', () => {
     );
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
     expect(world.sandbox.requestCount).toBe(0);
-    expect(await world.sqs.drainDeadLetters()).toEqual([expect.objectContaining({ attributes: { outcome: 'invalid', sourceMessageId: 'm2' } })]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([
+      expect.objectContaining({ attributes: { outcome: 'invalid', sourceMessageId: 'm2' } }),
+    ]);
   });
 
   it('a stuck dead-letter queue cannot hold the invocation past its deadline: the send is aborted, the record retried', async () => {
@@ -249,7 +320,10 @@ describe('the deadline guard', () => {
       // The SDK timeout (25 s) is far past the deadline (2.5 s): without the abort, jest's 20 s test timeout fails this.
       const { SQSClient } = await import('@aws-sdk/client-sqs');
       const sqs = new SQSClient({ endpoint: stuck.url, requestHandler: { requestTimeout: 25_000 }, maxAttempts: 1 });
-      const handler = world.handler({ DEADLINE_MARGIN_MS: '1500', DEAD_LETTER_QUEUE_URL: `${stuck.url}/123456789012/dlq` }, { clock, sqs });
+      const handler = world.handler(
+        { DEADLINE_MARGIN_MS: '1500', DEAD_LETTER_QUEUE_URL: `${stuck.url}/123456789012/dlq` },
+        { clock, sqs },
+      );
       const response = await handler([{ messageId: 'm1', body: { tokenIds: [newTokenId()] } }], 2_500);
       expect(response).toEqual(RETRY);
       expect(stuck.accepted).toBeGreaterThanOrEqual(1);
@@ -267,12 +341,21 @@ describe('the deadline guard', () => {
     const stuck = await startHungServer();
     try {
       const { SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
-      const secretsManager = new SecretsManagerClient({ endpoint: stuck.url, requestHandler: { requestTimeout: 25_000 }, maxAttempts: 1 });
+      const secretsManager = new SecretsManagerClient({
+        endpoint: stuck.url,
+        requestHandler: { requestTimeout: 25_000 },
+        maxAttempts: 1,
+      });
       const { tokenId } = world.sandbox.addPat();
       const handler = world.handler({ DEADLINE_MARGIN_MS: '1500' }, { clock, secretsManager });
       const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId] } }], 2_000);
       expect(response).toEqual(RETRY);
-      expect(output.audit()).toEqual([expect.objectContaining({ outcome: 'failed', detail: expect.stringMatching(/deadline came while loading the credential/) })]);
+      expect(output.audit()).toEqual([
+        expect.objectContaining({
+          outcome: 'failed',
+          detail: expect.stringMatching(/deadline came while loading the credential/),
+        }),
+      ]);
       expect(stuck.accepted).toBeGreaterThanOrEqual(1);
       secretsManager.destroy();
     } finally {
@@ -287,7 +370,10 @@ describe('the deadline guard', () => {
     const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId] } }], 8_000);
     expect(response).toEqual(RETRY);
     expect(clock.sleeps).toEqual([]);
-    expect(output.audit()[0]).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/would not finish before the invocation deadline/) });
+    expect(output.audit()[0]).toMatchObject({
+      outcome: 'failed',
+      detail: expect.stringMatching(/would not finish before the invocation deadline/),
+    });
   });
 });
 
@@ -297,7 +383,9 @@ describe('the last receive (MAX_RECEIVE_COUNT)', () => {
     const unknown = newTokenId();
     world.sandbox.injectFault({ route: 'init', tokenId, times: 3, respond: dfnsError(503, 'busy') });
     const handler = world.handler({ MAX_RECEIVE_COUNT: '4' }, { clock });
-    const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId, unknown], incidentId: 'INC-L' }, receiveCount: 4 }]);
+    const response = await handler([
+      { messageId: 'm1', body: { tokenIds: [tokenId, unknown], incidentId: 'INC-L' }, receiveCount: 4 },
+    ]);
     expect(response).toEqual(DONE);
     expect(await world.sqs.drainDeadLetters()).toEqual([
       {
@@ -337,13 +425,18 @@ describe('the last receive (MAX_RECEIVE_COUNT)', () => {
     const { response, dead } = await revoke(tokenId, { MAX_RECEIVE_COUNT: '3' }, Number.NaN);
     expect(response).toEqual(RETRY);
     expect(dead).toEqual([]);
-    expect(output.json().find((l) => l.level === 'WARN')).toMatchObject({ message: expect.stringMatching(/ApproximateReceiveCount/) });
+    expect(output.json().find((l) => l.level === 'WARN')).toMatchObject({
+      message: expect.stringMatching(/ApproximateReceiveCount/),
+    });
   });
 
   it('if that dead-letter send fails, the record is retried (the redrive policy still catches it)', async () => {
     const { tokenId } = world.sandbox.addPat();
     world.sandbox.injectFault({ route: 'init', tokenId, times: 3, respond: dfnsError(503, 'busy') });
-    const handler = world.handler({ MAX_RECEIVE_COUNT: '2', DEAD_LETTER_QUEUE_URL: `${world.sqs.deadLetterQueueUrl}-gone` }, { clock });
+    const handler = world.handler(
+      { MAX_RECEIVE_COUNT: '2', DEAD_LETTER_QUEUE_URL: `${world.sqs.deadLetterQueueUrl}-gone` },
+      { clock },
+    );
     const response = await handler([{ messageId: 'm1', body: { tokenIds: [tokenId] }, receiveCount: 2 }]);
     expect(response).toEqual(RETRY);
   });

@@ -43,7 +43,9 @@ useWorld({ world: (w) => (world = w), output: (o) => (output = o) });
 
 describe('request fixtures through the real handler', () => {
   it('covers every format and the bad-input classes', () => {
-    expect(new Set(fixtures.map(([, f]) => f.expect.source.split('+')[0]))).toEqual(new Set(['json', 'sns', 'eventbridge', 'text', 'unknown']));
+    expect(new Set(fixtures.map(([, f]) => f.expect.source.split('+')[0]))).toEqual(
+      new Set(['json', 'sns', 'eventbridge', 'text', 'unknown']),
+    );
   });
 
   it.each(fixtures)('%s', async (_file, fixture) => {
@@ -63,18 +65,26 @@ describe('request fixtures through the real handler', () => {
     if (fixture.base64) body = Buffer.from(body).toString('base64');
 
     const handler = world.handler(protectedIds.length ? { PROTECTED_TOKEN_IDS: protectedIds.join(',') } : {});
-    const response = await handler([{ messageId: 'fx', body, ...(fixture.attributes ? { attributes: fixture.attributes } : {}) }]);
+    const response = await handler([
+      { messageId: 'fx', body, ...(fixture.attributes ? { attributes: fixture.attributes } : {}) },
+    ]);
     expect(response).toEqual({ batchItemFailures: [] });
 
     const nameOf = new Map(Object.entries(ids).map(([name, id]) => [id, name]));
     const audit = output.audit();
     const seen = Object.fromEntries(
-      audit.map((line) => [line.outcome === 'invalid' ? line.receivedAs : nameOf.get(line.tokenId) ?? line.tokenId, line.outcome]),
+      audit.map((line) => [
+        line.outcome === 'invalid' ? line.receivedAs : (nameOf.get(line.tokenId) ?? line.tokenId),
+        line.outcome,
+      ]),
     );
-    const expected = Object.fromEntries(Object.entries(fixture.expect.outcomes).map(([key, outcome]) => [fill(key), outcome]));
+    const expected = Object.fromEntries(
+      Object.entries(fixture.expect.outcomes).map(([key, outcome]) => [fill(key), outcome]),
+    );
     expect(seen).toEqual(expected);
     for (const line of audit) expect(line.source).toBe(fixture.expect.source);
-    if (fixture.expect.detailMatches) for (const line of audit) expect(line.detail).toContain(fixture.expect.detailMatches);
+    if (fixture.expect.detailMatches)
+      for (const line of audit) expect(line.detail).toContain(fixture.expect.detailMatches);
 
     for (const [name, outcome] of Object.entries(fixture.expect.outcomes)) {
       if (outcome === 'deactivated') expect(world.sandbox.isActive(ids[name]!)).toBe(false);
@@ -87,7 +97,9 @@ describe('request fixtures through the real handler', () => {
     } else {
       expect(dead).toHaveLength(1);
       expect(dead[0]!.attributes).toEqual({ outcome: fixture.expect.deadLetter.outcome, sourceMessageId: 'fx' });
-      expect((dead[0]!.body as { tokenIds: string[] }).tokenIds).toEqual(fixture.expect.deadLetter.tokenIds.map((n) => ids[n]));
+      expect((dead[0]!.body as { tokenIds: string[] }).tokenIds).toEqual(
+        fixture.expect.deadLetter.tokenIds.map((n) => ids[n]),
+      );
     }
   });
 });

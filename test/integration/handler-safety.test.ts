@@ -54,9 +54,17 @@ describe('no secret in any output', () => {
       const handler = world.handler();
       const [ok, refused, partly] = world.sandbox.seedPats(3) as [string, string, string];
       // Dfns echoing our bearer back in an error must not carry it into the audit line.
-      world.sandbox.injectFault({ route: 'deactivate', tokenId: refused, respond: dfnsError(403, `denied for ${first.authToken}`) });
+      world.sandbox.injectFault({
+        route: 'deactivate',
+        tokenId: refused,
+        respond: dfnsError(403, `denied for ${first.authToken}`),
+      });
       // ... or only a piece of it.
-      world.sandbox.injectFault({ route: 'init', tokenId: partly, respond: dfnsError(401, `token ${first.authToken.slice(20, 90)}... expired`) });
+      world.sandbox.injectFault({
+        route: 'init',
+        tokenId: partly,
+        respond: dfnsError(401, `token ${first.authToken.slice(20, 90)}... expired`),
+      });
       await handler([
         { messageId: 'm1', body: { tokenIds: [ok, refused, newTokenId(), 'junk'], incidentId: 'INC-1' } },
         { messageId: 'm1b', body: { tokenIds: [partly] } },
@@ -72,7 +80,10 @@ describe('no secret in any output', () => {
 
       for (const account of [first, second]) {
         secrets.push(...windows(account.authToken));
-        const der = account.privateKey.split('\n').filter((l) => !l.startsWith('-----')).join('');
+        const der = account.privateKey
+          .split('\n')
+          .filter((l) => !l.startsWith('-----'))
+          .join('');
         secrets.push(...windows(der));
       }
       for (const request of world.sandbox.requestsTo('deactivate')) {

@@ -41,7 +41,13 @@ describe('deactivation', () => {
     expect(response.batchItemFailures).toEqual([]);
     expect(world.sandbox.isActive(tokenId)).toBe(false);
     expect(output.audit()).toEqual([
-      expect.objectContaining({ tokenId, outcome: 'deactivated', messageId: 'm1', incidentId: 'INC-2', orgId: world.sandbox.orgId }),
+      expect.objectContaining({
+        tokenId,
+        outcome: 'deactivated',
+        messageId: 'm1',
+        incidentId: 'INC-2',
+        orgId: world.sandbox.orgId,
+      }),
     ]);
   });
 
@@ -71,9 +77,12 @@ describe('deactivation', () => {
       { messageId: 'm2', body: { tokenIds: [tokenId] } },
     ]);
     expect(response.batchItemFailures).toEqual([]);
-    expect(world.sandbox.requestsTo('deactivate').map((r) => r.path).sort()).toEqual(
-      [`/auth/pats/${tokenId}/deactivate`, `/auth/pats/${other}/deactivate`].sort(),
-    );
+    expect(
+      world.sandbox
+        .requestsTo('deactivate')
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual([`/auth/pats/${tokenId}/deactivate`, `/auth/pats/${other}/deactivate`].sort());
     expect(outcomes()).toEqual([
       ['m1', tokenId, 'deactivated'],
       ['m1', other, 'deactivated'],
@@ -116,7 +125,9 @@ describe('safety: protected tokens, dry runs, approvals', () => {
         body: {
           tokenIds: [guarded],
           incidentId: 'INC-5',
-          failures: [{ tokenId: guarded, outcome: 'protected', detail: expect.stringContaining('PROTECTED_TOKEN_IDS') }],
+          failures: [
+            { tokenId: guarded, outcome: 'protected', detail: expect.stringContaining('PROTECTED_TOKEN_IDS') },
+          ],
           sourceMessageId: 'm1',
         },
         attributes: { outcome: 'protected', sourceMessageId: 'm1' },
@@ -174,11 +185,16 @@ describe('safety: protected tokens, dry runs, approvals', () => {
 
   it('a 202 (held for approval by a Dfns policy) is done, neither retried nor dead-lettered', async () => {
     const { tokenId } = world.sandbox.addPat();
-    world.sandbox.injectFault({ route: 'deactivate', respond: { status: 202, body: { id: 'ap-123', status: 'Pending' } } });
+    world.sandbox.injectFault({
+      route: 'deactivate',
+      respond: { status: 202, body: { id: 'ap-123', status: 'Pending' } },
+    });
     const response = await world.handler()([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
     expect(response.batchItemFailures).toEqual([]);
     expect(world.sandbox.isActive(tokenId)).toBe(true);
-    expect(output.audit()).toEqual([expect.objectContaining({ outcome: 'pending_approval', detail: expect.stringContaining('ap-123') })]);
+    expect(output.audit()).toEqual([
+      expect.objectContaining({ outcome: 'pending_approval', detail: expect.stringContaining('ap-123') }),
+    ]);
     expect(await world.sqs.drainDeadLetters()).toEqual([]);
   });
 });
@@ -311,7 +327,10 @@ describe('permanent failures go to the dead-letter queue', () => {
     expect(world.sandbox.isActive(tokenId)).toBe(true);
     const [message] = await world.sqs.drainDeadLetters();
     expect(message).toMatchObject({
-      body: { tokenIds: [tokenId], failures: [{ tokenId, outcome: 'rejected', detail: expect.stringContaining('not your PAT') }] },
+      body: {
+        tokenIds: [tokenId],
+        failures: [{ tokenId, outcome: 'rejected', detail: expect.stringContaining('not your PAT') }],
+      },
       attributes: { outcome: 'rejected' },
     });
   });
@@ -340,7 +359,9 @@ describe('hostile and odd input never fails the batch', () => {
         body: {
           tokenIds: [],
           incidentId: 'INC-P',
-          failures: [{ tokenId: '<array not copied: nested too deep>', outcome: 'invalid', detail: 'not a string (got object)' }],
+          failures: [
+            { tokenId: '<array not copied: nested too deep>', outcome: 'invalid', detail: 'not a string (got object)' },
+          ],
           sourceMessageId: 'poison',
         },
         attributes: { outcome: 'invalid', sourceMessageId: 'poison' },
@@ -350,14 +371,22 @@ describe('hostile and odd input never fails the batch', () => {
 
   it('a refused request keeps its metadata in the dead-letter message', async () => {
     const ids = Array.from({ length: 101 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`);
-    await world.handler()([{ messageId: 'm1', body: { tokenIds: ids, incidentId: 'INC-7', reason: 'mass leak', requestedBy: 'siem' } }]);
+    await world.handler()([
+      { messageId: 'm1', body: { tokenIds: ids, incidentId: 'INC-7', reason: 'mass leak', requestedBy: 'siem' } },
+    ]);
     const [message] = await world.sqs.drainDeadLetters();
     expect(message!.body).toMatchObject({
       tokenIds: [],
       incidentId: 'INC-7',
       reason: 'mass leak',
       requestedBy: 'siem',
-      failures: [{ tokenId: null, outcome: 'invalid', detail: expect.stringMatching(/101 token IDs; at most 100 per message: split/) }],
+      failures: [
+        {
+          tokenId: null,
+          outcome: 'invalid',
+          detail: expect.stringMatching(/101 token IDs; at most 100 per message: split/),
+        },
+      ],
     });
     expect(world.sandbox.requestCount).toBe(0);
   });
@@ -382,7 +411,13 @@ describe('hostile and odd input never fails the batch', () => {
     const [message] = await world.sqs.drainDeadLetters();
     expect(message!.body).toMatchObject({
       tokenIds: [],
-      failures: [{ tokenId: null, outcome: 'invalid', detail: expect.stringMatching(/at most 262144 bytes per message: split the request/) }],
+      failures: [
+        {
+          tokenId: null,
+          outcome: 'invalid',
+          detail: expect.stringMatching(/at most 262144 bytes per message: split the request/),
+        },
+      ],
       bodyTruncated: true,
     });
   });
@@ -422,9 +457,10 @@ describe('transient failures retry the record', () => {
     const known = world.sandbox.addPat().tokenId;
     const unknown = newTokenId();
     world.sandbox.injectFault({ route: 'init', tokenId: known, times: 2, respond: { status: 503 } });
-    const response = await world.handler({ DFNS_MAX_ATTEMPTS: '2' }, { clock: instantClock() })([
-      { messageId: 'm1', body: { tokenIds: [known, unknown] } },
-    ]);
+    const response = await world.handler(
+      { DFNS_MAX_ATTEMPTS: '2' },
+      { clock: instantClock() },
+    )([{ messageId: 'm1', body: { tokenIds: [known, unknown] } }]);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
     expect(await world.sqs.drainDeadLetters()).toEqual([]);
     expect(outcomes()).toEqual([
@@ -435,8 +471,15 @@ describe('transient failures retry the record', () => {
 
   it('treats a 200 that still says isActive: true as failed', async () => {
     const { tokenId } = world.sandbox.addPat();
-    world.sandbox.injectFault({ route: 'deactivate', times: 3, respond: { status: 200, body: { tokenId, isActive: true } } });
-    const response = await world.handler({}, { clock: instantClock() })([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    world.sandbox.injectFault({
+      route: 'deactivate',
+      times: 3,
+      respond: { status: 200, body: { tokenId, isActive: true } },
+    });
+    const response = await world.handler(
+      {},
+      { clock: instantClock() },
+    )([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
     expect(output.audit()[0]).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/isActive: true/) });
   });
@@ -465,7 +508,9 @@ describe('the credential', () => {
   it('Secrets Manager down: one GetSecretValue per invocation, not one per token', async () => {
     world.secrets.injectFault({ type: 'AccessDeniedException', times: 10 });
     const tokens = world.sandbox.seedPats(5);
-    const response = await world.handler({ MAX_CONCURRENCY: '1' })(tokens.map((tokenId, i) => ({ messageId: `m${i}`, body: { tokenId } })));
+    const response = await world.handler({ MAX_CONCURRENCY: '1' })(
+      tokens.map((tokenId, i) => ({ messageId: `m${i}`, body: { tokenId } })),
+    );
     expect(response.batchItemFailures).toHaveLength(5);
     expect(world.secrets.calls).toEqual([SECRET_ID]);
     expect(world.sandbox.requestCount).toBe(0);
@@ -475,8 +520,14 @@ describe('the credential', () => {
     world.sandbox.revokeAuthToken(world.secret.authToken);
     world.secrets.injectFault({ type: 'AccessDeniedException', skip: 1 }); // the first fetch works, the refetch fails
     const tokens = world.sandbox.seedPats(3);
-    const response = await world.handler({ MAX_CONCURRENCY: '1' })(tokens.map((tokenId, i) => ({ messageId: `m${i}`, body: { tokenId } })));
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm0' }, { itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }]);
+    const response = await world.handler({ MAX_CONCURRENCY: '1' })(
+      tokens.map((tokenId, i) => ({ messageId: `m${i}`, body: { tokenId } })),
+    );
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: 'm0' },
+      { itemIdentifier: 'm1' },
+      { itemIdentifier: 'm2' },
+    ]);
     expect(world.secrets.calls).toEqual([SECRET_ID, SECRET_ID]);
     expect(world.sandbox.requestsTo('init')).toHaveLength(1); // tokens 2 and 3 never started with a bad credential
     expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([true, true, true]);
@@ -494,7 +545,10 @@ describe('the credential', () => {
       expect(line).toMatchObject({ outcome: 'failed', detail: expect.stringMatching(/401.*still rejected/) });
     }
     expect(output.json().filter((l) => l.level === 'ERROR')).toEqual([
-      expect.objectContaining({ message: expect.stringMatching(/credential still rejected by Dfns after fetching the secret again/), tokens: 4 }),
+      expect.objectContaining({
+        message: expect.stringMatching(/credential still rejected by Dfns after fetching the secret again/),
+        tokens: 4,
+      }),
     ]);
     expect(await world.sqs.drainDeadLetters()).toEqual([]);
   });
@@ -512,11 +566,18 @@ describe('the credential', () => {
       { messageId: 'm2', body: { tokenIds: [tokens[1], 'not-a-token'] } },
       { messageId: 'm3', body: 'garbage' },
     ]);
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }]);
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: 'm1' },
+      { itemIdentifier: 'm2' },
+      { itemIdentifier: 'm3' },
+    ]);
     expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([true, true]);
     expect(await world.sqs.drainDeadLetters()).toEqual([]);
     const problem = output.json().find((l) => l.level === 'ERROR');
-    expect(problem).toMatchObject({ message: expect.stringMatching(/credential unusable/), error: expect.stringMatching(message) });
+    expect(problem).toMatchObject({
+      message: expect.stringMatching(/credential unusable/),
+      error: expect.stringMatching(message),
+    });
   });
 });
 

@@ -44,7 +44,7 @@ interface Case {
 }
 
 function generate(random: () => number): Case {
-  const pick = <T,>(items: T[]): T => items[Math.floor(random() * items.length)] as T;
+  const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)] as T;
   const pool = [
     ...world.sandbox.seedPats(4),
     world.sandbox.addPat({ isActive: false }).tokenId,
@@ -75,7 +75,12 @@ function generate(random: () => number): Case {
     // 403 and 202 only mean something as answers to the PUT
     const route = kind.respond && [403, 202].includes(kind.respond.status) ? 'deactivate' : pick(routes);
     // up to 14 uses: some tokens still fail on the last receive (3 attempts × 4 receives), others recover
-    return { ...kind, route, times: 1 + Math.floor(random() * 14), ...(random() < 0.6 ? { tokenId: pick(pool) } : {}) } as SandboxFault;
+    return {
+      ...kind,
+      route,
+      times: 1 + Math.floor(random() * 14),
+      ...(random() < 0.6 ? { tokenId: pick(pool) } : {}),
+    } as SandboxFault;
   });
   // Secrets Manager refuses now and then: a configuration fault retries every record of the batch.
   const secretsFaults = random() < 0.15 ? 1 + Math.floor(random() * 2) : 0;
@@ -110,7 +115,9 @@ describe('every token ends deactivated, pending, or in the DLQ with its reason; 
       const retried = new Set(batchItemFailures.map((f) => f.itemIdentifier));
       for (const r of pending) if (!retried.has(r.messageId)) acknowledged.add(r.messageId);
       // SQS' redrive policy: past maxReceiveCount a record leaves for the DLQ with its original body.
-      const back = pending.filter((r) => retried.has(r.messageId)).map((r) => ({ ...r, receiveCount: r.receiveCount + 1 }));
+      const back = pending
+        .filter((r) => retried.has(r.messageId))
+        .map((r) => ({ ...r, receiveCount: r.receiveCount + 1 }));
       for (const r of back.filter((b) => b.receiveCount > MAX_RECEIVE_COUNT)) redriven.add(r.messageId);
       pending = back.filter((r) => r.receiveCount <= MAX_RECEIVE_COUNT);
     }
@@ -136,7 +143,9 @@ describe('every token ends deactivated, pending, or in the DLQ with its reason; 
       );
       if (message) {
         // redrivable as it is: tokenIds are exactly the failed entries that are token IDs
-        expect(message.tokenIds).toEqual(message.failures.filter((f: any) => f.outcome !== 'invalid').map((f: any) => f.tokenId));
+        expect(message.tokenIds).toEqual(
+          message.failures.filter((f: any) => f.outcome !== 'invalid').map((f: any) => f.tokenId),
+        );
       }
       for (const [token, outcome] of outcomes) {
         expect(OUTCOMES).toContain(outcome);
@@ -152,7 +161,11 @@ describe('every token ends deactivated, pending, or in the DLQ with its reason; 
         }
       }
       // every raw entry of the request got an outcome
-      const asked = new Set((record.body.tokenIds as unknown[]).map((t) => JSON.stringify(typeof t === 'string' && t.trim() !== t ? t.trim() : t)));
+      const asked = new Set(
+        (record.body.tokenIds as unknown[]).map((t) =>
+          JSON.stringify(typeof t === 'string' && t.trim() !== t ? t.trim() : t),
+        ),
+      );
       expect(new Set(outcomes.keys())).toEqual(asked);
     }
   });

@@ -89,7 +89,11 @@ describe('signature verification', () => {
     // A P-256 DER signature is 70–72 bytes, so its base64 form is padded in two cases out of three; retry until it is.
     for (let attempt = 0; attempt < 20; attempt += 1) {
       const init = await initFor(sandbox, ec, newTokenId());
-      const padded = sign('sha256', Buffer.from(JSON.stringify({ type: 'key.get', challenge: init.body.challenge })), ec.privateKey).toString('base64');
+      const padded = sign(
+        'sha256',
+        Buffer.from(JSON.stringify({ type: 'key.get', challenge: init.body.challenge })),
+        ec.privateKey,
+      ).toString('base64');
       if (!padded.endsWith('=')) continue;
       const action = await actWith(sandbox, ec, init.body, { signature: () => padded });
       expect(action.status).toBe(401);
@@ -263,7 +267,10 @@ describe('user actions', () => {
     const userAction = await userActionFor(sandbox, ed, tokenId);
     expect((await put(ed, tokenId, userAction)).status).toBe(404);
     sandbox.addPat({ tokenId });
-    expect(await put(ed, tokenId, userAction)).toMatchObject({ status: 400, body: { error: { message: /already been used/ } } });
+    expect(await put(ed, tokenId, userAction)).toMatchObject({
+      status: 400,
+      body: { error: { message: /already been used/ } },
+    });
     expect(sandbox.isActive(tokenId)).toBe(true);
   });
 
@@ -377,7 +384,11 @@ describe('scripted faults', () => {
       'POST',
       '/auth/action/init',
       ed.authToken,
-      JSON.stringify({ userActionPayload: '{}', userActionHttpMethod: 'PUT', userActionHttpPath: '/auth/pats/%E0%A4%A/deactivate' }),
+      JSON.stringify({
+        userActionPayload: '{}',
+        userActionHttpMethod: 'PUT',
+        userActionHttpPath: '/auth/pats/%E0%A4%A/deactivate',
+      }),
     );
     expect(init.status).toBe(200);
     expect((await initFor(sandbox, ed, newTokenId())).status).toBe(200);

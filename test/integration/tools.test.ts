@@ -15,7 +15,10 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 describe('npm start (demo)', () => {
   it('runs the real handler on loopback: seeded PATs off, the unknown token in the DLQ', async () => {
     let output = '';
-    const { rows, response, deadLetters, logLines } = await runDemo({ write: (text) => (output += text), latencyMs: 0 });
+    const { rows, response, deadLetters, logLines } = await runDemo({
+      write: (text) => (output += text),
+      latencyMs: 0,
+    });
     recordOutput(output + JSON.stringify(logLines)); // what the demo printed, and what its handler logged, are checked for secrets
     expect(rows.map((r) => [r.messageId, r.outcome, r.isActiveAfter])).toEqual([
       ['msg-1', 'deactivated', false],
@@ -95,15 +98,40 @@ describe('npm run bench', () => {
     const run = spawnSync(
       process.execPath,
       // Records of 100 IDs: batches of 1000 tokens, whose audit lines outgrow a pipe's buffer.
-      ['--import', 'tsx', 'tools/bench.ts', '--tokens', '1000', '--ids-per-record', '100', '--latency', '2', '--concurrency', '8,32', '--baseline', '10', '--json'],
+      [
+        '--import',
+        'tsx',
+        'tools/bench.ts',
+        '--tokens',
+        '1000',
+        '--ids-per-record',
+        '100',
+        '--latency',
+        '2',
+        '--concurrency',
+        '8,32',
+        '--baseline',
+        '10',
+        '--json',
+      ],
       { cwd: root, encoding: 'utf8', timeout: 120_000 },
     );
     expect(run.status).toBe(0);
     const lines = run.stdout.trim().split('\n');
     expect(lines.at(-1)).toMatch(/^bench: \d+(\.\d+)? tokens\/s, \d+(\.\d+)?% of ideal, \d+(\.\d+)?x over baseline$/);
     const report = JSON.parse(lines.slice(0, -1).join('\n'));
-    expect(report.runs[0]).toMatchObject({ concurrency: 8, deactivated: 1000, retriedRecords: 0, getSecretValueCalls: 1 });
-    expect(report.runs[1]).toMatchObject({ concurrency: 32, deactivated: 1000, retriedRecords: 0, getSecretValueCalls: 1 });
+    expect(report.runs[0]).toMatchObject({
+      concurrency: 8,
+      deactivated: 1000,
+      retriedRecords: 0,
+      getSecretValueCalls: 1,
+    });
+    expect(report.runs[1]).toMatchObject({
+      concurrency: 32,
+      deactivated: 1000,
+      retriedRecords: 0,
+      getSecretValueCalls: 1,
+    });
     // 32 requests in flight all listen for the invocation deadline: more than Node's default of 10 listeners.
     expect(report.warnings).toEqual([]);
     expect(report.runs.map((r: { batchShapeBoundPercent: number }) => r.batchShapeBoundPercent)).toEqual([100, 97.7]);
@@ -120,7 +148,11 @@ describe('npm run bench', () => {
     [['--concurrency', '8,0'], '--concurrency must be a whole number from 1 to 256, got "0"'],
     [['--ids-per-record', '101'], '--ids-per-record must be a whole number from 1 to 100, got "101"'],
   ])('refuses %j with exit code 2 before starting anything', (args, message) => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench.ts', ...args], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench.ts', ...args], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(run.status).toBe(2);
     expect(run.stderr).toContain(message);
     expect(run.stderr).toContain('Usage: npm run bench');

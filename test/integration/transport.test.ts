@@ -78,7 +78,9 @@ describe('node transport', () => {
   });
 
   it('refuses a body announced over 1 MiB before reading it', async () => {
-    await expect(createNodeTransport()(exchange('/announced-too-large'))).rejects.toMatchObject({ code: 'ERR_DFNS_BODY_TOO_LARGE' });
+    await expect(createNodeTransport()(exchange('/announced-too-large'))).rejects.toMatchObject({
+      code: 'ERR_DFNS_BODY_TOO_LARGE',
+    });
   });
 
   it('stops reading an endless body at 1 MiB and closes the connection, instead of buffering until the process dies', async () => {

@@ -24,17 +24,29 @@ export interface Synthesized {
  * @param options.bundle bundle the function for real (slow); otherwise bundling is skipped
  */
 export function synthesize(
-  options: { only?: EnvironmentName; environments?: Record<EnvironmentName, EnvironmentInput>; bundle?: boolean; outdir?: string } = {},
+  options: {
+    only?: EnvironmentName;
+    environments?: Record<EnvironmentName, EnvironmentInput>;
+    bundle?: boolean;
+    outdir?: string;
+  } = {},
 ): { app: App; byName: Map<string, Synthesized> } {
   // cdk.json's context (feature flags) changes the templates: test what `cdk synth` produces.
-  const { context } = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as { context: Record<string, unknown> };
+  const { context } = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
+    context: Record<string, unknown>;
+  };
   // Without an outdir the CDK leaves a cdk.out* folder in the temp directory per synth; ours goes when done.
   const outdir = options.outdir ?? scratchDir();
   try {
-    const app = new App({ outdir, context: { ...context, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) } });
+    const app = new App({
+      outdir,
+      context: { ...context, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
+    });
     const stacks = buildApp(app, options.only, options.environments ?? ENVIRONMENTS);
     app.synth();
-    const byName = new Map(stacks.map((stack) => [stack.node.id.replace('PatRevoker-', ''), { stack, template: Template.fromStack(stack) }]));
+    const byName = new Map(
+      stacks.map((stack) => [stack.node.id.replace('PatRevoker-', ''), { stack, template: Template.fromStack(stack) }]),
+    );
     return { app, byName };
   } finally {
     if (!options.outdir) rmSync(outdir, { recursive: true, force: true });

@@ -17,7 +17,7 @@ for (const stream of [process.stdout, process.stderr]) {
 for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
   const original = console[method].bind(console);
   console[method] = (...args: unknown[]) => {
-    recordOutput(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a) ?? String(a))).join(' '));
+    recordOutput(args.map((a) => (typeof a === 'string' ? a : (JSON.stringify(a) ?? String(a)))).join(' '));
     original(...args);
   };
 }
@@ -25,6 +25,8 @@ for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
 afterAll(() => {
   const leaks = findLeaks(recordedOutput(), issuedSecrets());
   if (leaks.length > 0) {
-    throw new Error(`secret material in this file's output: ${leaks.length} piece(s), e.g. ${JSON.stringify(leaks[0]!.slice(0, 6))}…`);
+    throw new Error(
+      `secret material in this file's output: ${leaks.length} piece(s), e.g. ${JSON.stringify(leaks[0]!.slice(0, 6))}…`,
+    );
   }
 });

@@ -34,7 +34,11 @@ export const PEM_SHAPES: Record<string, (pem: string) => string> = {
   'escaped \\n': (pem) => pem.replace(/\n/g, '\\n'),
   'escaped \\r\\n': (pem) => pem.replace(/\n/g, '\\r\\n'),
   'flattened with spaces': (pem) => pem.trim().split('\n').join(' '),
-  'indented lines': (pem) => pem.split('\n').map((line) => `    ${line}`).join('\n'),
+  'indented lines': (pem) =>
+    pem
+      .split('\n')
+      .map((line) => `    ${line}`)
+      .join('\n'),
   'CRLF, no final newline, padded': (pem) => `  ${pem.trim().replace(/\n/g, '\r\n')}  `,
   'a JSON string with \\/ escapes, quotes kept': (pem) => JSON.stringify(pem).replace(/\//g, '\\/'),
   'escaped twice (\\\\n)': (pem) => pem.replace(/\n/g, '\\\\n'),

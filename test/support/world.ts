@@ -56,7 +56,10 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
     DFNS_REQUEST_TIMEOUT_MS: '2000',
   };
   // AWS_ENDPOINT_URL_SQS only quiets the SDK's "QueueUrl differs from endpoint" warning: it sends to the queue's host.
-  const endpoints = { AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url, AWS_ENDPOINT_URL_SQS: new URL(sqs.deadLetterQueueUrl).origin };
+  const endpoints = {
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+    AWS_ENDPOINT_URL_SQS: new URL(sqs.deadLetterQueueUrl).origin,
+  };
   Object.assign(process.env, env, endpoints);
   const { handler: deployed } = await import('../../functions/revoke-pats/handler.js');
   const world: World = {
@@ -69,7 +72,8 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
       deployed(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>,
     handler(extraEnv = {}, overrides = {}) {
       const handler = createHandler(createContainer(parseConfig({ ...env, ...extraEnv }), overrides));
-      return (records, remainingMs) => handler(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
+      return (records, remainingMs) =>
+        handler(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
     },
     async reset() {
       world.useAccount('ed25519');

@@ -25,10 +25,14 @@ const id = (n: number) => `to-aaaaa-bbbbb-${String(n).padStart(16, '0')}`;
 async function cli(args: string[], stdin = '') {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), readStdin: () => stdin }, {
-    sqs: new SQSClient({ region: 'eu-west-1' }),
-    cloudwatch: new CloudWatchClient({ region: 'eu-west-1' }),
-  });
+  const code = await runCli(
+    args,
+    { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), readStdin: () => stdin },
+    {
+      sqs: new SQSClient({ region: 'eu-west-1' }),
+      cloudwatch: new CloudWatchClient({ region: 'eu-west-1' }),
+    },
+  );
   return { code, stdout, stderr };
 }
 
@@ -55,7 +59,9 @@ describe('enqueue failures', () => {
   });
 
   it('cuts metadata to what the function keeps, and defaults an empty --requested-by', async () => {
-    sqsMock.on(SendMessageBatchCommand).resolves({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: '' }], Failed: [] });
+    sqsMock
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: '' }], Failed: [] });
     await cli(['enqueue', id(1), '--reason', 'r'.repeat(5000), '--requested-by', '', '--queue-url', URL_]);
     const body = JSON.parse(sqsMock.commandCalls(SendMessageBatchCommand)[0]!.args[0].input.Entries![0]!.MessageBody!);
     expect(body.reason).toHaveLength(1000);
@@ -70,7 +76,9 @@ describe('enqueue failures', () => {
   });
 
   it('--env builds the queue URL from infra/environments.ts', async () => {
-    sqsMock.on(SendMessageBatchCommand).resolves({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: '' }], Failed: [] });
+    sqsMock
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: '' }], Failed: [] });
     expect((await cli(['enqueue', id(1), '--env', 'prod'])).code).toBe(0);
     expect(sqsMock.commandCalls(SendMessageBatchCommand)[0]!.args[0].input.QueueUrl).toBe(URL_);
   });
@@ -84,7 +92,9 @@ describe('redrive', () => {
       Attributes: { QueueArn: arn(input.QueueUrl.split('/').pop()!) },
     }));
     sqsMock.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'task-1' });
-    sqsMock.on(ListMessageMoveTasksCommand).resolves({ Results: [{ Status: 'FAILED', FailureReason: 'AccessDenied' }] });
+    sqsMock
+      .on(ListMessageMoveTasksCommand)
+      .resolves({ Results: [{ Status: 'FAILED', FailureReason: 'AccessDenied' }] });
     const { code, stdout } = await cli(['redrive', '--rate', '25', '--queue-url', URL_]);
     expect(code).toBe(1);
     expect(sqsMock.commandCalls(StartMessageMoveTaskCommand)[0]!.args[0].input).toEqual({

@@ -75,7 +75,11 @@ describe('parseConfig', () => {
     ['DFNS_CREDENTIALS_SECRET_ID', { DFNS_CREDENTIALS_SECRET_ID: undefined }, /is required/],
     ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: undefined }, /is required/],
     ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: 'pat-revoker-dlq' }, /SQS queue URL/],
-    ['PROTECTED_TOKEN_IDS', { PROTECTED_TOKEN_IDS: 'to-aaaaa-bbbbb-cccccccccccccccc,TO-BAD' }, /1 entry does not match.*"TO-BAD"/],
+    [
+      'PROTECTED_TOKEN_IDS',
+      { PROTECTED_TOKEN_IDS: 'to-aaaaa-bbbbb-cccccccccccccccc,TO-BAD' },
+      /1 entry does not match.*"TO-BAD"/,
+    ],
     ['DRY_RUN', { DRY_RUN: 'yes' }, /must be true or false/],
     ['MAX_CONCURRENCY', { MAX_CONCURRENCY: '0' }, /at least 1/],
     ['MAX_CONCURRENCY', { MAX_CONCURRENCY: 'eight' }, /whole number/],

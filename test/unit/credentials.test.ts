@@ -14,7 +14,11 @@ afterEach(() => {
 });
 
 const key = generateKey('ed25519');
-const good = { authToken: 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1cy0xIn0.c2lnbmF0dXJl', credId: 'cr-1', privateKey: key.privateKeyPem };
+const good = {
+  authToken: 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1cy0xIn0.c2lnbmF0dXJl',
+  credId: 'cr-1',
+  privateKey: key.privateKeyPem,
+};
 const keyBody = key.privateKeyPem.split('\n')[1] as string;
 
 function awsError(name: string): Error {
@@ -47,9 +51,22 @@ describe('parseCredentialSecret', () => {
     ['a JSON array', '[]', /authToken must be a string|must be a JSON object/],
     ['missing authToken', JSON.stringify({ ...good, authToken: undefined }), /authToken must be a string/],
     ['empty credId', JSON.stringify({ ...good, credId: ' ' }), /credId must not be empty/],
-    ['a wrapped authToken', JSON.stringify({ ...good, authToken: 'eyJhbGci\nOiJFZERTQSJ9.x' }), /authToken must be one line/],
+    [
+      'a wrapped authToken',
+      JSON.stringify({ ...good, authToken: 'eyJhbGci\nOiJFZERTQSJ9.x' }),
+      /authToken must be one line/,
+    ],
     ['a numeric privateKey', JSON.stringify({ ...good, privateKey: 42 }), /privateKey must be a string/],
-    ['an OpenSSH key', JSON.stringify({ ...good, privateKey: ['BEGIN', 'END'].map((edge) => `${'-'.repeat(5)}${edge} OPENSSH PRIVATE KEY${'-'.repeat(5)}`).join('\nAAAA\n') }), /OpenSSH/],
+    [
+      'an OpenSSH key',
+      JSON.stringify({
+        ...good,
+        privateKey: ['BEGIN', 'END']
+          .map((edge) => `${'-'.repeat(5)}${edge} OPENSSH PRIVATE KEY${'-'.repeat(5)}`)
+          .join('\nAAAA\n'),
+      }),
+      /OpenSSH/,
+    ],
   ])('refuses %s, naming the field and never the value', (_name, secretString, rule) => {
     let caught: unknown;
     try {
@@ -97,7 +114,9 @@ describe('SecretsManagerCredentials', () => {
     ['DecryptionFailure', /DecryptionFailure: its KMS key cannot decrypt it/],
     ['InternalServiceError', /GetSecretValue failed: InternalServiceError$/],
   ])('reports %s as unavailable, and does not cache the failure', async (name, message) => {
-    sm.on(GetSecretValueCommand).rejectsOnce(awsError(name)).resolves({ SecretString: JSON.stringify(good) });
+    sm.on(GetSecretValueCommand)
+      .rejectsOnce(awsError(name))
+      .resolves({ SecretString: JSON.stringify(good) });
     const credentials = source();
     const error = await rejection(credentials.get());
     expect(error).toBeInstanceOf(CredentialError);

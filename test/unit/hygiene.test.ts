@@ -16,7 +16,13 @@ describe('findLeaks (the suite-wide secret hygiene check)', () => {
   });
 
   it('stays quiet on clean output and on pieces shorter than 16 characters', () => {
-    expect(findLeaks('{"level":"INFO","message":"revocation","tokenId":"to-aaaaa-bbbbb-cccccccccccccccc"}', [token, key, userAction])).toEqual([]);
+    expect(
+      findLeaks('{"level":"INFO","message":"revocation","tokenId":"to-aaaaa-bbbbb-cccccccccccccccc"}', [
+        token,
+        key,
+        userAction,
+      ]),
+    ).toEqual([]);
     expect(findLeaks(`a piece ${token.slice(40, 55)} of 15`, [token])).toEqual([]);
   });
 });

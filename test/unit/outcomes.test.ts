@@ -22,7 +22,13 @@ describe('classify (CONTRACT section 5: which step failed matters)', () => {
     ['404 at the PUT', api('deactivate', 404), 'not_found', false, false],
     ['403 at the PUT', api('deactivate', 403), 'rejected', false, false],
     ['400 at the PUT', api('deactivate', 400, 'Invalid token state'), 'rejected', false, false],
-    ['409 at the PUT saying already inactive', api('deactivate', 409, 'Token is already inactive'), 'already_inactive', false, false],
+    [
+      '409 at the PUT saying already inactive',
+      api('deactivate', 409, 'Token is already inactive'),
+      'already_inactive',
+      false,
+      false,
+    ],
     ['409 at the PUT (a conflict)', api('deactivate', 409, 'Conflict'), 'rejected', false, false],
     ['422 at the PUT', api('deactivate', 422, 'Unprocessable'), 'rejected', false, false],
     ['202 at the PUT', new DfnsPendingApprovalError(T, 'ap-1'), 'pending_approval', false, false],
@@ -35,7 +41,13 @@ describe('classify (CONTRACT section 5: which step failed matters)', () => {
     ['404 at init (wrong API URL)', api('init', 404), 'failed', false, false],
     ['credId not allowed', new DfnsCredentialNotAllowedError(T, 'cr-1', 1), 'failed', false, false],
     // stale signing flow: redo, never final
-    ['user action already used at the PUT', api('deactivate', 400, 'User action has already been used'), 'failed', false, true],
+    [
+      'user action already used at the PUT',
+      api('deactivate', 400, 'User action has already been used'),
+      'failed',
+      false,
+      true,
+    ],
     ['challenge expired at action', api('action', 400, 'Challenge has expired'), 'failed', false, true],
     ['invalid challenge at action', api('action', 400, 'Invalid challenge identifier'), 'failed', false, true],
     // transient
@@ -49,7 +61,13 @@ describe('classify (CONTRACT section 5: which step failed matters)', () => {
     ['unusable 200', new DfnsResponseError('deactivate', T, 200, 'not JSON'), 'failed', false, true],
     // failed, but no retry in this invocation helps
     ['abort (deadline)', new DfnsAbortedError('action', T), 'failed', false, false],
-    ['credential unusable', new CredentialError('unavailable', 'secret x: ThrottlingException'), 'failed', false, false],
+    [
+      'credential unusable',
+      new CredentialError('unavailable', 'secret x: ThrottlingException'),
+      'failed',
+      false,
+      false,
+    ],
     ['anything else', new RangeError('boom'), 'failed', false, false],
   ])('%s → %s', (_name, error, outcome, credentialRejected, retryable) => {
     expect(classify(error)).toEqual({ outcome, credentialRejected, retryable, detail: expect.any(String) });

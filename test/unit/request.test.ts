@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { InvalidRequestError, MAX_BODY_BYTES, parseRequest, validateTokenId } from '../../functions/revoke-pats/request.js';
+import {
+  InvalidRequestError,
+  MAX_BODY_BYTES,
+  parseRequest,
+  validateTokenId,
+} from '../../functions/revoke-pats/request.js';
 
 const ID = 'to-202a0-cdo33-o65mbt6q758lvvnt';
 
@@ -37,7 +42,13 @@ describe('parseRequest', () => {
   it('reads tokenIds and the metadata', () => {
     expect(
       parseRequest(
-        JSON.stringify({ tokenIds: [ID], incidentId: 'INC-1', reason: 'leak', requestedBy: 'playbook:x', dryRun: false }),
+        JSON.stringify({
+          tokenIds: [ID],
+          incidentId: 'INC-1',
+          reason: 'leak',
+          requestedBy: 'playbook:x',
+          dryRun: false,
+        }),
       ),
     ).toEqual({
       source: 'json',
@@ -51,7 +62,9 @@ describe('parseRequest', () => {
   });
 
   it('reads tokenId, keeps invalid entries beside valid ones, and drops exact repeats', () => {
-    const request = parseRequest(JSON.stringify({ tokenIds: [ID, ` ${ID}`, 'bad', 'bad', 3], tokenId: ID, dryRun: true }));
+    const request = parseRequest(
+      JSON.stringify({ tokenIds: [ID, ` ${ID}`, 'bad', 'bad', 3], tokenId: ID, dryRun: true }),
+    );
     expect(request.entries).toEqual([
       { valid: true, tokenId: ID, raw: ID },
       { valid: false, raw: 'bad', detail: expect.stringMatching(/does not match/) },
@@ -61,7 +74,9 @@ describe('parseRequest', () => {
   });
 
   it('counts token IDs after dropping repeats: the same ID 150 times is one', () => {
-    expect(parseRequest(JSON.stringify({ tokenIds: Array(150).fill(ID) })).entries).toEqual([{ valid: true, tokenId: ID, raw: ID }]);
+    expect(parseRequest(JSON.stringify({ tokenIds: Array(150).fill(ID) })).entries).toEqual([
+      { valid: true, tokenId: ID, raw: ID },
+    ]);
   });
 
   it('survives a raw value nested too deep to serialise, and a huge array, without throwing', () => {
@@ -90,7 +105,9 @@ describe('parseRequest', () => {
   it('keeps the metadata of a refused request for its dead-letter message', () => {
     let caught: InvalidRequestError | undefined;
     try {
-      parseRequest(JSON.stringify({ tokenIds: 'x', incidentId: 'INC-7', reason: 'leak', requestedBy: 'siem', dryRun: true }));
+      parseRequest(
+        JSON.stringify({ tokenIds: 'x', incidentId: 'INC-7', reason: 'leak', requestedBy: 'siem', dryRun: true }),
+      );
     } catch (error) {
       caught = error as InvalidRequestError;
     }
@@ -122,7 +139,12 @@ describe('parseRequest', () => {
     ['{"tokenIds":[]}', /no token ID/],
     [`{"tokenIds":"${ID}"}`, /tokenIds must be an array/],
     [`{"tokenId":"${ID}","dryRun":"true"}`, /dryRun must be a boolean/],
-    [JSON.stringify({ tokenIds: Array.from({ length: 101 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`) }), /101 token IDs; at most 100 per message: split/],
+    [
+      JSON.stringify({
+        tokenIds: Array.from({ length: 101 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`),
+      }),
+      /101 token IDs; at most 100 per message: split/,
+    ],
     [JSON.stringify({ tokenId: ID, reason: 'x'.repeat(MAX_BODY_BYTES) }), /at most 262144 bytes per message: split/],
   ])('refuses %j whole', (body, rule) => {
     expect(() => parseRequest(body)).toThrow(InvalidRequestError);
@@ -132,8 +154,10 @@ describe('parseRequest', () => {
 
 describe('parseRequest: formats (detected by shape, one level unwrapped)', () => {
   const ID2 = 'to-aaaaa-bbbbb-cccccccccccccccc';
-  const sns = (message: string) => JSON.stringify({ Type: 'Notification', MessageId: 'x', TopicArn: 'arn:aws:sns:eu-west-1:1:t', Message: message });
-  const event = (detail: unknown) => JSON.stringify({ version: '0', id: 'e', 'detail-type': 'Leaked PAT', source: 'siem', detail });
+  const sns = (message: string) =>
+    JSON.stringify({ Type: 'Notification', MessageId: 'x', TopicArn: 'arn:aws:sns:eu-west-1:1:t', Message: message });
+  const event = (detail: unknown) =>
+    JSON.stringify({ version: '0', id: 'e', 'detail-type': 'Leaked PAT', source: 'siem', detail });
 
   it.each([
     ['the JSON request', JSON.stringify({ tokenIds: [ID], incidentId: 'INC-1' }), 'json', 'INC-1'],
@@ -150,7 +174,11 @@ describe('parseRequest: formats (detected by shape, one level unwrapped)', () =>
 
   it('plain text: token IDs separated by whitespace or commas; every piece validated', () => {
     const request = parseRequest(`${ID}, ${ID2}\n${ID}\tTO-BAD,`);
-    expect(request.entries.map((e) => (e.valid ? e.tokenId : `invalid:${String(e.raw)}`))).toEqual([ID, ID2, 'invalid:TO-BAD']);
+    expect(request.entries.map((e) => (e.valid ? e.tokenId : `invalid:${String(e.raw)}`))).toEqual([
+      ID,
+      ID2,
+      'invalid:TO-BAD',
+    ]);
   });
 
   it('unwraps one level only: an SNS notification inside an SNS Message is not a request', () => {
@@ -159,9 +187,14 @@ describe('parseRequest: formats (detected by shape, one level unwrapped)', () =>
 
   it('decodes base64 only when contentEncoding says so', () => {
     const encoded = Buffer.from(JSON.stringify({ tokenIds: [ID] })).toString('base64');
-    expect(parseRequest(encoded, { contentEncoding: 'base64' })).toMatchObject({ source: 'json+base64', entries: [{ tokenId: ID }] });
+    expect(parseRequest(encoded, { contentEncoding: 'base64' })).toMatchObject({
+      source: 'json+base64',
+      entries: [{ tokenId: ID }],
+    });
     // without the attribute the same bytes are plain text, and not a token ID: never guessed
-    expect(parseRequest(encoded).entries).toEqual([{ valid: false, raw: encoded, detail: expect.stringMatching(/does not match/) }]);
+    expect(parseRequest(encoded).entries).toEqual([
+      { valid: false, raw: encoded, detail: expect.stringMatching(/does not match/) },
+    ]);
     expect(() => parseRequest('%%%', { contentEncoding: 'base64' })).toThrow(/not base64/);
     expect(() => parseRequest(encoded, { contentEncoding: 'gzip' })).toThrow(/contentEncoding "gzip" is not supported/);
   });
@@ -169,7 +202,11 @@ describe('parseRequest: formats (detected by shape, one level unwrapped)', () =>
   it.each([
     ['an SNS Message that is broken JSON', sns('{"tokenIds":['), /SNS Message is not JSON/],
     ['an SNS Message that is an array', sns('["x"]'), /SNS Message must hold a request/],
-    ['an EventBridge event whose detail is not an object', event('to-x'), /EventBridge detail must be a request object/],
+    [
+      'an EventBridge event whose detail is not an object',
+      event('to-x'),
+      /EventBridge detail must be a request object/,
+    ],
     ['an EventBridge event without a token ID', event({ incidentId: 'INC-9' }), /no token ID/],
   ])('refuses %s', (_name, body, rule) => {
     expect(() => parseRequest(body)).toThrow(rule);
@@ -191,28 +228,59 @@ describe('parseRequest: what a review found', () => {
   const b64 = (text: string) => Buffer.from(text).toString('base64');
 
   it('a body naming token IDs is a request, even with an envelope-looking field', () => {
-    const snsLike = parseRequest(JSON.stringify({ Type: 'Notification', Message: 'Leaked PAT found', tokenIds: [A], incidentId: 'INC-1' }));
+    const snsLike = parseRequest(
+      JSON.stringify({ Type: 'Notification', Message: 'Leaked PAT found', tokenIds: [A], incidentId: 'INC-1' }),
+    );
     expect(snsLike).toMatchObject({ source: 'json', incidentId: 'INC-1', entries: [{ valid: true, tokenId: A }] });
-    const eventLike = parseRequest(JSON.stringify({ source: 'playbook', 'detail-type': 'revoke', detail: {}, tokenId: B }));
+    const eventLike = parseRequest(
+      JSON.stringify({ source: 'playbook', 'detail-type': 'revoke', detail: {}, tokenId: B }),
+    );
     expect(eventLike).toMatchObject({ source: 'json', entries: [{ valid: true, tokenId: B }] });
   });
 
   it('a body too large is refused whole but keeps its metadata', () => {
-    const body = JSON.stringify({ tokenIds: [A], incidentId: 'INC-3', requestedBy: 'siem', dryRun: true, reason: 'x'.repeat(300_000) });
-    expect(() => parseRequest(body)).toThrow(expect.objectContaining({ metadata: expect.objectContaining({ incidentId: 'INC-3', requestedBy: 'siem', dryRun: true }) }));
+    const body = JSON.stringify({
+      tokenIds: [A],
+      incidentId: 'INC-3',
+      requestedBy: 'siem',
+      dryRun: true,
+      reason: 'x'.repeat(300_000),
+    });
+    expect(() => parseRequest(body)).toThrow(
+      expect.objectContaining({
+        metadata: expect.objectContaining({ incidentId: 'INC-3', requestedBy: 'siem', dryRun: true }),
+      }),
+    );
   });
 
   it('base64: a real U+FFFD is text; the attribute is case-insensitive; URL-safe or unpadded base64 is refused', () => {
-    expect(parseRequest(b64(JSON.stringify({ tokenIds: [A], reason: 'bad \uFFFD char' })), { contentEncoding: 'base64' }).reason).toBe('bad \uFFFD char');
-    expect(parseRequest(b64(A), { contentEncoding: ' BASE64 ' })).toMatchObject({ source: 'text+base64', entries: [{ tokenId: A }] });
-    expect(() => parseRequest(Buffer.from([0xfb, 0xff, 0xbf]).toString('base64url'), { contentEncoding: 'base64' })).toThrow(/not base64/);
-    expect(() => parseRequest(b64(A).replace(/=+$/, '').slice(0, -1), { contentEncoding: 'base64' })).toThrow(/not base64/);
-    expect(() => parseRequest(Buffer.from([0xc3, 0x28]).toString('base64'), { contentEncoding: 'base64' })).toThrow(/not UTF-8/);
+    expect(
+      parseRequest(b64(JSON.stringify({ tokenIds: [A], reason: 'bad \uFFFD char' })), { contentEncoding: 'base64' })
+        .reason,
+    ).toBe('bad \uFFFD char');
+    expect(parseRequest(b64(A), { contentEncoding: ' BASE64 ' })).toMatchObject({
+      source: 'text+base64',
+      entries: [{ tokenId: A }],
+    });
+    expect(() =>
+      parseRequest(Buffer.from([0xfb, 0xff, 0xbf]).toString('base64url'), { contentEncoding: 'base64' }),
+    ).toThrow(/not base64/);
+    expect(() => parseRequest(b64(A).replace(/=+$/, '').slice(0, -1), { contentEncoding: 'base64' })).toThrow(
+      /not base64/,
+    );
+    expect(() => parseRequest(Buffer.from([0xc3, 0x28]).toString('base64'), { contentEncoding: 'base64' })).toThrow(
+      /not UTF-8/,
+    );
   });
 
   it('a byte-order mark is not content, plain or base64', () => {
-    expect(parseRequest(`\uFEFF${JSON.stringify({ tokenIds: [A] })}`)).toMatchObject({ source: 'json', entries: [{ tokenId: A }] });
-    expect(parseRequest(b64(`\uFEFF${JSON.stringify({ tokenIds: [A] })}`), { contentEncoding: 'base64' }).source).toBe('json+base64');
+    expect(parseRequest(`\uFEFF${JSON.stringify({ tokenIds: [A] })}`)).toMatchObject({
+      source: 'json',
+      entries: [{ tokenId: A }],
+    });
+    expect(parseRequest(b64(`\uFEFF${JSON.stringify({ tokenIds: [A] })}`), { contentEncoding: 'base64' }).source).toBe(
+      'json+base64',
+    );
   });
 
   it('plain text splits on ASCII whitespace and commas only: a non-breaking space stays, and makes the value invalid', () => {
@@ -222,7 +290,9 @@ describe('parseRequest: what a review found', () => {
 
   it('a huge invalid string is described, not copied', () => {
     const request = parseRequest(`to-${'\u0001'.repeat(5000)}`);
-    expect(request.entries).toEqual([{ valid: false, raw: '<string not copied: 5003 characters>', detail: expect.any(String) }]);
+    expect(request.entries).toEqual([
+      { valid: false, raw: '<string not copied: 5003 characters>', detail: expect.any(String) },
+    ]);
   });
 
   it('an SNS Message that is a JSON string is text, not unwrapped a second level', () => {
@@ -238,12 +308,16 @@ describe('parseRequest: what a review found', () => {
 
   it('shapes are exact: not an SNS Type, or an event without source, is a plain JSON object', () => {
     expect(() => parseRequest(JSON.stringify({ Type: 'SubscriptionConfirmation', Message: A }))).toThrow(/no token ID/);
-    expect(() => parseRequest(JSON.stringify({ 'detail-type': 'x', detail: { tokenIds: [A] } }))).toThrow(/no token ID/);
+    expect(() => parseRequest(JSON.stringify({ 'detail-type': 'x', detail: { tokenIds: [A] } }))).toThrow(
+      /no token ID/,
+    );
     expect(parseRequest(JSON.stringify(`${A} ${B}`)).source).toBe('text');
   });
 
   it('a refused base64 envelope keeps the encoding in its source', () => {
     const body = b64(JSON.stringify({ 'detail-type': 'x', source: 's', detail: 'no' }));
-    expect(() => parseRequest(body, { contentEncoding: 'base64' })).toThrow(expect.objectContaining({ source: 'eventbridge+base64' }));
+    expect(() => parseRequest(body, { contentEncoding: 'base64' })).toThrow(
+      expect.objectContaining({ source: 'eventbridge+base64' }),
+    );
   });
 });

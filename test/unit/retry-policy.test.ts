@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { decideRetry, DEFAULT_RETRY_DELAYS, parseRetryAfter, type RetryPolicy } from '../../functions/revoke-pats/retry-policy.js';
+import {
+  decideRetry,
+  DEFAULT_RETRY_DELAYS,
+  parseRetryAfter,
+  type RetryPolicy,
+} from '../../functions/revoke-pats/retry-policy.js';
 
 const NOW = Date.parse('2026-11-29T12:00:00Z');
 const policy: RetryPolicy = { maxAttempts: 3, attemptReserveMs: 1_000, ...DEFAULT_RETRY_DELAYS };
@@ -36,7 +41,10 @@ describe('decideRetry', () => {
   it('honours Retry-After instead of the backoff, raised to a floor (Retry-After: 0 is no hot loop)', () => {
     expect(decideRetry(policy, 1, '2', 0.5, NOW, 60_000)).toEqual({ retry: true, delayMs: 2000 });
     expect(decideRetry(policy, 1, '0', 0.5, NOW, 60_000)).toEqual({ retry: true, delayMs: 100 });
-    expect(decideRetry(policy, 1, 'Sun, 29 Nov 2026 12:00:03 GMT', 0.5, NOW, 60_000)).toEqual({ retry: true, delayMs: 3000 });
+    expect(decideRetry(policy, 1, 'Sun, 29 Nov 2026 12:00:03 GMT', 0.5, NOW, 60_000)).toEqual({
+      retry: true,
+      delayMs: 3000,
+    });
   });
 
   it('leaves a Retry-After beyond the cap to SQS', () => {

@@ -82,7 +82,11 @@ describe('normalizePrivateKeyPem and SigningKey.fromPem', () => {
     ['a secp256k1 key', secp256k1, /curve secp256k1/],
     ['a 1024-bit RSA key', rsa1024, /1024-bit RSA key; Dfns requires at least 2048/],
     ['an X25519 key', x25519, /x25519 key; supported/],
-    ['two private keys', `${generateKey('ed25519').privateKeyPem}${generateKey('ed25519').privateKeyPem}`, /holds 2 private keys; store exactly one/],
+    [
+      'two private keys',
+      `${generateKey('ed25519').privateKeyPem}${generateKey('ed25519').privateKeyPem}`,
+      /holds 2 private keys; store exactly one/,
+    ],
     ['a corrupted body', truncated, /could not be parsed as a PRIVATE KEY PEM/],
     ['a body with non-base64 characters', pemBlock('PRIVATE KEY', 'MC4*AQAw'), /not base64/],
   ])('refuses %s with a message naming the format', (_name, pem, message) => {

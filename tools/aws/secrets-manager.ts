@@ -95,7 +95,9 @@ export class SecretsManagerResponder {
     return {
       status: 200,
       body: {
-        ARN: secretId.startsWith('arn:') ? secretId : `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${secretId}-AbCdEf`,
+        ARN: secretId.startsWith('arn:')
+          ? secretId
+          : `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${secretId}-AbCdEf`,
         Name: secretId,
         SecretString: value,
         VersionId: randomUUID(),

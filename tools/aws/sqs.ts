@@ -24,7 +24,10 @@ export class LoopbackSqs {
   readonly client: SQSClient;
 
   /** @internal use {@link startSqs} */
-  constructor(private readonly server: Server, queueName: string) {
+  constructor(
+    private readonly server: Server,
+    queueName: string,
+  ) {
     const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     this.deadLetterQueueUrl = `${endpoint}/123456789012/${queueName}`;
     this.client = new SQSClient({

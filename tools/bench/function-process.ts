@@ -33,7 +33,14 @@ export interface FunctionRun {
 type FromFunction =
   | { type: 'ready'; initMs: number }
   | { type: 'done'; retriedRecords: number }
-  | { type: 'measurements'; cpuMicros: number; warmCpuMicros?: number; maxRssKb: number; liveHeapMb?: number; warnings: string[] };
+  | {
+      type: 'measurements';
+      cpuMicros: number;
+      warmCpuMicros?: number;
+      maxRssKb: number;
+      liveHeapMb?: number;
+      warnings: string[];
+    };
 
 /**
  * Starts a function process with `env` (the function's whole environment), invokes it with each event in order,
@@ -41,8 +48,15 @@ type FromFunction =
  *
  * @throws when the process dies or answers out of turn (its stderr is in the message)
  */
-export async function runFunctionProcess(bundle: string, env: Record<string, string>, events: SQSEvent[]): Promise<FunctionRun> {
-  const fn = spawn(process.execPath, ['--expose-gc', FUNCTION_MAIN, bundle], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+export async function runFunctionProcess(
+  bundle: string,
+  env: Record<string, string>,
+  events: SQSEvent[],
+): Promise<FunctionRun> {
+  const fn = spawn(process.execPath, ['--expose-gc', FUNCTION_MAIN, bundle], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
   let stdout = '';
   let stderr = '';
   fn.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -50,8 +64,13 @@ export async function runFunctionProcess(bundle: string, env: Record<string, str
   // 'close', not 'exit': only then has all of the process's stdout (its audit lines) been read.
   const closed = once(fn, 'close');
   const next = async <T extends FromFunction['type']>(type: T): Promise<Extract<FromFunction, { type: T }>> => {
-    const [message] = (await Promise.race([once(fn, 'message'), closed.then(() => [undefined])])) as [FromFunction | undefined];
-    if (message?.type !== type) throw new Error(`the function process ${message ? `said ${message.type}` : 'exited'} while the bench waited for ${type}: ${stderr}`);
+    const [message] = (await Promise.race([once(fn, 'message'), closed.then(() => [undefined])])) as [
+      FromFunction | undefined,
+    ];
+    if (message?.type !== type)
+      throw new Error(
+        `the function process ${message ? `said ${message.type}` : 'exited'} while the bench waited for ${type}: ${stderr}`,
+      );
     return message as Extract<FromFunction, { type: T }>;
   };
   try {

@@ -12,10 +12,18 @@ export interface ProbeTarget {
 function getWithHttp(target: ProbeTarget, agent: Agent): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const started = performance.now();
-    request(`${target.url}/auth/pats/${target.tokenId}`, { agent, headers: { authorization: `Bearer ${target.authToken}` } }, (res) => {
-      res.resume();
-      res.once('end', () => (res.statusCode === 200 ? resolve(performance.now() - started) : reject(new Error(`probe: HTTP ${res.statusCode}`))));
-    })
+    request(
+      `${target.url}/auth/pats/${target.tokenId}`,
+      { agent, headers: { authorization: `Bearer ${target.authToken}` } },
+      (res) => {
+        res.resume();
+        res.once('end', () =>
+          res.statusCode === 200
+            ? resolve(performance.now() - started)
+            : reject(new Error(`probe: HTTP ${res.statusCode}`)),
+        );
+      },
+    )
       .once('error', reject)
       .end();
   });
@@ -24,7 +32,9 @@ function getWithHttp(target: ProbeTarget, agent: Agent): Promise<number> {
 /** One GET with the global `fetch` (undici, keep-alive by default); resolves with its round trip, ms. */
 async function getWithFetch(target: ProbeTarget): Promise<number> {
   const started = performance.now();
-  const res = await fetch(`${target.url}/auth/pats/${target.tokenId}`, { headers: { authorization: `Bearer ${target.authToken}` } });
+  const res = await fetch(`${target.url}/auth/pats/${target.tokenId}`, {
+    headers: { authorization: `Bearer ${target.authToken}` },
+  });
   await res.text();
   if (res.status !== 200) throw new Error(`probe: HTTP ${res.status}`);
   return performance.now() - started;
@@ -61,7 +71,10 @@ export async function measureRoundTrip(target: ProbeTarget, c: number, rounds = 
  * CPU of this process per request, µs, for `node:http` (what the Dfns client uses) and for `fetch` (what it used
  * before): `requests` GETs each, 8 at a time. The sandbox's share is in another process and not counted.
  */
-export async function compareTransports(target: ProbeTarget, requests = 600): Promise<{ nodeHttp: number; fetch: number }> {
+export async function compareTransports(
+  target: ProbeTarget,
+  requests = 600,
+): Promise<{ nodeHttp: number; fetch: number }> {
   const cpuPerRequest = async (call: () => Promise<number>) => {
     await workers(8, 5, call); // warm-up: JIT and connections
     const cpu0 = process.cpuUsage();
@@ -71,7 +84,10 @@ export async function compareTransports(target: ProbeTarget, requests = 600): Pr
   };
   const agent = new Agent({ keepAlive: true });
   try {
-    return { nodeHttp: await cpuPerRequest(() => getWithHttp(target, agent)), fetch: await cpuPerRequest(() => getWithFetch(target)) };
+    return {
+      nodeHttp: await cpuPerRequest(() => getWithHttp(target, agent)),
+      fetch: await cpuPerRequest(() => getWithFetch(target)),
+    };
   } finally {
     agent.destroy();
   }

@@ -16,7 +16,12 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, ENVIRONMENT_NAMES, type EnvironmentName } from '../../infra/environments.js';
-import { MAX_METADATA_CHARS, MAX_TOKEN_IDS, PLAIN_TEXT_SEPARATORS, validateTokenId } from '../../functions/revoke-pats/request.js';
+import {
+  MAX_METADATA_CHARS,
+  MAX_TOKEN_IDS,
+  PLAIN_TEXT_SEPARATORS,
+  validateTokenId,
+} from '../../functions/revoke-pats/request.js';
 
 /** Where the CLI reads and writes; injectable for tests. */
 export interface CliIo {
@@ -138,14 +143,18 @@ function resolveTarget(values: { env?: string; 'queue-url'?: string; 'dlq-url'?:
     }
     const settings = ENVIRONMENTS[values.env as EnvironmentName];
     if (!settings.account || !settings.region) {
-      throw new UsageError(`environment ${values.env} has no account/region in infra/environments.ts: give --queue-url`);
+      throw new UsageError(
+        `environment ${values.env} has no account/region in infra/environments.ts: give --queue-url`,
+      );
     }
     region ??= settings.region;
     queueUrl = `https://sqs.${settings.region}.amazonaws.com/${settings.account}/pat-revoker-${values.env}-requests`;
   }
   if (!queueUrl) throw new UsageError('give the queue: --env <name> or --queue-url <url>');
   if (!/^https?:\/\/[^/]+\/\d{12}\/[\w-]+$/.test(queueUrl)) {
-    throw new UsageError(`--queue-url must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got "${queueUrl}"`);
+    throw new UsageError(
+      `--queue-url must be an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), got "${queueUrl}"`,
+    );
   }
   region ??= /^https:\/\/sqs\.([a-z0-9-]+)\.amazonaws\.com\//.exec(queueUrl)?.[1];
   return { queueUrl, dlqUrl: values['dlq-url'] ?? `${queueUrl}-dlq`, ...(region ? { region } : {}) };
@@ -164,7 +173,9 @@ async function enqueue(
     try {
       text = values.file === '-' ? io.readStdin() : readFileSync(values.file, 'utf8');
     } catch (error) {
-      throw new UsageError(`cannot read --file ${values.file}: ${(error as { code?: string }).code ?? (error as Error).message}`);
+      throw new UsageError(
+        `cannot read --file ${values.file}: ${(error as { code?: string }).code ?? (error as Error).message}`,
+      );
     }
     for (const piece of text.split(PLAIN_TEXT_SEPARATORS)) if (piece !== '') raw.push(piece);
   }
@@ -223,7 +234,9 @@ async function enqueue(
     }
     for (const bad of answer.Failed ?? []) {
       notSent.push(...idsOf(Number(bad.Id)));
-      io.stderr(`pat-revoker: a request of ${idsOf(Number(bad.Id)).length} token ID(s) was not accepted: ${bad.Code} ${bad.Message ?? ''}\n`);
+      io.stderr(
+        `pat-revoker: a request of ${idsOf(Number(bad.Id)).length} token ID(s) was not accepted: ${bad.Code} ${bad.Message ?? ''}\n`,
+      );
     }
     if (requests.length > SQS_BATCH) io.stderr(`sent ${sent}/${ids.length} token IDs\n`);
   }
@@ -281,7 +294,10 @@ async function status(target: Target, sqs: SQSClient, cloudwatch: CloudWatchClie
           AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
         }),
       );
-      return { visible: Attributes.ApproximateNumberOfMessages ?? '?', inFlight: Attributes.ApproximateNumberOfMessagesNotVisible ?? '?' };
+      return {
+        visible: Attributes.ApproximateNumberOfMessages ?? '?',
+        inFlight: Attributes.ApproximateNumberOfMessagesNotVisible ?? '?',
+      };
     }),
   );
   let ages: Array<string> = ['unknown', 'unknown'];
@@ -294,7 +310,11 @@ async function status(target: Target, sqs: SQSClient, cloudwatch: CloudWatchClie
         MetricDataQueries: names.map((name, i) => ({
           Id: `q${i}`,
           MetricStat: {
-            Metric: { Namespace: 'AWS/SQS', MetricName: 'ApproximateAgeOfOldestMessage', Dimensions: [{ Name: 'QueueName', Value: name }] },
+            Metric: {
+              Namespace: 'AWS/SQS',
+              MetricName: 'ApproximateAgeOfOldestMessage',
+              Dimensions: [{ Name: 'QueueName', Value: name }],
+            },
             Period: 60,
             Stat: 'Maximum',
           },
@@ -310,7 +330,9 @@ async function status(target: Target, sqs: SQSClient, cloudwatch: CloudWatchClie
   }
   io.stdout(`queue                                   visible  in flight  oldest\n`);
   names.forEach((name, i) => {
-    io.stdout(`${name.padEnd(40)}${String(depths[i]!.visible).padStart(7)}  ${String(depths[i]!.inFlight).padStart(9)}  ${ages[i]}\n`);
+    io.stdout(
+      `${name.padEnd(40)}${String(depths[i]!.visible).padStart(7)}  ${String(depths[i]!.inFlight).padStart(9)}  ${ages[i]}\n`,
+    );
   });
   return 0;
 }

@@ -55,7 +55,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const [secrets, sqs] = await Promise.all([startSecretsManager(), startSqs()]);
   secrets.setSecret(SECRET_ID, JSON.stringify(rehearsal.secret));
   const restore = setEnv(
-    loopbackEnv({ dfnsApiUrl: sandbox.url, secretsManagerUrl: secrets.url, deadLetterQueueUrl: sqs.deadLetterQueueUrl, secretId: SECRET_ID }),
+    loopbackEnv({
+      dfnsApiUrl: sandbox.url,
+      secretsManagerUrl: secrets.url,
+      deadLetterQueueUrl: sqs.deadLetterQueueUrl,
+      secretId: SECRET_ID,
+    }),
   );
   try {
     const [a, b, c] = rehearsal.tokenIds as [string, string, string];
@@ -64,11 +69,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     const event = sqsEvent([
       {
         messageId: 'msg-1',
-        body: { tokenIds: [a, b], incidentId: 'INC-1042', reason: 'PAT found in a public repository', requestedBy: 'playbook:leaked-credential' },
+        body: {
+          tokenIds: [a, b],
+          incidentId: 'INC-1042',
+          reason: 'PAT found in a public repository',
+          requestedBy: 'playbook:leaked-credential',
+        },
       },
       {
         messageId: 'msg-2',
-        body: { tokenIds: [c, unknown], incidentId: 'INC-1043', reason: 'impossible travel', requestedBy: 'siem:rule-221' },
+        body: {
+          tokenIds: [c, unknown],
+          incidentId: 'INC-1043',
+          reason: 'impossible travel',
+          requestedBy: 'siem:rule-221',
+        },
       },
       { messageId: 'msg-3', body: { tokenId: off, incidentId: 'INC-1042', requestedBy: 'analyst:jdoe' } },
     ]);
@@ -109,7 +124,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       write(`  attributes ${JSON.stringify(message.attributes)}\n`);
       write(`${JSON.stringify(message.body, null, 2).replace(/^/gm, '  ')}\n`);
     }
-    write(`\n${rows.length} audit lines and ${logLines.length - rows.length} other JSON lines (metrics) were written to stdout by the handler.\n`);
+    write(
+      `\n${rows.length} audit lines and ${logLines.length - rows.length} other JSON lines (metrics) were written to stdout by the handler.\n`,
+    );
     return { rows, response, deadLetters, logLines };
   } finally {
     restore();
@@ -154,8 +171,18 @@ async function collectStdout<T>(fn: () => Promise<T>): Promise<{ value: T; lines
 
 function table(rows: DemoRow[]): string {
   const header = ['record', 'token ID', 'outcome', 'ms', 'isActive at Dfns'];
-  const cells = rows.map((r) => [r.messageId, r.tokenId, r.outcome, r.ms === undefined ? '-' : String(r.ms), String(r.isActiveAfter)]);
+  const cells = rows.map((r) => [
+    r.messageId,
+    r.tokenId,
+    r.outcome,
+    r.ms === undefined ? '-' : String(r.ms),
+    String(r.isActiveAfter),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((v, i) => v.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
 }

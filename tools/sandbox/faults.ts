@@ -48,7 +48,12 @@ export interface SandboxFault {
   afterProcessing?: boolean;
 }
 
-const STATUS_TEXT: Record<number, string> = { 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Temporarily Unavailable', 504: 'Gateway Time-out' };
+const STATUS_TEXT: Record<number, string> = {
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Temporarily Unavailable',
+  504: 'Gateway Time-out',
+};
 
 /** A proxy's HTML error page, as load balancers answer 502/503/504. */
 export function htmlError(status: number, retryAfter?: string): FaultResponse {
@@ -84,7 +89,8 @@ export class FaultScript {
   add(fault: SandboxFault): void {
     const kinds = [fault.respond !== undefined, fault.hang === true, fault.reset === true].filter(Boolean).length;
     if (kinds > 1) throw new TypeError('a fault sets at most one of respond, hang, reset');
-    if (fault.midBody && (fault.hang || fault.reset)) throw new TypeError('midBody goes with respond or the real answer');
+    if (fault.midBody && (fault.hang || fault.reset))
+      throw new TypeError('midBody goes with respond or the real answer');
     const times = fault.times ?? 1;
     if (!(times > 0)) throw new TypeError('fault.times must be positive');
     this.armed.push({ fault, remaining: times });

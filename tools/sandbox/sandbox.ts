@@ -186,7 +186,9 @@ export class DfnsSandbox {
    * @returns the credential secret in the CONTRACT section 3 shape (`privateKey` is `''` when a public key was given)
    */
   createServiceAccount(
-    key: ({ kind: KeyKind; rsaBits?: number } | { publicKeyPem: string }) & { authToken?: string } = { kind: 'ed25519' },
+    key: ({ kind: KeyKind; rsaBits?: number } | { publicKeyPem: string }) & { authToken?: string } = {
+      kind: 'ed25519',
+    },
   ): ServiceAccountSecret {
     const generated = 'kind' in key ? generateKey(key.kind, key.rsaBits) : undefined;
     const publicKeyPem = generated?.publicKeyPem ?? (key as { publicKeyPem: string }).publicKeyPem;
@@ -351,7 +353,8 @@ export class DfnsSandbox {
     if (!scripted || fault.afterProcessing) reply = this.handle(route, req, path, body, tokenId);
     if (fault?.respond) {
       const { status, body: scriptedBody, headers } = fault.respond;
-      const replyBody = typeof scriptedBody === 'function' ? (scriptedBody as (r: RecordedRequest) => unknown)(record) : scriptedBody;
+      const replyBody =
+        typeof scriptedBody === 'function' ? (scriptedBody as (r: RecordedRequest) => unknown)(record) : scriptedBody;
       reply = { status, body: replyBody, ...(headers ? { headers } : {}) };
     }
     if (fault?.midBody) {
@@ -371,7 +374,13 @@ export class DfnsSandbox {
     record.response = (reply as Reply).body;
   }
 
-  private handle(route: SandboxRoute | 'unknown', req: IncomingMessage, path: string, body: string, tokenId?: string): Reply {
+  private handle(
+    route: SandboxRoute | 'unknown',
+    req: IncomingMessage,
+    path: string,
+    body: string,
+    tokenId?: string,
+  ): Reply {
     try {
       if (route === 'unknown') throw new HttpError(404, `Route not found: ${req.method} ${path.split('?')[0]}`);
       const account = this.authenticate(req);
@@ -395,7 +404,8 @@ export class DfnsSandbox {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer (\S+)$/.exec(header);
     const account = match ? this.accounts.get(match[1] as string) : undefined;
-    if (!account) throw new HttpError(401, match ? 'Unauthorized: invalid or expired token' : 'Unauthorized: missing bearer token');
+    if (!account)
+      throw new HttpError(401, match ? 'Unauthorized: invalid or expired token' : 'Unauthorized: missing bearer token');
     return account;
   }
 
@@ -413,7 +423,11 @@ export class DfnsSandbox {
     if (typeof userActionHttpMethod !== 'string' || !METHODS.has(userActionHttpMethod)) {
       throw new HttpError(400, 'userActionHttpMethod must be an HTTP method');
     }
-    if (typeof userActionHttpPath !== 'string' || !userActionHttpPath.startsWith('/') || /^\/\//.test(userActionHttpPath)) {
+    if (
+      typeof userActionHttpPath !== 'string' ||
+      !userActionHttpPath.startsWith('/') ||
+      /^\/\//.test(userActionHttpPath)
+    ) {
       throw new HttpError(400, 'userActionHttpPath must be a path starting with /');
     }
     if (userActionServerKind !== undefined && userActionServerKind !== 'Api') {
@@ -459,7 +473,10 @@ export class DfnsSandbox {
     if (challenge.authToken !== account.authToken) throw new HttpError(403, 'Challenge was issued to another caller');
     challenge.used = true;
 
-    const factor = (typeof firstFactor === 'object' && firstFactor !== null ? firstFactor : {}) as Record<string, unknown>;
+    const factor = (typeof firstFactor === 'object' && firstFactor !== null ? firstFactor : {}) as Record<
+      string,
+      unknown
+    >;
     if (factor.kind !== 'Key') throw new HttpError(400, 'firstFactor.kind must be Key');
     const assertion = (factor.credentialAssertion ?? {}) as Record<string, unknown>;
     const { credId, clientData, signature } = assertion;
@@ -498,7 +515,13 @@ export class DfnsSandbox {
   }
 
   /** `PUT /auth/pats/{id}/deactivate`: needs a user action for exactly this request. */
-  private deactivate(account: ServiceAccount, req: IncomingMessage, path: string, body: string, tokenId: string): Reply {
+  private deactivate(
+    account: ServiceAccount,
+    req: IncomingMessage,
+    path: string,
+    body: string,
+    tokenId: string,
+  ): Reply {
     const header = req.headers['x-dfns-useraction'];
     if (typeof header !== 'string' || header === '') throw new HttpError(403, 'Missing user action signature');
     const action = this.userActions.get(header);

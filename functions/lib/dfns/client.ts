@@ -104,7 +104,9 @@ export function parseDfnsOrigin(apiUrl: string | URL): string {
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
     // The bearer token and user actions must never cross a network in clear text.
-    throw new TypeError(`Dfns API URL must use https: (plain http: only on loopback), got ${url.protocol}//${url.host}`);
+    throw new TypeError(
+      `Dfns API URL must use https: (plain http: only on loopback), got ${url.protocol}//${url.host}`,
+    );
   }
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw new TypeError(`Dfns API URL must be an origin without path, query or credentials, e.g. https://api.dfns.io`);
@@ -229,7 +231,12 @@ export class DfnsClient {
     );
     if (!pat.success) throw this.unusable('deactivate', tokenId, pat.error);
     if (pat.data.tokenId !== tokenId) {
-      throw new DfnsResponseError('deactivate', tokenId, 200, `answer is about another token (${pat.data.tokenId.slice(0, 40)})`);
+      throw new DfnsResponseError(
+        'deactivate',
+        tokenId,
+        200,
+        `answer is about another token (${pat.data.tokenId.slice(0, 40)})`,
+      );
     }
     return pat.data as Pat;
   }
@@ -283,7 +290,12 @@ export class DfnsClient {
     // Classify by status first: proxies answer 502/503 with HTML, and a 202 body is not the PAT.
     if (status === 202 && step === 'deactivate') throw new DfnsPendingApprovalError(tokenId, approvalIdOf(text));
     if (status !== 200 && status >= 200 && status <= 299) {
-      throw new DfnsResponseError(step, tokenId, status, `unexpected success status (${describeBody(text, contentType)})`);
+      throw new DfnsResponseError(
+        step,
+        tokenId,
+        status,
+        `unexpected success status (${describeBody(text, contentType)})`,
+      );
     }
     if (status !== 200) {
       throw new DfnsApiError(
@@ -334,7 +346,8 @@ function networkError(
   // redacted all the same, since nothing but our own transport promises it never quotes a header. Redacted before
   // it is cut, as Dfns' messages are.
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  const detail = typeof message === 'string' && message !== '' ? message : `${(error as Error)?.name ?? 'Error'} before any answer`;
+  const detail =
+    typeof message === 'string' && message !== '' ? message : `${(error as Error)?.name ?? 'Error'} before any answer`;
   const said = redactText(detail.slice(0, 16 * MAX_MESSAGE_CHARS)).slice(0, MAX_MESSAGE_CHARS);
   return new DfnsNetworkError(step, tokenId, typeof code === 'string' ? code : undefined, said);
 }
@@ -354,7 +367,10 @@ function describeErrorBody(text: string, contentType: string, redactText: (messa
       if (parsed.success) {
         const { error, message } = parsed.data;
         const said = typeof error === 'string' ? error : (error?.message ?? message);
-        if (said) return redactText(said.slice(0, 16 * MAX_MESSAGE_CHARS)).replace(/\s+/g, ' ').slice(0, MAX_MESSAGE_CHARS);
+        if (said)
+          return redactText(said.slice(0, 16 * MAX_MESSAGE_CHARS))
+            .replace(/\s+/g, ' ')
+            .slice(0, MAX_MESSAGE_CHARS);
       }
     } catch {
       // not JSON: described below, never echoed (HTML from a proxy can be large and is not Dfns' word)

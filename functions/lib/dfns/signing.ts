@@ -107,7 +107,10 @@ export class SigningKey {
   /** Which signature scheme this key uses, derived from the key itself (never from configuration). */
   readonly kind: SigningKeyKind;
 
-  private constructor(private readonly key: KeyObject, kind: SigningKeyKind) {
+  private constructor(
+    private readonly key: KeyObject,
+    kind: SigningKeyKind,
+  ) {
     this.kind = kind;
   }
 
@@ -127,8 +130,7 @@ export class SigningKey {
       // OpenSSL's reason (e.g. ERR_OSSL_UNSUPPORTED) names the problem without echoing the key.
       const code = (error as { code?: unknown }).code;
       throw new InvalidPrivateKeyError(
-        `could not be parsed as a ${label} PEM` +
-          (typeof code === 'string' ? ` (${code})` : ''),
+        `could not be parsed as a ${label} PEM` + (typeof code === 'string' ? ` (${code})` : ''),
       );
     }
     return new SigningKey(key, SigningKey.kindOf(key));

@@ -80,12 +80,16 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Transpo
   const agentFor = (secure: boolean) => {
     agents ??= {
       http: { agent: new HttpAgent({ keepAlive: true, timeout: idleSocketMs }), lastUsed: 0 },
-      https: { agent: new HttpsAgent({ keepAlive: true, timeout: idleSocketMs, rejectUnauthorized: true }), lastUsed: 0 },
+      https: {
+        agent: new HttpsAgent({ keepAlive: true, timeout: idleSocketMs, rejectUnauthorized: true }),
+        lastUsed: 0,
+      },
     };
     const entry = secure ? agents.https : agents.http;
     const time = now();
     if (time - entry.lastUsed > idleSocketMs) {
-      for (const sockets of Object.values(entry.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+      for (const sockets of Object.values(entry.agent.freeSockets))
+        for (const socket of sockets ?? []) socket.destroy();
     }
     entry.lastUsed = time;
     return entry;
@@ -130,7 +134,8 @@ export function createNodeTransport(options: NodeTransportOptions = {}): Transpo
           req.destroy(tooLarge(maxBodyBytes));
           return;
         }
-        const cutShort = () => settle(signal.aborted ? signal.reason : hangUp('the connection closed before the whole answer arrived'));
+        const cutShort = () =>
+          settle(signal.aborted ? signal.reason : hangUp('the connection closed before the whole answer arrived'));
         res.setEncoding('utf8');
         let text = '';
         let bytes = 0;
