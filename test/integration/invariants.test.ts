@@ -104,7 +104,7 @@ describe('every token ends deactivated, pending, or in the DLQ with its reason; 
     const lastOutcome = new Map<string, Map<string, string>>(); // messageId → token (as JSON) → outcome
     const acknowledged = new Set<string>();
     const redriven = new Set<string>(); // left through the redrive policy (only for configuration faults)
-    for (let delivery = 1; pending.length > 0; delivery += 1) {
+    while (pending.length > 0) {
       const before = output.audit().length;
       const { batchItemFailures } = await handler(pending);
       for (const line of output.audit().slice(before)) {
