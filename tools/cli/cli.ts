@@ -9,6 +9,7 @@ import {
   GetQueueAttributesCommand,
   ListMessageMoveTasksCommand,
   SendMessageBatchCommand,
+  type SendMessageBatchCommandOutput,
   SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
@@ -212,7 +213,7 @@ async function enqueue(
   const notSent: string[] = [];
   for (let i = 0; i < requests.length; i += SQS_BATCH) {
     const chunk = requests.slice(i, i + SQS_BATCH);
-    let answer;
+    let answer: SendMessageBatchCommandOutput;
     try {
       answer = await sqs.send(
         new SendMessageBatchCommand({
@@ -285,9 +286,11 @@ async function redrive(rate: string | undefined, target: Target, sqs: SQSClient,
 }
 
 async function status(target: Target, sqs: SQSClient, cloudwatch: CloudWatchClient, io: CliIo): Promise<number> {
-  const names = [target.queueUrl, target.dlqUrl].map((url) => url.split('/').pop() as string);
+  // The queue name is the last segment of a queue URL, which always has one.
+  const queues = [target.queueUrl, target.dlqUrl].map((url) => ({ url, name: url.split('/').pop() as string }));
+  const names = queues.map((q) => q.name);
   const depths = await Promise.all(
-    [target.queueUrl, target.dlqUrl].map(async (url) => {
+    queues.map(async ({ url, name }) => {
       const { Attributes = {} } = await sqs.send(
         new GetQueueAttributesCommand({
           QueueUrl: url,
@@ -295,6 +298,7 @@ async function status(target: Target, sqs: SQSClient, cloudwatch: CloudWatchClie
         }),
       );
       return {
+        name,
         visible: Attributes.ApproximateNumberOfMessages ?? '?',
         inFlight: Attributes.ApproximateNumberOfMessagesNotVisible ?? '?',
       };
@@ -329,10 +333,8 @@ async function status(target: Target, sqs: SQSClient, cloudwatch: CloudWatchClie
     io.stderr(`pat-revoker: oldest message age unavailable (${(error as Error).name})\n`);
   }
   io.stdout(`queue                                   visible  in flight  oldest\n`);
-  names.forEach((name, i) => {
-    io.stdout(
-      `${name.padEnd(40)}${String(depths[i]!.visible).padStart(7)}  ${String(depths[i]!.inFlight).padStart(9)}  ${ages[i]}\n`,
-    );
+  depths.forEach(({ name, visible, inFlight }, i) => {
+    io.stdout(`${name.padEnd(40)}${visible.padStart(7)}  ${inFlight.padStart(9)}  ${ages[i]}\n`);
   });
   return 0;
 }
