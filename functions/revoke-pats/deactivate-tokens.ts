@@ -120,7 +120,8 @@ export async function deactivateTokens(
     if (stop.signal.aborted)
       return done('failed', 'not started: the invocation deadline is near; the record is retried');
     try {
-      let credential = await (current ??= deps.credentials.get(stop.signal));
+      current ??= deps.credentials.get(stop.signal);
+      let credential = await current;
       let refetched = false;
       for (let n = 1; ; n += 1) {
         const result = await attempt(tokenId, credential);

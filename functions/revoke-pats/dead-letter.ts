@@ -81,8 +81,8 @@ function keepBody(body: string): { body: string; bodyTruncated?: true } {
 
 /** The `outcome` message attribute: the outcome all failures share, or `mixed`. */
 export function sharedOutcome(failures: DeadLetterFailure[]): string {
-  const outcomes = new Set(failures.map((f) => f.outcome));
-  return outcomes.size === 1 ? [...outcomes][0]! : 'mixed';
+  const [first, second] = new Set(failures.map((f) => f.outcome));
+  return first !== undefined && second === undefined ? first : 'mixed';
 }
 
 /**
