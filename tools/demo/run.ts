@@ -184,5 +184,5 @@ function table(rows: DemoRow[]): string {
       .map((v, i) => v.padEnd(widths[i] as number))
       .join('  ')
       .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
+  return `${[line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n')}\n`;
 }

@@ -130,7 +130,7 @@ export class SigningKey {
       // OpenSSL's reason (e.g. ERR_OSSL_UNSUPPORTED) names the problem without echoing the key.
       const code = (error as { code?: unknown }).code;
       throw new InvalidPrivateKeyError(
-        `could not be parsed as a ${label} PEM` + (typeof code === 'string' ? ` (${code})` : ''),
+        `could not be parsed as a ${label} PEM${typeof code === 'string' ? ` (${code})` : ''}`,
       );
     }
     return new SigningKey(key, SigningKey.kindOf(key));
