@@ -81,10 +81,17 @@ const say = (text: string) => {
   if (!quiet) process.stderr.write(`${text}\n`);
 };
 
+/** The first of `items`; throws naming `what` when there is none (a run needs at least one). */
+function first<T>(items: readonly T[], what: string): T {
+  const [item] = items;
+  if (item === undefined) throw new Error(`bench: no ${what}`);
+  return item;
+}
+
 /** CPU seconds a process has used so far (Linux /proc; undefined elsewhere). */
 function processCpuSeconds(pid: number | undefined): number | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
   } catch {
     return undefined;
@@ -193,7 +200,7 @@ try {
   const run = async (
     c: number,
     tokens: string[],
-    target: { env: Record<string, string>; pid: number | undefined; authToken: string } = main,
+    target: { url: string; env: Record<string, string>; pid: number | undefined; authToken: string } = main,
   ) => {
     secrets.calls.length = 0;
     const events = [];
@@ -218,7 +225,7 @@ try {
     const sorted = fn.audit.map((a) => a.latencyMs).sort((a, b) => a - b);
     const throughput = tokens.length / seconds;
     const ideal = c / ((3 * RTT) / 1000);
-    const probe: ProbeTarget = { url: target.env.DFNS_API_URL!, authToken: target.authToken, tokenId: tokens[0]! };
+    const probe: ProbeTarget = { url: target.url, authToken: target.authToken, tokenId: first(tokens, 'token') };
     const measuredRtt = await measureRoundTrip(probe, c);
     const bound = batchShapeBound(PER_BATCH, c);
     const warmTokens = tokens.length - Math.min(PER_BATCH, tokens.length);
@@ -260,7 +267,7 @@ try {
       retriedRecords: fn.retriedRecords,
     };
   };
-  const main = { env, pid: sandbox.child.pid, authToken: account.authToken };
+  const main = { url: sandbox.url, env, pid: sandbox.child.pid, authToken: account.authToken };
 
   const runs = [];
   for (const [i, c] of CONCURRENCY.entries()) {
@@ -331,7 +338,8 @@ try {
       const secretId = `${SECRET_ID}-${kind}`;
       secrets.setSecret(secretId, JSON.stringify(other.secret));
       const otherEnv = { ...env, DFNS_API_URL: other.url, DFNS_CREDENTIALS_SECRET_ID: secretId };
-      const r = await run(CONCURRENCY[0]!, other.tokens, {
+      const r = await run(first(CONCURRENCY, 'concurrency'), other.tokens, {
+        url: other.url,
         env: otherEnv,
         pid: other.child.pid,
         authToken: other.secret.authToken,
@@ -352,10 +360,10 @@ try {
   const transports = await compareTransports({
     url: sandbox.url,
     authToken: account.authToken,
-    tokenId: sandbox.tokens[0]!,
+    tokenId: first(sandbox.tokens, 'token'),
   });
 
-  const headline = runs[0]!;
+  const headline = first(runs, 'run');
   const result = {
     machine: 'shared 2-core machine: ratios matter, absolute numbers do not',
     tokens: TOKENS,
@@ -376,7 +384,7 @@ try {
   if (values.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
-    const rows = [
+    const rows: Array<[label: string, ...values: string[]]> = [
       ['MAX_CONCURRENCY', ...runs.map((r) => String(r.concurrency))],
       ['tokens/s', ...runs.map((r) => String(r.tokensPerSecond))],
       ['ideal c/(3×RTT)', ...runs.map((r) => String(r.idealTokensPerSecond))],
@@ -394,18 +402,14 @@ try {
       ['cores busy: function / sandbox', ...runs.map((r) => `${r.functionCoreShare} / ${r.sandboxCoreShare ?? '?'}`)],
       ['deactivated / records retried', ...runs.map((r) => `${r.deactivated} / ${r.retriedRecords}`)],
     ];
-    const width = Math.max(...rows.map((r) => r[0]!.length));
+    const width = Math.max(...rows.map(([label]) => label.length));
     process.stdout.write(
       `pat-revoker bench: ${TOKENS} tokens, ${RTT} ms per request, batches of 10 records × ${PER_RECORD} tokens, Ed25519\n`,
     );
     process.stdout.write(`(${result.machine})\n\n`);
-    for (const row of rows)
-      process.stdout.write(
-        `${row[0]!.padEnd(width)}  ${row
-          .slice(1)
-          .map((v) => v.padStart(16))
-          .join('')}\n`,
-      );
+    for (const [label, ...values] of rows) {
+      process.stdout.write(`${label.padEnd(width)}  ${values.map((v) => v.padStart(16)).join('')}\n`);
+    }
     process.stdout.write(
       `\nbaseline (sequential official @dfns/sdk, ${BASELINE_TOKENS} tokens): ${result.baseline.tokensPerSecond} tokens/s\n`,
     );

@@ -59,8 +59,11 @@ export async function runFunctionProcess(
   });
   let stdout = '';
   let stderr = '';
-  fn.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  fn.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  // Both are pipes by the stdio above; Node's types cannot tell with an 'ipc' channel in the list.
+  if (fn.stdout === null || fn.stderr === null)
+    throw new Error('bench: the function process has no stdout or stderr pipe');
+  fn.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  fn.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   // 'close', not 'exit': only then has all of the process's stdout (its audit lines) been read.
   const closed = once(fn, 'close');
   const next = async <T extends FromFunction['type']>(type: T): Promise<Extract<FromFunction, { type: T }>> => {
