@@ -53,7 +53,7 @@ export function captureOutput(): Captured {
     stop: () => {
       const at = active.indexOf(captured);
       if (at >= 0) active.splice(at, 1);
-      spies.forEach((spy) => spy.mockRestore());
+      for (const spy of spies) spy.mockRestore();
     },
   };
   active.push(captured);
