@@ -15,9 +15,11 @@ import { classify } from '../../functions/revoke-pats/outcomes.js';
 const T = 'to-aaaaa-bbbbb-cccccccccccccccc';
 const api = (step: DfnsStep, status: number, message = 'x') => new DfnsApiError(step, T, status, message);
 
+/** [case, error, outcome, credentialRejected, retryable in this invocation] */
+type Case = [name: string, error: unknown, outcome: string, credentialRejected: boolean, retryable: boolean];
+
 describe('classify (CONTRACT section 5: which step failed matters)', () => {
-  it.each([
-    // [case, error, outcome, credentialRejected, retryable in this invocation]
+  const cases: Case[] = [
     // a token outcome only when the PUT answered
     ['404 at the PUT', api('deactivate', 404), 'not_found', false, false],
     ['403 at the PUT', api('deactivate', 403), 'rejected', false, false],
@@ -69,7 +71,17 @@ describe('classify (CONTRACT section 5: which step failed matters)', () => {
       false,
     ],
     ['anything else', new RangeError('boom'), 'failed', false, false],
-  ])('%s → %s', (_name, error, outcome, credentialRejected, retryable) => {
+  ];
+  // Named by case and outcome: '%s' of an error would put its stack, line numbers included, into the name.
+  it.each(
+    cases.map(([name, error, outcome, credentialRejected, retryable]) => ({
+      name,
+      error,
+      outcome,
+      credentialRejected,
+      retryable,
+    })),
+  )('$name → $outcome', ({ error, outcome, credentialRejected, retryable }) => {
     expect(classify(error)).toEqual({ outcome, credentialRejected, retryable, detail: expect.any(String) });
   });
 
