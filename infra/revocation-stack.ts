@@ -27,7 +27,8 @@ export class RevocationStack extends Stack {
     const { settings } = props;
     super(scope, id, {
       ...props,
-      ...(settings.account ? { env: { account: settings.account, region: settings.region } } : {}),
+      // The settings give account and region together or neither (environments.ts).
+      ...(settings.account && settings.region ? { env: { account: settings.account, region: settings.region } } : {}),
       description: `PAT revoker (${settings.name}): SQS revocation requests -> Dfns PAT deactivation`,
     });
     const removalPolicy = settings.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;

@@ -30,7 +30,11 @@ const KEY_TYPES: [string, KeyKind, string | undefined][] = [
 ];
 
 function officialClient(secret: ServiceAccountSecret, algorithm: string | undefined): DfnsApiClient {
-  const signer = new AsymmetricKeySigner({ credId: secret.credId, privateKey: secret.privateKey, algorithm });
+  const signer = new AsymmetricKeySigner({
+    credId: secret.credId,
+    privateKey: secret.privateKey,
+    ...(algorithm === undefined ? {} : { algorithm }),
+  });
   return new DfnsApiClient({ baseUrl: sandbox.url, authToken: secret.authToken, signer });
 }
 

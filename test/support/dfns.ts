@@ -48,7 +48,7 @@ export async function call(
   const response = await fetch(`${sandbox.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${authToken}`, 'content-type': 'application/json', ...headers },
-    body,
+    ...(body === undefined ? {} : { body }),
   });
   const text = await response.text();
   try {

@@ -26,7 +26,11 @@ function awsError(name: string): Error {
 }
 
 function source(onFetch?: () => void) {
-  return new SecretsManagerCredentials({ client: new SecretsManagerClient({}), secretId: 'dfns-cred', onFetch });
+  return new SecretsManagerCredentials({
+    client: new SecretsManagerClient({}),
+    secretId: 'dfns-cred',
+    ...(onFetch ? { onFetch } : {}),
+  });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<CredentialError> {

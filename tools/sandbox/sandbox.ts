@@ -298,7 +298,11 @@ export class DfnsSandbox {
   // ---------------------------------------------------------------------------------------------------------------
 
   /** Which route a request is for, and which token it concerns (for faults scripted per token). */
-  private routeOf(method: string, path: string, body: string): { route: SandboxRoute | 'unknown'; tokenId?: string } {
+  private routeOf(
+    method: string,
+    path: string,
+    body: string,
+  ): { route: SandboxRoute | 'unknown'; tokenId?: string | undefined } {
     const pathname = path.split('?')[0] as string;
     if (method === 'POST' && pathname === '/auth/action/init') {
       const signed = safeJson(body)?.userActionHttpPath;
