@@ -72,23 +72,41 @@ const settingsSchema = z
       .string()
       .regex(ARN.kmsKey, 'must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)')
       .optional(),
-    /** Who may send revocation requests. At least one sender is required. */
+    /** Who may send revocation requests besides the operators. */
     allowedSenders: z.strictObject({
-      /**
-       * IAM roles of SIEM and playbook runners, and of operators who redrive the DLQ (a redrive sends with the
-       * caller's identity). At least one.
-       */
-      roleArns: z
-        .array(z.string().regex(ARN.role, 'must be an ARN like arn:aws:iam::123456789012:role/siem-forwarder'))
-        .min(
-          1,
-          'needs at least one role: operators who redrive the DLQ send as themselves, and every other IAM principal is denied',
-        ),
+      /** IAM roles of SIEM forwarders and playbook runners. @default [] */
+      roleArns: arnList(ARN.role, 'arn:aws:iam::123456789012:role/siem-forwarder'),
       /** SNS topics that forward alerts (raw message delivery on until the SNS envelope is supported). @default [] */
       snsTopicArns: arnList(ARN.snsTopic, 'arn:aws:sns:eu-west-1:123456789012:security-alerts'),
       /** EventBridge rules that forward alerts. @default [] */
       eventBridgeRuleArns: arnList(ARN.eventBridgeRule, 'arn:aws:events:eu-west-1:123456789012:rule/leaked-pat'),
     }),
+    /**
+     * IAM roles of the operators who inspect and redrive the DLQ and enqueue by hand (the CLI). They may send to the
+     * request queue (a redrive sends as the caller) and receive, delete and move messages of the DLQ. At least one.
+     */
+    operatorRoleArns: z
+      .array(z.string().regex(ARN.role, 'must be an ARN like arn:aws:iam::123456789012:role/security-operator'))
+      .min(1, 'needs at least one role: someone must be able to redrive the DLQ'),
+    /**
+     * The break-glass role: the one principal besides the function and the deployment that may consume, purge or
+     * reconfigure the queues and read the credential. Its use should itself page (account-level guard).
+     */
+    breakGlassRoleArn: z.string().regex(ARN.role, 'must be an ARN like arn:aws:iam::123456789012:role/break-glass'),
+    /** Role of the credential secret's rotation function, if the secret rotates: it may read the secret too. @default none */
+    credentialRotationRoleArn: z
+      .string()
+      .regex(ARN.role, 'must be an ARN like arn:aws:iam::123456789012:role/dfns-credential-rotation')
+      .optional(),
+    /**
+     * Qualifier of the CDK bootstrap stack this environment deploys with (`cdk bootstrap --qualifier`). The queue and
+     * secret policies name that bootstrap's CloudFormation execution role. @default the app's
+     * `@aws-cdk/core:bootstrapQualifier` context, else CDK's default
+     */
+    bootstrapQualifier: z
+      .string()
+      .regex(/^[a-z0-9]{1,10}$/, 'must be 1 to 10 lower-case letters or digits (as cdk bootstrap --qualifier takes)')
+      .optional(),
     /** Who is paged. At least one, no repeats. */
     alarmEmails: z
       .array(z.email('must be an e-mail address'))
@@ -214,6 +232,8 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
       roleArns: ['arn:aws:iam::111111111111:role/incident-playbook-runner'],
       snsTopicArns: ['arn:aws:sns:eu-west-1:111111111111:siem-alerts'],
     },
+    operatorRoleArns: ['arn:aws:iam::111111111111:role/security-operator'],
+    breakGlassRoleArn: 'arn:aws:iam::111111111111:role/break-glass',
     alarmEmails: ['security-dev@example.com'],
     dryRun: true,
     logRetentionDays: 30,
@@ -229,6 +249,8 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
       snsTopicArns: ['arn:aws:sns:eu-west-1:222222222222:siem-alerts'],
       eventBridgeRuleArns: ['arn:aws:events:eu-west-1:222222222222:rule/leaked-pat-detected'],
     },
+    operatorRoleArns: ['arn:aws:iam::222222222222:role/security-operator'],
+    breakGlassRoleArn: 'arn:aws:iam::222222222222:role/break-glass',
     alarmEmails: ['security-staging@example.com'],
     logRetentionDays: 90,
     removalPolicy: 'destroy',
@@ -246,6 +268,12 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
       snsTopicArns: ['arn:aws:sns:eu-west-1:333333333333:siem-alerts'],
       eventBridgeRuleArns: ['arn:aws:events:eu-west-1:333333333333:rule/leaked-pat-detected'],
     },
+    operatorRoleArns: [
+      'arn:aws:iam::333333333333:role/security-operator',
+      'arn:aws:iam::333333333333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_SecOps_0123456789abcdef',
+    ],
+    breakGlassRoleArn: 'arn:aws:iam::333333333333:role/break-glass',
+    credentialRotationRoleArn: 'arn:aws:iam::333333333333:role/dfns-credential-rotation',
     alarmEmails: ['security-oncall@example.com', 'secops-pager@example.com'],
     // A sender in another account (the SIEM) needs a key it can be granted: a customer-managed KMS key.
     queueEncryption: 'kms',

@@ -58,6 +58,14 @@ export function nagAcknowledgements(stack: RevocationStack): Array<[IConstruct, 
       },
     ],
     [
+      stack.tamperAlarm.rule,
+      {
+        id: 'Serverless::Serverless-EventBusDLQ',
+        reason:
+          'The only target is the alarm topic. A DLQ of undelivered tampering pages would need an alarm of its own, which would page through that same topic; the CloudTrail trail keeps the events either way.',
+      },
+    ],
+    [
       stack.alarms.topic,
       {
         id: 'Serverless::Serverless-SNSRedrivePolicy',

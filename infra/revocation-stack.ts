@@ -1,11 +1,24 @@
 /**
  * One revocation stack per environment: it only wires the constructs (queue, function, alarms) from the settings.
  */
-import { Aws, CfnRule, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import {
+  Aws,
+  CfnRule,
+  DefaultStackSynthesizer,
+  Duration,
+  Fn,
+  type IStackSynthesizer,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { CredentialPolicy } from './constructs/credential-policy.js';
 import { RevocationAlarms } from './constructs/revocation-alarms.js';
 import { RevocationQueue } from './constructs/revocation-queue.js';
 import { RevokerFunction } from './constructs/revoker-function.js';
+import { TamperAlarm } from './constructs/tamper-alarm.js';
+import { deploymentRoleArn } from './deployment-role.js';
 import type { EnvironmentSettings } from './environments.js';
 
 /** Service name and metrics namespace the function emits with (CONTRACT section 7) and the alarms select. */
@@ -22,6 +35,8 @@ export class RevocationStack extends Stack {
   readonly revocationQueue: RevocationQueue;
   readonly revoker: RevokerFunction;
   readonly alarms: RevocationAlarms;
+  readonly credentialPolicy: CredentialPolicy;
+  readonly tamperAlarm: TamperAlarm;
 
   constructor(scope: Construct, id: string, props: RevocationStackProps) {
     const { settings } = props;
@@ -30,13 +45,24 @@ export class RevocationStack extends Stack {
       // The settings give account and region together or neither (environments.ts).
       ...(settings.account && settings.region ? { env: { account: settings.account, region: settings.region } } : {}),
       description: `PAT revoker (${settings.name}): SQS revocation requests -> Dfns PAT deactivation`,
+      // The cast: aws-cdk-lib's class types its bootstrapQualifier `string | undefined`, which its own interface does
+      // not accept under exactOptionalPropertyTypes.
+      ...(settings.bootstrapQualifier
+        ? {
+            synthesizer: new DefaultStackSynthesizer({ qualifier: settings.bootstrapQualifier }) as IStackSynthesizer,
+          }
+        : {}),
     });
+    const deployer = deploymentRoleArn(this);
     const removalPolicy = settings.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     const timeout = Duration.seconds(settings.functionTimeoutSeconds);
 
     this.revocationQueue = new RevocationQueue(this, 'Requests', {
       queueName: `pat-revoker-${settings.name}-requests`,
       senders: settings.allowedSenders,
+      operatorRoleArns: settings.operatorRoleArns,
+      breakGlassRoleArn: settings.breakGlassRoleArn,
+      deploymentRoleArn: deployer,
       visibilityTimeout: Duration.seconds(settings.visibilityTimeoutSeconds),
       maxReceiveCount: settings.maxReceiveCount,
       encryption: settings.queueEncryption,
@@ -46,7 +72,7 @@ export class RevocationStack extends Stack {
     this.revoker = new RevokerFunction(this, 'Revoker', {
       queue: this.revocationQueue.queue,
       deadLetterQueue: this.revocationQueue.deadLetterQueue,
-      ...(this.revocationQueue.key ? { deadLetterQueueKey: this.revocationQueue.key } : {}),
+      ...(this.revocationQueue.key ? { queueKey: this.revocationQueue.key } : {}),
       credentialSecretArn: settings.credentialSecretArn,
       ...(settings.credentialSecretKmsKeyArn ? { credentialSecretKmsKeyArn: settings.credentialSecretKmsKeyArn } : {}),
       timeout,
@@ -72,7 +98,16 @@ export class RevocationStack extends Stack {
       },
     });
 
-    this.revocationQueue.allowDeadLetterWriter(this.revoker.role);
+    this.revocationQueue.allowConsumer(this.revoker.role);
+    this.credentialPolicy = new CredentialPolicy(this, 'CredentialPolicy', {
+      secretArn: settings.credentialSecretArn,
+      readerRoleArns: [
+        this.revoker.role.roleArn,
+        settings.breakGlassRoleArn,
+        ...(settings.credentialRotationRoleArn ? [settings.credentialRotationRoleArn] : []),
+      ],
+      administratorRoleArns: [deployer, settings.breakGlassRoleArn],
+    });
 
     if (!settings.region) {
       // Environment-agnostic: the secret ARN names a region, and the function reads it in its own.
@@ -97,6 +132,16 @@ export class RevocationStack extends Stack {
       metricsNamespace: METRICS_NAMESPACE,
       serviceName: SERVICE_NAME,
       dashboardName: `pat-revoker-${settings.name}`,
+    });
+
+    this.tamperAlarm = new TamperAlarm(this, 'TamperAlarm', {
+      queues: [this.revocationQueue.queue, this.revocationQueue.deadLetterQueue],
+      secretArn: settings.credentialSecretArn,
+      function: this.revoker.function,
+      eventSourceMapping: this.revoker.eventSourceMapping,
+      deploymentRoleArn: deployer,
+      topic: this.alarms.topic,
+      environmentName: settings.name,
     });
   }
 }

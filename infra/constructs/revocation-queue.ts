@@ -1,6 +1,8 @@
 /**
  * The revocation queue and its dead-letter queue, hardened: encryption at rest, TLS only, only the configured
- * senders may send, the DLQ accepts redrives from this queue only.
+ * senders may send, nobody but the function (and break-glass) consumes or purges requests, nobody but the operators
+ * (and the function, and break-glass) consumes or moves dead letters, nobody but the deployment (and break-glass)
+ * reconfigures either queue, and no other queue may dead-letter into the request queue.
  */
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
@@ -29,8 +31,14 @@ export interface AllowedSenders {
 export interface RevocationQueueProps {
   /** Name of the source queue; fixed so the DLQ's redrive-allow policy can name it without a circular reference. */
   queueName: string;
-  /** Who may send. At least one role (operators redriving the DLQ send as themselves). */
+  /** Who may send besides the operators. */
   senders: AllowedSenders;
+  /** Operators: they send (a redrive sends as the caller) and receive, delete and move dead letters. At least one. */
+  operatorRoleArns: string[];
+  /** The break-glass role: exempt from every deny below. */
+  breakGlassRoleArn: string;
+  /** The role CloudFormation deploys with: the only other principal that may change the queues' attributes. */
+  deploymentRoleArn: string;
   /** Visibility timeout of the source queue; ≥ 6 × function timeout + batching window (checked by the settings). */
   visibilityTimeout: Duration;
   /** Deliveries before a record moves to the DLQ. @default 5 */
@@ -44,6 +52,25 @@ export interface RevocationQueueProps {
 /** What a sender needs of the queue key to send (SQS encrypts with a data key). */
 const KEY_ACTIONS_TO_SEND = ['kms:GenerateDataKey', 'kms:Decrypt'];
 
+/** SQS' largest message, in bytes (256 KiB): the function's request limit, and what a DLQ message may grow to. */
+export const MAX_MESSAGE_SIZE_BYTES = 262_144;
+
+/**
+ * How long a request waits in the request queue, in days. A request is worth acting on as long as the token may be
+ * live, so the queue keeps it through a long Dfns or AWS outage (a weekend); it cannot be shorter than a record's
+ * receives (maxReceiveCount × the visibility timeout, under an hour) and must stay under the DLQ's retention, since a
+ * message keeps its first enqueue time when SQS moves it to the DLQ.
+ */
+export const REQUEST_RETENTION_DAYS = 4;
+
+/** How long a dead letter waits for a human, in days (SQS' maximum): longer than {@link REQUEST_RETENTION_DAYS}. */
+export const DEAD_LETTER_RETENTION_DAYS = 14;
+
+/** Consuming: what the event source mapping (request queue) or an operator's redrive (DLQ) does. */
+const CONSUME = ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:PurgeQueue'];
+/** Reconfiguring: a changed policy, redrive policy or visibility timeout defeats every other control. */
+const ADMINISTER = ['sqs:SetQueueAttributes', 'sqs:AddPermission', 'sqs:RemovePermission', 'sqs:DeleteQueue'];
+
 /** Standard queues: revocations are idempotent and independent, so FIFO ordering would only cost throughput. */
 export class RevocationQueue extends Construct {
   /** Where revocation requests arrive. */
@@ -52,6 +79,9 @@ export class RevocationQueue extends Construct {
   readonly deadLetterQueue: Queue;
   /** The customer-managed key, when `encryption` is `kms`. */
   readonly key?: Key;
+  /** The queues' ARNs, formatted from their names (usable where a reference to the queue would make a cycle). */
+  readonly queueArns: { requests: string; deadLetters: string };
+  private readonly access: Pick<RevocationQueueProps, 'operatorRoleArns' | 'breakGlassRoleArn' | 'deploymentRoleArn'>;
 
   constructor(scope: Construct, id: string, props: RevocationQueueProps) {
     super(scope, id);
@@ -67,11 +97,21 @@ export class RevocationQueue extends Construct {
     const encryption = this.key
       ? { encryption: QueueEncryption.KMS, encryptionMasterKey: this.key }
       : { encryption: QueueEncryption.SQS_MANAGED };
+    // Built from the names, not the queues: the key policy may not refer to the queues the key encrypts (a cycle).
     const sourceQueueArn = stack.formatArn({ service: 'sqs', resource: props.queueName });
+    const deadLetterQueueName = `${props.queueName}-dlq`;
+    const deadLetterQueueArn = stack.formatArn({ service: 'sqs', resource: deadLetterQueueName });
+    this.queueArns = { requests: sourceQueueArn, deadLetters: deadLetterQueueArn };
+    this.access = {
+      operatorRoleArns: props.operatorRoleArns,
+      breakGlassRoleArn: props.breakGlassRoleArn,
+      deploymentRoleArn: props.deploymentRoleArn,
+    };
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
-      queueName: `${props.queueName}-dlq`,
-      retentionPeriod: Duration.days(14),
+      queueName: deadLetterQueueName,
+      retentionPeriod: Duration.days(DEAD_LETTER_RETENTION_DAYS),
+      maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
       enforceSSL: true,
       ...encryption,
       redriveAllowPolicy: {
@@ -84,22 +124,29 @@ export class RevocationQueue extends Construct {
     this.queue = new Queue(this, 'Queue', {
       queueName: props.queueName,
       visibilityTimeout: props.visibilityTimeout,
-      retentionPeriod: Duration.days(4),
+      retentionPeriod: Duration.days(REQUEST_RETENTION_DAYS),
+      maxMessageSizeBytes: MAX_MESSAGE_SIZE_BYTES,
       enforceSSL: true,
       ...encryption,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: props.maxReceiveCount ?? 5 },
+      // By default any queue of the account may name this one as its DLQ: SQS itself would then move that queue's
+      // failures in here, past the sender allow-list (it applies to SendMessage only), and they would be revoked.
+      redriveAllowPolicy: { redrivePermission: RedrivePermission.DENY_ALL },
       removalPolicy,
     });
 
-    this.allowSenders(props.senders);
+    this.allowSenders(props.senders, props.operatorRoleArns);
+    for (const queue of [this.queue, this.deadLetterQueue]) {
+      this.denyAllBut(queue, 'DenyOtherAdministrators', ADMINISTER, [props.deploymentRoleArn, props.breakGlassRoleArn]);
+    }
   }
 
   /**
    * Allows the configured senders and denies everyone else in the account: an IAM policy elsewhere granting
    * `sqs:SendMessage` on `*` must not open this queue.
    */
-  private allowSenders(senders: AllowedSenders): void {
-    const roles = senders.roleArns ?? [];
+  private allowSenders(senders: AllowedSenders, operatorRoleArns: string[]): void {
+    const roles = [...(senders.roleArns ?? []), ...operatorRoleArns];
     const send = ['sqs:SendMessage'];
     if (roles.length > 0) {
       this.queue.addToResourcePolicy(
@@ -139,7 +186,7 @@ export class RevocationQueue extends Construct {
     }
     // Service principals carry aws:SourceArn and are held to the Allow statements above; every IAM principal
     // (no aws:SourceArn) that is not a configured role is denied. Operators who redrive the DLQ send with their
-    // own identity, so their roles belong in the list (the settings require at least one role).
+    // own identity, so their roles are in the list (the settings require at least one).
     this.queue.addToResourcePolicy(
       new PolicyStatement({
         sid: 'DenyOtherSenders',
@@ -153,23 +200,62 @@ export class RevocationQueue extends Construct {
         },
       }),
     );
-    if (roles.length > 0) {
+    // Roles use the key only through SQS and only for these queues: senders for the request queue, operators for
+    // both (they send to one and receive from the other).
+    const keyUse: Array<[string, string[], string[]]> = [
+      ['AllowConfiguredRolesToUseKey', senders.roleArns ?? [], [this.queueArns.requests]],
+      ['AllowOperatorsToUseKey', operatorRoleArns, [this.queueArns.requests, this.queueArns.deadLetters]],
+    ];
+    for (const [sid, arns, queueArns] of keyUse) {
+      if (arns.length === 0) continue;
       this.key?.addToResourcePolicy(
         new PolicyStatement({
-          sid: 'AllowConfiguredRolesToUseKey',
+          sid,
           actions: KEY_ACTIONS_TO_SEND,
-          principals: roles.map((arn) => new ArnPrincipal(arn)),
+          principals: arns.map((arn) => new ArnPrincipal(arn)),
           resources: ['*'],
+          conditions: sqsKeyConditions(Stack.of(this).region, queueArns),
         }),
       );
     }
+  }
+
+  /** Denies `actions` on `queue` to every IAM principal but `allowed` (role ARNs, tokens allowed). */
+  private denyAllBut(queue: Queue, sid: string, actions: string[], allowed: string[]): void {
+    queue.addToResourcePolicy(
+      new PolicyStatement({
+        sid,
+        effect: Effect.DENY,
+        actions,
+        principals: [new AnyPrincipal()],
+        resources: [queue.queueArn],
+        conditions: { ArnNotEquals: { 'aws:PrincipalArn': allowed } },
+      }),
+    );
+  }
+
+  /**
+   * Makes `consumer` (the function's role) the only consumer of the request queue besides break-glass, and the only
+   * writer of the DLQ; only it, the operators and break-glass may receive, delete, purge or move dead letters.
+   * Anyone else with broad SQS rights could otherwise drain the requests: the leaked token stays on, nothing pages.
+   */
+  allowConsumer(consumer: IPrincipal & { roleArn: string }): void {
+    const { operatorRoleArns, breakGlassRoleArn } = this.access;
+    this.denyAllBut(this.queue, 'DenyOtherConsumers', CONSUME, [consumer.roleArn, breakGlassRoleArn]);
+    this.denyAllBut(
+      this.deadLetterQueue,
+      'DenyOtherConsumers',
+      [...CONSUME, 'sqs:StartMessageMoveTask'],
+      [consumer.roleArn, ...operatorRoleArns, breakGlassRoleArn],
+    );
+    this.allowDeadLetterWriter(consumer);
   }
 
   /**
    * Only `writer` may send to the DLQ (SQS moves records there itself, without an IAM principal): a request
    * planted in the DLQ would otherwise be revoked by the next redrive, under the operator's identity.
    */
-  allowDeadLetterWriter(writer: IPrincipal & { roleArn: string }): void {
+  private allowDeadLetterWriter(writer: IPrincipal & { roleArn: string }): void {
     this.deadLetterQueue.addToResourcePolicy(
       new PolicyStatement({
         sid: 'DenyOtherWriters',
@@ -184,4 +270,17 @@ export class RevocationQueue extends Construct {
       }),
     );
   }
+}
+
+/**
+ * Conditions that hold a grant of an SQS queue key to use through SQS, for these queues only: SQS passes the queue
+ * ARN as the encryption context `aws:sqs:arn`.
+ */
+export function sqsKeyConditions(region: string, queueArns: string[]): Record<string, Record<string, unknown>> {
+  return {
+    StringEquals: {
+      'kms:ViaService': `sqs.${region}.amazonaws.com`,
+      'kms:EncryptionContext:aws:sqs:arn': queueArns,
+    },
+  };
 }

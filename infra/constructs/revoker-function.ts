@@ -3,14 +3,14 @@
  * log group, active tracing, a least-privilege role, and the SQS event source mapping with partial batch
  * responses.
  */
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { Architecture, type EventSourceMapping, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { sqsKeyConditions } from './revocation-queue.js';
 import { Construct } from 'constructs';
 import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, HANDLER_ENTRY, MAIN_FIELDS, PROJECT_ROOT } from '../bundling.js';
 
@@ -26,8 +26,11 @@ export interface RevokerFunctionProps {
   queue: IQueue;
   /** The DLQ the function sends permanent failures to. */
   deadLetterQueue: IQueue;
-  /** The customer-managed key of the DLQ, if any: the role may encrypt messages for it. @default SQS-managed SSE */
-  deadLetterQueueKey?: IKey;
+  /**
+   * The customer-managed key of both queues, if any: the role may decrypt requests and encrypt dead letters with it,
+   * through SQS and for these queues only. @default SQS-managed SSE
+   */
+  queueKey?: IKey;
   /** Complete ARN of the credential secret: the only secret the role may read. */
   credentialSecretArn: string;
   /** KMS key of that secret, when customer-managed: the role may decrypt with it through Secrets Manager only. @default none */
@@ -55,6 +58,7 @@ export class RevokerFunction extends Construct {
   readonly function: NodejsFunction;
   readonly logGroup: LogGroup;
   readonly role: Role;
+  readonly eventSourceMapping: EventSourceMapping;
 
   constructor(scope: Construct, id: string, props: RevokerFunctionProps) {
     super(scope, id);
@@ -91,7 +95,13 @@ export class RevokerFunction extends Construct {
           effect: Effect.ALLOW,
           actions: ['kms:Decrypt'],
           resources: [props.credentialSecretKmsKeyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com` } },
+          // Through Secrets Manager, for this secret only (its ARN is the encryption context Secrets Manager sets).
+          conditions: {
+            StringEquals: {
+              'kms:ViaService': `secretsmanager.${stack.region}.amazonaws.com`,
+              'kms:EncryptionContext:SecretARN': props.credentialSecretArn,
+            },
+          },
         }),
       );
     }
@@ -132,22 +142,47 @@ export class RevokerFunction extends Construct {
         resources: [props.deadLetterQueue.queueArn],
       }),
     );
-    if (props.deadLetterQueueKey) {
+    // What the event source mapping does with the function's role, written out instead of SqsEventSource's grant
+    // (which adds GetQueueUrl and an unconditioned kms:Decrypt).
+    this.role.addToPolicy(
+      new PolicyStatement({
+        sid: 'ConsumeRequests',
+        actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+        resources: [props.queue.queueArn],
+      }),
+    );
+    if (props.queueKey) {
+      this.role.addToPolicy(
+        new PolicyStatement({
+          sid: 'DecryptRequests',
+          actions: ['kms:Decrypt'],
+          resources: [props.queueKey.keyArn],
+          conditions: sqsKeyConditions(stack.region, [props.queue.queueArn]),
+        }),
+      );
       this.role.addToPolicy(
         new PolicyStatement({
           sid: 'EncryptForDeadLetterQueue',
           actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-          resources: [props.deadLetterQueueKey.keyArn],
+          resources: [props.queueKey.keyArn],
+          conditions: sqsKeyConditions(stack.region, [props.deadLetterQueue.queueArn]),
         }),
       );
     }
-    this.function.addEventSource(
-      new SqsEventSource(props.queue, {
+    // The construct ID SqsEventSource used: the same logical ID, so a deployed mapping is updated, not replaced.
+    this.eventSourceMapping = this.function.addEventSourceMapping(
+      `SqsEventSource:${Names.nodeUniqueId(props.queue.node)}`,
+      {
+        eventSourceArn: props.queue.queueArn,
         batchSize: props.batchSize ?? 10,
         maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(1),
         maxConcurrency: props.maxConcurrency ?? 5,
         reportBatchItemFailures: true,
-      }),
+      },
     );
+    // Lambda checks the role's SQS permissions when it creates the mapping.
+    if (this.role.node.tryFindChild('DefaultPolicy')) {
+      this.eventSourceMapping.node.addDependency(this.role.node.findChild('DefaultPolicy'));
+    }
   }
 }

@@ -61,6 +61,14 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     [queueId, queue] = only(template, 'AWS::SQS::Queue', { QueueName: `pat-revoker-${name}-requests` });
     [dlqId, dlq] = only(template, 'AWS::SQS::Queue', { QueueName: `pat-revoker-${name}-requests-dlq` });
   });
+  /** The conditions of a grant of the queue key: through SQS, for these queues (encryption context). */
+  const sqsKey = (queueArns: unknown[]) => ({
+    StringEquals: {
+      'kms:ViaService': `sqs.${settings.region}.amazonaws.com`,
+      'kms:EncryptionContext:aws:sqs:arn': queueArns,
+    },
+  });
+  const queueArnOf = (queueName: string) => `arn:aws:sqs:${settings.region}:${settings.account}:${queueName}`;
 
   describe('queues', () => {
     it('are standard queues encrypted at rest as configured', () => {
@@ -115,16 +123,18 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       }
     });
 
-    it('let only the configured senders send', () => {
+    it('let only the configured senders and the operators send', () => {
       const statements = policyStatements(template, queueId).filter((s) => s.Action === 'sqs:SendMessage');
-      const { roleArns = [], snsTopicArns = [], eventBridgeRuleArns = [] } = settings.allowedSenders;
+      const { snsTopicArns = [], eventBridgeRuleArns = [] } = settings.allowedSenders;
+      const roleArns = [...(settings.allowedSenders.roleArns ?? []), ...settings.operatorRoleArns];
       const expected: any[] = [];
       if (roleArns.length) {
         expected.push({
           Sid: 'AllowConfiguredRoles',
           Effect: 'Allow',
           Action: 'sqs:SendMessage',
-          Principal: { AWS: roleArns.length === 1 ? roleArns[0] : roleArns },
+          // CDK sorts the principals of one statement
+          Principal: { AWS: roleArns.length === 1 ? roleArns[0] : [...roleArns].sort() },
           Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
         });
       }
@@ -170,17 +180,29 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       });
     });
 
-    it('let senders use the queue key only to send, services only for their configured sources', () => {
+    it('let senders and operators use the queue key only through SQS for these queues, services only for their configured sources', () => {
       if (settings.queueEncryption !== 'kms') return expect(template.findResources('AWS::KMS::Key')).toEqual({});
       const [, key] = only(template, 'AWS::KMS::Key');
       const statements = key.Properties.KeyPolicy.Statement;
-      const { roleArns, snsTopicArns = [], eventBridgeRuleArns = [] } = settings.allowedSenders;
+      const { roleArns = [], snsTopicArns = [], eventBridgeRuleArns = [] } = settings.allowedSenders;
+      const requests = queueArnOf(`pat-revoker-${name}-requests`);
+      const deadLetters = queueArnOf(`pat-revoker-${name}-requests-dlq`);
+      const principal = (arns: string[]) => ({ AWS: arns.length === 1 ? arns[0] : [...arns].sort() });
       expect(statements).toContainEqual({
         Sid: 'AllowConfiguredRolesToUseKey',
         Effect: 'Allow',
         Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        Principal: { AWS: roleArns },
+        Principal: principal(roleArns),
         Resource: '*',
+        Condition: sqsKey([requests]),
+      });
+      expect(statements).toContainEqual({
+        Sid: 'AllowOperatorsToUseKey',
+        Effect: 'Allow',
+        Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        Principal: principal(settings.operatorRoleArns),
+        Resource: '*',
+        Condition: sqsKey([requests, deadLetters]),
       });
       const service = (Sid: string, Service: string, arns: string[]) => ({
         Sid,
@@ -201,9 +223,12 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       expect(
         statements.filter(
           (st: any) =>
-            !['AllowConfiguredRolesToUseKey', 'AllowSnsTopicsToUseKey', 'AllowEventBridgeRulesToUseKey'].includes(
-              st.Sid,
-            ),
+            ![
+              'AllowConfiguredRolesToUseKey',
+              'AllowOperatorsToUseKey',
+              'AllowSnsTopicsToUseKey',
+              'AllowEventBridgeRulesToUseKey',
+            ].includes(st.Sid),
         ),
       ).toEqual([
         {
@@ -269,7 +294,7 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       });
     });
 
-    it('has a role with only: that secret, that DLQ, its logs, traces, and consuming its queue', () => {
+    it('has a role with only: that secret, that DLQ, its logs, traces, and consuming its queue, keys through their service for these resources', () => {
       const [roleId, role] = only(template, 'AWS::IAM::Role');
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
       expect(fn.Properties.Role).toEqual({ 'Fn::GetAtt': [roleId, 'Arn'] });
@@ -295,35 +320,53 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
           Action: 'secretsmanager:GetSecretValue',
           Resource: settings.credentialSecretArn,
         },
+        ...(settings.credentialSecretKmsKeyArn
+          ? [
+              {
+                Sid: 'DecryptDfnsCredential',
+                Effect: 'Allow',
+                Action: 'kms:Decrypt',
+                Resource: settings.credentialSecretKmsKeyArn,
+                Condition: {
+                  StringEquals: {
+                    'kms:ViaService': `secretsmanager.${settings.region}.amazonaws.com`,
+                    'kms:EncryptionContext:SecretARN': settings.credentialSecretArn,
+                  },
+                },
+              },
+            ]
+          : []),
         {
           Sid: 'SendToDeadLetterQueue',
           Effect: 'Allow',
           Action: 'sqs:SendMessage',
           Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] },
         },
+        { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' },
+        {
+          Sid: 'ConsumeRequests',
+          Effect: 'Allow',
+          Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
+          Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        },
         ...(keyArn
           ? [
+              {
+                Sid: 'DecryptRequests',
+                Effect: 'Allow',
+                Action: 'kms:Decrypt',
+                Resource: keyArn,
+                Condition: sqsKey([{ 'Fn::GetAtt': [queueId, 'Arn'] }]),
+              },
               {
                 Sid: 'EncryptForDeadLetterQueue',
                 Effect: 'Allow',
                 Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
                 Resource: keyArn,
+                Condition: sqsKey([{ 'Fn::GetAtt': [dlqId, 'Arn'] }]),
               },
             ]
           : []),
-        { Effect: 'Allow', Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Resource: '*' },
-        {
-          Effect: 'Allow',
-          Action: [
-            'sqs:ChangeMessageVisibility',
-            'sqs:DeleteMessage',
-            'sqs:GetQueueAttributes',
-            'sqs:GetQueueUrl',
-            'sqs:ReceiveMessage',
-          ],
-          Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
-        },
-        ...(keyArn ? [{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: keyArn }] : []),
       ];
       // Order is CDK's business; the set of statements is ours.
       expect(statements).toHaveLength(expected.length);
@@ -486,6 +529,7 @@ describe('cdk-nag', () => {
       'Serverless::Serverless-SQSRedrivePolicy',
       'Serverless::Serverless-LambdaDLQ',
       'Serverless::Serverless-LambdaEventSourceMappingDestination',
+      'Serverless::Serverless-EventBusDLQ',
       'Serverless::Serverless-SNSRedrivePolicy',
     ]);
     for (const [, acknowledgement] of nagAcknowledgements(get('prod').stack)) {
@@ -539,9 +583,25 @@ describe('settings', () => {
     ['staging.alarmEmails', broken('staging', { alarmEmails: [] }), /wake a human/],
     ['staging.alarmEmails[0]', broken('staging', { alarmEmails: ['oncall'] }), /e-mail address/],
     [
-      'dev.allowedSenders.roleArns',
-      broken('dev', { allowedSenders: { roleArns: [], snsTopicArns: ['arn:aws:sns:eu-west-1:111111111111:a'] } }),
-      /at least one role: operators who redrive/,
+      'dev.operatorRoleArns',
+      broken('dev', { operatorRoleArns: [] }),
+      /at least one role: someone must be able to redrive/,
+    ],
+    ['dev.operatorRoleArns[0]', broken('dev', { operatorRoleArns: ['operator'] }), /must be an ARN like/],
+    [
+      'staging.breakGlassRoleArn',
+      broken('staging', { breakGlassRoleArn: 'arn:aws:iam::222222222222:user/admin' }),
+      /must be an ARN like/,
+    ],
+    [
+      'prod.bootstrapQualifier',
+      broken('prod', { bootstrapQualifier: 'Prod-Qualifier' }),
+      /1 to 10 lower-case letters or digits/,
+    ],
+    [
+      'prod.credentialRotationRoleArn',
+      broken('prod', { credentialRotationRoleArn: 'rotation' }),
+      /must be an ARN like/,
     ],
     [
       'dev.allowedSenders',
@@ -655,6 +715,7 @@ describe('settings', () => {
             Condition: {
               StringEquals: {
                 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+                'kms:EncryptionContext:SecretARN': custom.credentialSecretArn,
               },
             },
           },
@@ -680,10 +741,13 @@ describe('settings', () => {
     const minimal = resolveSettings('dev', {
       dfnsApiUrl: 'https://api.dfns.io',
       credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:x-Ab12Cd',
-      allowedSenders: { roleArns: ['arn:aws:iam::111111111111:role/r'] },
+      allowedSenders: {},
+      operatorRoleArns: ['arn:aws:iam::111111111111:role/operator'],
+      breakGlassRoleArn: 'arn:aws:iam::111111111111:role/break-glass',
       alarmEmails: ['a@example.com'],
     });
     expect(minimal.protectedTokenIds).toEqual([]);
+    expect(minimal.allowedSenders).toEqual({ roleArns: [], snsTopicArns: [], eventBridgeRuleArns: [] });
     expect(minimal).toMatchObject({
       maxReceiveCount: 5,
       batchSize: 10,

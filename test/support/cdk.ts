@@ -16,6 +16,8 @@ import type { RevocationStack } from '../../infra/revocation-stack.js';
 export interface Synthesized {
   stack: RevocationStack;
   template: Template;
+  /** The CloudFormation execution role `cdk deploy` uses for this stack, as the cloud assembly names it. */
+  deploymentRoleArn: string | undefined;
 }
 
 /**
@@ -43,9 +45,16 @@ export function synthesize(
       context: { ...context, ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }) },
     });
     const stacks = buildApp(app, options.only, options.environments ?? ENVIRONMENTS);
-    app.synth();
+    const assembly = app.synth();
     const byName = new Map(
-      stacks.map((stack) => [stack.node.id.replace('PatRevoker-', ''), { stack, template: Template.fromStack(stack) }]),
+      stacks.map((stack) => [
+        stack.node.id.replace('PatRevoker-', ''),
+        {
+          stack,
+          template: Template.fromStack(stack),
+          deploymentRoleArn: assembly.getStackArtifact(stack.artifactId).cloudFormationExecutionRoleArn,
+        },
+      ]),
     );
     return { app, byName };
   } finally {

@@ -68,7 +68,7 @@ sends requests of at most ${MAX_TOKEN_IDS} IDs with SendMessageBatch and prints 
   redrive: `Usage: pat-revoker redrive [--rate <messages per second>] [options]
 
 Starts an SQS message move task from the DLQ back to the request queue (StartMessageMoveTask) and prints its
-status. Redriving sends with your identity: your role must be one of the queue's allowed senders.
+status. Redriving sends with your identity: your role must be one of the environment's operatorRoleArns.
 
   --rate <n>              at most n messages per second (1-500; default: as fast as SQS goes)
   --env <name> | --queue-url <url> [--dlq-url <url>] [--region <region>]`,
