@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import { parseDfnsOrigin, TOKEN_ID_PATTERN } from '../functions/lib/dfns/client.js';
+import { REQUEST_RETENTION_DAYS } from './constructs/revocation-queue.js';
 
 /** The environments this app deploys. */
 export const ENVIRONMENT_NAMES = ['dev', 'staging', 'prod'] as const;
@@ -166,6 +167,14 @@ const settingsSchema = z
         code: 'custom',
         path: ['visibilityTimeoutSeconds'],
         message: `must be at least 6 × functionTimeoutSeconds + batchingWindowSeconds = ${minimum} (AWS guidance for SQS event sources)`,
+      });
+    }
+    const receivesSeconds = s.maxReceiveCount * (s.visibilityTimeoutSeconds ?? minimum);
+    if (receivesSeconds >= REQUEST_RETENTION_DAYS * 86_400) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxReceiveCount'],
+        message: `× the visibility timeout is ${receivesSeconds} s, not under the request queue's ${REQUEST_RETENTION_DAYS}-day retention: a record would expire before its last receive`,
       });
     }
     if (s.deadlineMarginMs >= s.functionTimeoutSeconds * 1000) {

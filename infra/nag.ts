@@ -57,14 +57,14 @@ export function nagAcknowledgements(stack: RevocationStack): Array<[IConstruct, 
           'SQS event sources have no on-failure destination; the source queue’s redrive policy to the DLQ is the failure path.',
       },
     ],
-    [
-      stack.tamperAlarm.rule,
+    ...stack.tamperAlarm.rules.map((rule): [IConstruct, NagAcknowledgement] => [
+      rule,
       {
         id: 'Serverless::Serverless-EventBusDLQ',
         reason:
           'The only target is the alarm topic. A DLQ of undelivered tampering pages would need an alarm of its own, which would page through that same topic; the CloudTrail trail keeps the events either way.',
       },
-    ],
+    ]),
     [
       stack.alarms.topic,
       {

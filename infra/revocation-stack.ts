@@ -106,6 +106,10 @@ export class RevocationStack extends Stack {
         settings.breakGlassRoleArn,
         ...(settings.credentialRotationRoleArn ? [settings.credentialRotationRoleArn] : []),
       ],
+      keeperRoleArns: [
+        settings.breakGlassRoleArn,
+        ...(settings.credentialRotationRoleArn ? [settings.credentialRotationRoleArn] : []),
+      ],
       administratorRoleArns: [deployer, settings.breakGlassRoleArn],
     });
 
@@ -137,9 +141,13 @@ export class RevocationStack extends Stack {
     this.tamperAlarm = new TamperAlarm(this, 'TamperAlarm', {
       queues: [this.revocationQueue.queue, this.revocationQueue.deadLetterQueue],
       secretArn: settings.credentialSecretArn,
+      ...(settings.credentialRotationRoleArn ? { credentialRotationRoleArn: settings.credentialRotationRoleArn } : {}),
       function: this.revoker.function,
+      functionRoleArn: this.revoker.role.roleArn,
       eventSourceMapping: this.revoker.eventSourceMapping,
+      ...(this.revocationQueue.key ? { queueKeyArn: this.revocationQueue.key.keyArn } : {}),
       deploymentRoleArn: deployer,
+      breakGlassRoleArn: settings.breakGlassRoleArn,
       topic: this.alarms.topic,
       environmentName: settings.name,
     });

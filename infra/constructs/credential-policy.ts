@@ -6,6 +6,10 @@
 import { PolicyDocument, PolicyStatement, AnyPrincipal, Effect } from 'aws-cdk-lib/aws-iam';
 import { CfnResourcePolicy } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { CREDENTIAL_TAMPERING } from './tamper-alarm.js';
+
+/** The Secrets Manager actions behind the calls the tamper alarm watches on the value. */
+const CREDENTIAL_CHANGES = CREDENTIAL_TAMPERING.map((call) => `secretsmanager:${call}`);
 
 /** Props of {@link CredentialPolicy}. */
 export interface CredentialPolicyProps {
@@ -13,6 +17,8 @@ export interface CredentialPolicyProps {
   secretArn: string;
   /** The roles that may read the value: the function's, break-glass, and a rotation function's if any. */
   readerRoleArns: string[];
+  /** The roles that may change, rotate or delete the value: break-glass and a rotation function's if any. */
+  keeperRoleArns: string[];
   /** The roles that may change or remove this policy: the deployment's CloudFormation role and break-glass. */
   administratorRoleArns: string[];
 }
@@ -39,6 +45,8 @@ export class CredentialPolicy extends Construct {
       resourcePolicy: new PolicyDocument({
         statements: [
           denyAllBut('DenyOtherReaders', ['secretsmanager:GetSecretValue'], props.readerRoleArns),
+          // A new value, another KMS key, a moved stage or a deletion stops revocations or swaps the signer.
+          denyAllBut('DenyOtherValueChanges', [...CREDENTIAL_CHANGES], props.keeperRoleArns),
           denyAllBut(
             'DenyOtherPolicyChanges',
             ['secretsmanager:PutResourcePolicy', 'secretsmanager:DeleteResourcePolicy'],

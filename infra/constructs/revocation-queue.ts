@@ -52,7 +52,10 @@ export interface RevocationQueueProps {
 /** What a sender needs of the queue key to send (SQS encrypts with a data key). */
 const KEY_ACTIONS_TO_SEND = ['kms:GenerateDataKey', 'kms:Decrypt'];
 
-/** SQS' largest message, in bytes (256 KiB): the function's request limit, and what a DLQ message may grow to. */
+/**
+ * Largest message of both queues, in bytes (256 KiB): the function's request limit (CONTRACT section 4), so a sender
+ * learns of a too-large request at send time, and what a dead letter may grow to, so it can always be redriven.
+ */
 export const MAX_MESSAGE_SIZE_BYTES = 262_144;
 
 /**
@@ -136,6 +139,18 @@ export class RevocationQueue extends Construct {
     });
 
     this.allowSenders(props.senders, props.operatorRoleArns);
+    // Named as a principal (an ARN inside a condition is never checked): SQS refuses a policy naming a role that does
+    // not exist, so a mistyped break-glass ARN fails the deploy instead of silently removing the way back in.
+    for (const queue of [this.queue, this.deadLetterQueue]) {
+      queue.addToResourcePolicy(
+        new PolicyStatement({
+          sid: 'AllowBreakGlassToInspect',
+          actions: ['sqs:GetQueueAttributes'],
+          principals: [new ArnPrincipal(props.breakGlassRoleArn)],
+          resources: [queue.queueArn],
+        }),
+      );
+    }
     for (const queue of [this.queue, this.deadLetterQueue]) {
       this.denyAllBut(queue, 'DenyOtherAdministrators', ADMINISTER, [props.deploymentRoleArn, props.breakGlassRoleArn]);
     }
@@ -247,6 +262,13 @@ export class RevocationQueue extends Construct {
       'DenyOtherConsumers',
       [...CONSUME, 'sqs:StartMessageMoveTask'],
       [consumer.roleArn, ...operatorRoleArns, breakGlassRoleArn],
+    );
+    // Cancelling an operator's redrive is theirs (and break-glass') alone.
+    this.denyAllBut(
+      this.deadLetterQueue,
+      'DenyOtherMoveCancels',
+      ['sqs:CancelMessageMoveTask'],
+      [...operatorRoleArns, breakGlassRoleArn],
     );
     this.allowDeadLetterWriter(consumer);
   }

@@ -31,7 +31,7 @@ import {
 import { runCli } from '../../tools/cli/cli.js';
 import { synthesize, type Synthesized } from '../support/cdk.js';
 import { matchesPattern, resolveIntrinsics, type PhysicalIds } from '../support/event-pattern.js';
-import { deniedBy, type Caller, type PolicyStatementJson } from '../support/iam-policy.js';
+import { allowedBy, deniedBy, type Caller, type PolicyStatementJson } from '../support/iam-policy.js';
 
 let synthesized: Map<string, Synthesized>;
 beforeAll(() => {
@@ -143,9 +143,85 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       expectOnly(r.dlqId, ADMINISTER, ['deployment', 'break-glass']);
     });
 
+    it("has an operator's redrive cancelled only by the operators and break-glass", () => {
+      expectOnly(r.dlqId, ['sqs:CancelMessageMoveTask'], [...operators(), 'break-glass']);
+    });
+
     it('is written only by the function, and by SQS itself (no principal) moving exhausted records', () => {
       expectOnly(r.dlqId, ['sqs:SendMessage'], ['function']);
       expect(deniedBy(r.queuePolicy(r.dlqId), {}, 'sqs:SendMessage', arnOf(r.dlqId))).toEqual([]);
+    });
+  });
+
+  it('name break-glass as a principal on both queues, so a deploy with a role that does not exist fails', () => {
+    for (const id of [r.queueId, r.dlqId]) {
+      expect(r.queuePolicy(id).filter((s) => s.Effect === 'Allow' && s.Sid === 'AllowBreakGlassToInspect')).toEqual([
+        {
+          Sid: 'AllowBreakGlassToInspect',
+          Effect: 'Allow',
+          Action: 'sqs:GetQueueAttributes',
+          Principal: { AWS: r.settings.breakGlassRoleArn },
+          Resource: arnOf(id),
+        },
+      ]);
+    }
+  });
+
+  describe('the queue key (queueEncryption kms)', () => {
+    const sqsArn = (queueName: string) => `arn:aws:sqs:${r.settings.region}:${r.settings.account}:${queueName}`;
+    const through = (service: string | undefined, queueArn: unknown): Partial<Caller> => ({
+      ...(service ? { viaService: `${service}.${r.settings.region}.amazonaws.com` } : {}),
+      encryptionContext: { 'aws:sqs:arn': queueArn },
+    });
+
+    it('is used by senders and operators only through SQS, and each for its own queues', () => {
+      const keys = Object.values(r.template.findResources('AWS::KMS::Key')) as Array<{
+        Properties: { KeyPolicy: { Statement: PolicyStatementJson[] } };
+      }>;
+      if (r.settings.queueEncryption !== 'kms') return expect(keys).toEqual([]);
+      const statements = (keys[0] as (typeof keys)[number]).Properties.KeyPolicy.Statement;
+      const requests = sqsArn(`pat-revoker-${name}-requests`);
+      const deadLetters = sqsArn(`pat-revoker-${name}-requests-dlq`);
+      const may = (arn: string, via: string | undefined, queueArn: string) =>
+        allowedBy(statements, { principalArn: arn, ...through(via, queueArn) }, 'kms:GenerateDataKey', '*').length > 0;
+      for (const arn of r.settings.operatorRoleArns) {
+        expect([arn, may(arn, 'sqs', requests), may(arn, 'sqs', deadLetters)]).toEqual([arn, true, true]);
+        expect([arn, may(arn, undefined, requests), may(arn, 'sns', deadLetters)]).toEqual([arn, false, false]);
+      }
+      for (const arn of r.settings.allowedSenders.roleArns ?? []) {
+        expect([arn, may(arn, 'sqs', requests), may(arn, 'sqs', deadLetters), may(arn, undefined, requests)]).toEqual([
+          arn,
+          true,
+          false,
+          false,
+        ]);
+      }
+    });
+
+    it("is used by the function's role to read requests and write dead letters, through SQS only", () => {
+      const policy = Object.values(r.template.findResources('AWS::IAM::Policy'))[0] as {
+        Properties: { PolicyDocument: { Statement: PolicyStatementJson[] } };
+      };
+      const statements = policy.Properties.PolicyDocument.Statement;
+      const [keyId] = Object.keys(r.template.findResources('AWS::KMS::Key'));
+      if (!keyId)
+        return expect(statements.filter((st) => [st.Action].flat().some((a) => a.startsWith('kms:')))).toEqual([]);
+      const key = arnOf(keyId);
+      const may = (action: string, via: string | undefined, queueId: string) =>
+        allowedBy(statements, through(via, arnOf(queueId)), action, key).length > 0;
+      expect({
+        'decrypt requests': may('kms:Decrypt', 'sqs', r.queueId),
+        'encrypt dead letters': may('kms:GenerateDataKey', 'sqs', r.dlqId),
+        'encrypt requests': may('kms:GenerateDataKey', 'sqs', r.queueId),
+        'decrypt requests directly': may('kms:Decrypt', undefined, r.queueId),
+        'decrypt requests through another service': may('kms:Decrypt', 'sns', r.queueId),
+      }).toEqual({
+        'decrypt requests': true,
+        'encrypt dead letters': true,
+        'encrypt requests': false,
+        'decrypt requests directly': false,
+        'decrypt requests through another service': false,
+      });
     });
   });
 
@@ -301,6 +377,27 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       }
     });
 
+    it('has its value changed, rotated, re-keyed or deleted only by break-glass and the rotation role', () => {
+      const changes = [
+        'secretsmanager:PutSecretValue',
+        'secretsmanager:UpdateSecret',
+        'secretsmanager:UpdateSecretVersionStage',
+        'secretsmanager:DeleteSecret',
+        'secretsmanager:RotateSecret',
+        'secretsmanager:CancelRotateSecret',
+      ];
+      for (const action of changes) {
+        expect([action, Object.keys(principals).filter((who) => !denied(who, action))]).toEqual([
+          action,
+          ['break-glass'],
+        ]);
+        const rotation = r.settings.credentialRotationRoleArn;
+        if (rotation) {
+          expect(deniedBy(policy.ResourcePolicy.Statement, { principalArn: rotation }, action, '*')).toEqual([]);
+        }
+      }
+    });
+
     it('has its policy changed or removed only by the deployment and break-glass', () => {
       for (const action of ['secretsmanager:PutResourcePolicy', 'secretsmanager:DeleteResourcePolicy']) {
         expect(Object.keys(principals).filter((who) => !denied(who, action))).toEqual(['deployment', 'break-glass']);
@@ -311,20 +408,26 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
   describe('the tamper alarm', () => {
     const fixture = JSON.parse(
       readFileSync(new URL('../fixtures/cloudtrail/tampering.json', import.meta.url), 'utf8'),
-    ) as { events: Array<{ case: string; page: boolean; event: unknown }> };
-    let rule: { EventPattern: unknown; Targets: Array<{ Arn: unknown; InputTransformer?: unknown }> };
-    let ruleId: string;
+    ) as { events: Array<{ case: string; page: boolean | 'unless-rotation-role' | 'if-queue-key'; event: unknown }> };
+    type RuleProperties = { EventPattern: unknown; Targets: Array<{ Arn: unknown; InputTransformer?: unknown }> };
+    let rules: Array<[string, RuleProperties]>;
     let resolve: (value: unknown) => unknown;
     let fill: (event: unknown) => unknown;
+    let verdictOf: (page: (typeof fixture.events)[number]['page']) => boolean;
     beforeAll(() => {
-      const rules = Object.entries(r.template.findResources('AWS::Events::Rule'));
-      expect(rules).toHaveLength(1);
-      [ruleId, { Properties: rule }] = rules[0] as [string, { Properties: typeof rule }];
+      rules = Object.entries(r.template.findResources('AWS::Events::Rule')).map(([id, resource]) => [
+        id,
+        resource.Properties as RuleProperties,
+      ]);
+      expect(rules.length).toBeGreaterThan(0);
       const { settings } = r;
       const account = settings.account as string;
       const region = settings.region as string;
       const [functionId] = Object.keys(r.template.findResources('AWS::Lambda::Function'));
       const [mappingId] = Object.keys(r.template.findResources('AWS::Lambda::EventSourceMapping'));
+      const [topicId] = Object.keys(r.template.findResources('AWS::SNS::Topic'));
+      const [keyId] = Object.keys(r.template.findResources('AWS::KMS::Key'));
+      const keyArn = `arn:aws:kms:${region}:${account}:key/3c0d8b9e-1f2a-4b5c-8d7e-9f0a1b2c3d4e`;
       const functionName = `PatRevoker-${name}-RevokerFunction-AbCdEf012345`;
       const queue = (queueName: string) => ({
         ref: `https://sqs.${region}.amazonaws.com/${account}/${queueName}`,
@@ -338,9 +441,23 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
           attributes: { Arn: `arn:aws:lambda:${region}:${account}:function:${functionName}` },
         },
         [mappingId as string]: { ref: '0f8b2c1e-6d4a-4e1b-9a3c-7b5d2e4f6a81' },
+        [topicId as string]: { ref: `arn:aws:sns:${region}:${account}:PatRevoker-${name}-AlarmsTopic-AbCdEf012345` },
+        [r.roleId]: {
+          ref: 'role',
+          attributes: { Arn: `arn:aws:iam::${account}:role/PatRevoker-${name}-RevokerRole-AbCdEf` },
+        },
+        ...(keyId ? { [keyId]: { ref: keyArn.split('/')[1] as string, attributes: { Arn: keyArn } } } : {}),
       };
       resolve = (value) => resolveIntrinsics(value, ids, { partition: 'aws', region, account });
       const deploymentRoleArn = resolve(r.deployer) as string;
+      const rotationRoleArn =
+        settings.credentialRotationRoleArn ?? `arn:aws:iam::${account}:role/dfns-credential-rotation`;
+      verdictOf = (page) =>
+        page === 'unless-rotation-role'
+          ? settings.credentialRotationRoleArn === undefined
+          : page === 'if-queue-key'
+            ? keyId !== undefined
+            : page;
       const secretArn = settings.credentialSecretArn;
       const partialSecretArn = secretArn.replace(/-[A-Za-z0-9]{6}$/, '');
       const values: Record<string, string> = {
@@ -358,6 +475,12 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         mappingUuid: ids[mappingId as string]?.ref as string,
         deploymentRoleArn,
         deploymentRoleName: deploymentRoleArn.split('/').pop() as string,
+        functionRoleArn: ids[r.roleId]?.attributes?.Arn as string,
+        topicArn: ids[topicId as string]?.ref as string,
+        // where there is no such key or role, events naming one must not page
+        queueKeyArn: keyArn,
+        rotationRoleArn: rotationRoleArn,
+        rotationRoleName: rotationRoleArn.split('/').pop() as string,
       };
       fill = (event) =>
         JSON.parse(
@@ -369,18 +492,41 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         );
     });
 
-    it.each(fixture.events.map((e) => ({ ...e, verdict: e.page ? 'pages' : 'does not page' })))(
-      '$case: $verdict',
-      ({ page, event }) => {
-        expect(matchesPattern(resolve(rule.EventPattern) as never, fill(event) as never)).toBe(page);
-      },
-    );
+    it.each(fixture.events)('$case (page: $page)', ({ page, event }) => {
+      const filled = fill(event);
+      const pages = rules.some(([, rule]) => matchesPattern(resolve(rule.EventPattern) as never, filled as never));
+      expect(pages).toBe(verdictOf(page));
+    });
 
-    it('pages through the alarm topic, which lets EventBridge publish for this rule only', () => {
+    it('fits EventBridge: each pattern at most 4096 characters (with room for long names), under 1000 $or combinations', () => {
+      for (const [, rule] of rules) {
+        // the names used here are short; a real function name may be 64 characters, in up to 9 places
+        expect(JSON.stringify(resolve(rule.EventPattern)).length + 9 * 64).toBeLessThanOrEqual(4096);
+        expect(combinations(rule.EventPattern)).toBeLessThan(1000);
+      }
+    });
+
+    it('pages through a topic that only the deployment and break-glass may reconfigure, unshare or delete', () => {
       const [topicId] = Object.keys(r.template.findResources('AWS::SNS::Topic'));
-      expect(rule.Targets).toHaveLength(1);
-      expect(rule.Targets[0]?.Arn).toEqual({ Ref: topicId });
-      expect(JSON.stringify(rule.Targets[0]?.InputTransformer)).toContain('outside a deploy');
+      const [topicPolicy] = Object.values(r.template.findResources('AWS::SNS::TopicPolicy')) as Array<{
+        Properties: { PolicyDocument: { Statement: PolicyStatementJson[] } };
+      }>;
+      const statements = topicPolicy?.Properties.PolicyDocument.Statement ?? [];
+      for (const action of ['sns:SetTopicAttributes', 'sns:DeleteTopic', 'sns:AddPermission', 'sns:RemovePermission']) {
+        const allowed = Object.keys(principals).filter(
+          (who) => deniedBy(statements, principals[who] as Caller, action, { Ref: topicId }).length === 0,
+        );
+        expect([action, allowed]).toEqual([action, ['deployment', 'break-glass']]);
+      }
+    });
+
+    it('pages through the alarm topic, which lets EventBridge publish for these rules only', () => {
+      const [topicId] = Object.keys(r.template.findResources('AWS::SNS::Topic'));
+      for (const [, rule] of rules) {
+        expect(rule.Targets).toHaveLength(1);
+        expect(rule.Targets[0]?.Arn).toEqual({ Ref: topicId });
+        expect(JSON.stringify(rule.Targets[0]?.InputTransformer)).toContain('outside a deploy');
+      }
       const [topicPolicy] = Object.values(r.template.findResources('AWS::SNS::TopicPolicy')) as Array<{
         Properties: { PolicyDocument: { Statement: PolicyStatementJson[] } };
       }>;
@@ -389,17 +535,28 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       );
       expect(fromEvents).toEqual([
         {
-          Sid: 'AllowTamperAlarmRule',
+          Sid: 'AllowTamperAlarmRules',
           Effect: 'Allow',
           Action: 'sns:Publish',
           Principal: { Service: 'events.amazonaws.com' },
           Resource: { Ref: topicId },
-          Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } },
+          Condition: { ArnEquals: { 'aws:SourceArn': rules.map(([id]) => ({ 'Fn::GetAtt': [id, 'Arn'] })) } },
         },
       ]);
     });
   });
 });
+
+/** How many alternatives an EventBridge pattern expands to (its $or branches multiplied out). */
+function combinations(node: unknown): number {
+  if (node === null || typeof node !== 'object' || Array.isArray(node)) return 1;
+  return Object.entries(node).reduce(
+    (product, [key, sub]) =>
+      product *
+      (key === '$or' ? (sub as unknown[]).reduce<number>((sum, alt) => sum + combinations(alt), 0) : combinations(sub)),
+    1,
+  );
+}
 
 describe('a custom bootstrap qualifier', () => {
   it('names the execution role of that bootstrap, as the cloud assembly does', () => {

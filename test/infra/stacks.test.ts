@@ -166,7 +166,16 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     it('let only the function write to the DLQ (SQS itself moves records there without an IAM principal)', () => {
       const [roleId] = only(template, 'AWS::IAM::Role');
       const statements = policyStatements(template, dlqId);
-      expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([]);
+      // the one Allow names break-glass as a principal, so that a deploy fails if that role does not exist
+      expect(statements.filter((s) => s.Effect === 'Allow')).toEqual([
+        {
+          Sid: 'AllowBreakGlassToInspect',
+          Effect: 'Allow',
+          Action: 'sqs:GetQueueAttributes',
+          Principal: { AWS: settings.breakGlassRoleArn },
+          Resource: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+        },
+      ]);
       expect(statements).toContainEqual({
         Sid: 'DenyOtherWriters',
         Effect: 'Deny',
@@ -530,6 +539,7 @@ describe('cdk-nag', () => {
       'Serverless::Serverless-LambdaDLQ',
       'Serverless::Serverless-LambdaEventSourceMappingDestination',
       'Serverless::Serverless-EventBusDLQ',
+      'Serverless::Serverless-EventBusDLQ',
       'Serverless::Serverless-SNSRedrivePolicy',
     ]);
     for (const [, acknowledgement] of nagAcknowledgements(get('prod').stack)) {
@@ -637,6 +647,11 @@ describe('settings', () => {
       /is in account 999999999999, the stack in 333333333333/,
     ],
     ['prod.alarmEmails', broken('prod', { alarmEmails: ['a@example.com', 'A@example.com'] }), /twice/],
+    [
+      'prod.maxReceiveCount',
+      broken('prod', { maxReceiveCount: 20, visibilityTimeoutSeconds: 43_200 }),
+      /not under the request queue's 4-day retention/,
+    ],
     [
       'dev.allowedSenders.roleArns[0]',
       broken('dev', { allowedSenders: { roleArns: ['siem'] } }),

@@ -6,7 +6,8 @@
  * - a field's pattern is a list of alternatives: exact values, `{prefix}`, `{suffix}`, `{anything-but}`, `{exists}`;
  * - every field of the pattern must match (AND), `$or` at any level takes one of its patterns;
  * - a missing field matches nothing but `{exists: false}`, also when a parent object is missing;
- * - an array in the event matches when one of its elements does.
+ * - an array in the event matches when one of its elements does (objects included);
+ * - matchers sit in a leaf's list: `exists` on an object node is refused, as EventBridge refuses it.
  * Anything else throws, so a pattern this cannot judge fails its test instead of passing it.
  */
 
@@ -60,6 +61,11 @@ export function matchesPattern(pattern: Json, event: Json | undefined): boolean 
     }
     const value = object?.[key];
     if (Array.isArray(sub)) return fieldMatches(sub, value);
+    if (sub !== null && typeof sub === 'object' && ('exists' in sub || 'prefix' in sub || 'anything-but' in sub)) {
+      throw new Error(`matchers work on leaves only, in a list: ${key}: ${JSON.stringify(sub)}`);
+    }
+    // An array of objects matches when one of its objects does (CloudTrail's resources: [{ ARN, type }]).
+    if (Array.isArray(value)) return value.some((element) => matchesPattern(sub, element));
     return matchesPattern(sub, value);
   });
 }

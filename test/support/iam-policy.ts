@@ -24,6 +24,10 @@ export interface Caller {
   service?: string;
   /** `aws:SourceArn`. */
   sourceArn?: unknown;
+  /** `kms:ViaService`: the service calling KMS for the caller (`sqs.<region>.amazonaws.com`); absent when direct. */
+  viaService?: string;
+  /** The encryption context of a KMS request (`kms:EncryptionContext:<key>`). */
+  encryptionContext?: Record<string, unknown>;
 }
 
 const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : [value]);
@@ -37,7 +41,8 @@ function actionMatches(patterns: string | string[], action: string): boolean {
 }
 
 function principalMatches(principal: PolicyStatementJson['Principal'], caller: Caller): boolean {
-  if (principal === '*') return true;
+  // An identity policy's statements have no Principal: they apply to whoever holds the policy.
+  if (principal === undefined || principal === '*') return true;
   if (principal?.AWS !== undefined) {
     return asList(principal.AWS).some(
       (p) => p === '*' || (caller.principalArn !== undefined && isDeepStrictEqual(p, caller.principalArn)),
@@ -55,7 +60,12 @@ function contextValue(key: string, caller: Caller): unknown {
       return caller.sourceArn;
     case 'aws:SecureTransport':
       return 'true'; // every caller here uses TLS; the TLS deny is tested on its own
+    case 'kms:ViaService':
+      return caller.viaService;
     default:
+      if (key.startsWith('kms:EncryptionContext:')) {
+        return caller.encryptionContext?.[key.slice('kms:EncryptionContext:'.length)];
+      }
       throw new Error(`condition key ${key} is not modelled`);
   }
 }
@@ -65,6 +75,10 @@ const equal = (a: unknown, b: unknown) => isDeepStrictEqual(a, b);
 function conditionHolds(operator: string, key: string, expected: unknown, caller: Caller): boolean {
   const actual = contextValue(key, caller);
   const values = asList(expected);
+  // ARN and String...Like operators treat * and ? as wildcards; this compares exactly, so refuse them.
+  if (values.some((v) => typeof v === 'string' && /[*?]/.test(v))) {
+    throw new Error(`a wildcard in ${operator} ${key} is not modelled`);
+  }
   switch (operator) {
     case 'Null':
       return (actual === undefined) === (String(expected) === 'true');
@@ -84,6 +98,9 @@ function conditionHolds(operator: string, key: string, expected: unknown, caller
 
 /** Whether `statement` applies to `caller` doing `action` on `resource` (the template value naming it). */
 export function applies(statement: PolicyStatementJson, caller: Caller, action: string, resource: unknown): boolean {
+  for (const element of ['NotAction', 'NotResource', 'NotPrincipal']) {
+    if (element in statement) throw new Error(`${element} is not modelled (statement ${statement.Sid ?? '?'})`);
+  }
   if (!actionMatches(statement.Action, action)) return false;
   if (!principalMatches(statement.Principal, caller)) return false;
   if (statement.Resource !== undefined && !asList(statement.Resource).some((r) => r === '*' || equal(r, resource))) {
@@ -104,4 +121,17 @@ export function deniedBy(
   return statements
     .filter((s) => s.Effect === 'Deny' && applies(s, caller, action, resource))
     .map((s) => s.Sid ?? '(no Sid)');
+}
+
+/** The `Sid`s (or positions) of the Allow statements that let `caller` do `action` on `resource`. */
+export function allowedBy(
+  statements: PolicyStatementJson[],
+  caller: Caller,
+  action: string,
+  resource: unknown,
+): string[] {
+  return statements
+    .map((s, i) => [s, s.Sid ?? `#${i}`] as const)
+    .filter(([s]) => s.Effect === 'Allow' && applies(s, caller, action, resource))
+    .map(([, sid]) => sid);
 }
