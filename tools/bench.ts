@@ -91,7 +91,8 @@ function first<T>(items: readonly T[], what: string): T {
 /** CPU seconds a process has used so far (Linux /proc; undefined elsewhere). */
 function processCpuSeconds(pid: number | undefined): number | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
+    if (fields === undefined) return undefined;
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
   } catch {
     return undefined;
