@@ -111,27 +111,23 @@ export function applies(statement: PolicyStatementJson, caller: Caller, action: 
   );
 }
 
-/** The `Sid`s of the Deny statements that stop `caller` doing `action` on `resource`. */
-export function deniedBy(
+/** The `Sid`s (or positions, `#<n>`) of the statements with `effect` that apply to `caller` doing `action`. */
+function matching(
+  effect: PolicyStatementJson['Effect'],
   statements: PolicyStatementJson[],
   caller: Caller,
   action: string,
   resource: unknown,
 ): string[] {
-  return statements
-    .filter((s) => s.Effect === 'Deny' && applies(s, caller, action, resource))
-    .map((s) => s.Sid ?? '(no Sid)');
+  return statements.flatMap((s, i) =>
+    s.Effect === effect && applies(s, caller, action, resource) ? [s.Sid ?? `#${i}`] : [],
+  );
 }
 
-/** The `Sid`s (or positions) of the Allow statements that let `caller` do `action` on `resource`. */
-export function allowedBy(
-  statements: PolicyStatementJson[],
-  caller: Caller,
-  action: string,
-  resource: unknown,
-): string[] {
-  return statements
-    .map((s, i) => [s, s.Sid ?? `#${i}`] as const)
-    .filter(([s]) => s.Effect === 'Allow' && applies(s, caller, action, resource))
-    .map(([, sid]) => sid);
-}
+/** The `Sid`s of the Deny statements that stop `caller` doing `action` on `resource`. */
+export const deniedBy = (statements: PolicyStatementJson[], caller: Caller, action: string, resource: unknown) =>
+  matching('Deny', statements, caller, action, resource);
+
+/** The `Sid`s of the Allow statements that let `caller` do `action` on `resource`. */
+export const allowedBy = (statements: PolicyStatementJson[], caller: Caller, action: string, resource: unknown) =>
+  matching('Allow', statements, caller, action, resource);
