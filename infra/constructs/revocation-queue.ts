@@ -84,7 +84,7 @@ export class RevocationQueue extends Construct {
   readonly key?: Key;
   /** The queues' ARNs, formatted from their names (usable where a reference to the queue would make a cycle). */
   readonly queueArns: { requests: string; deadLetters: string };
-  private readonly access: Pick<RevocationQueueProps, 'operatorRoleArns' | 'breakGlassRoleArn' | 'deploymentRoleArn'>;
+  private readonly access: Pick<RevocationQueueProps, 'operatorRoleArns' | 'breakGlassRoleArn'>;
 
   constructor(scope: Construct, id: string, props: RevocationQueueProps) {
     super(scope, id);
@@ -105,11 +105,7 @@ export class RevocationQueue extends Construct {
     const deadLetterQueueName = `${props.queueName}-dlq`;
     const deadLetterQueueArn = stack.formatArn({ service: 'sqs', resource: deadLetterQueueName });
     this.queueArns = { requests: sourceQueueArn, deadLetters: deadLetterQueueArn };
-    this.access = {
-      operatorRoleArns: props.operatorRoleArns,
-      breakGlassRoleArn: props.breakGlassRoleArn,
-      deploymentRoleArn: props.deploymentRoleArn,
-    };
+    this.access = { operatorRoleArns: props.operatorRoleArns, breakGlassRoleArn: props.breakGlassRoleArn };
 
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       queueName: deadLetterQueueName,
@@ -139,9 +135,10 @@ export class RevocationQueue extends Construct {
     });
 
     this.allowSenders(props.senders, props.operatorRoleArns);
-    // Named as a principal (an ARN inside a condition is never checked): SQS refuses a policy naming a role that does
-    // not exist, so a mistyped break-glass ARN fails the deploy instead of silently removing the way back in.
     for (const queue of [this.queue, this.deadLetterQueue]) {
+      this.denyAllBut(queue, 'DenyOtherAdministrators', ADMINISTER, [props.deploymentRoleArn, props.breakGlassRoleArn]);
+      // Named as a principal (an ARN inside a condition is never checked): SQS refuses a policy naming a role that
+      // does not exist, so a mistyped break-glass ARN fails the deploy instead of silently removing the way back in.
       queue.addToResourcePolicy(
         new PolicyStatement({
           sid: 'AllowBreakGlassToInspect',
@@ -150,9 +147,6 @@ export class RevocationQueue extends Construct {
           resources: [queue.queueArn],
         }),
       );
-    }
-    for (const queue of [this.queue, this.deadLetterQueue]) {
-      this.denyAllBut(queue, 'DenyOtherAdministrators', ADMINISTER, [props.deploymentRoleArn, props.breakGlassRoleArn]);
     }
   }
 
