@@ -48,6 +48,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** The smallest deadline margin, ms: the dead-letter sends and the answer to Lambda happen in the margin. */
+export const MIN_DEADLINE_MARGIN_MS = 1_000;
+
 const required = (rule: string) =>
   z
     .string({ error: `is required (${rule})` })
@@ -109,8 +112,7 @@ const schema = z.object({
   MAX_CONCURRENCY: integer(8, 1, 256),
   DFNS_REQUEST_TIMEOUT_MS: integer(10_000, 100, 900_000),
   DFNS_MAX_ATTEMPTS: integer(3, 1, 10),
-  // At least 1 s: the dead-letter sends and the answer to Lambda happen in the margin.
-  DEADLINE_MARGIN_MS: integer(5_000, 1_000, 900_000),
+  DEADLINE_MARGIN_MS: integer(5_000, MIN_DEADLINE_MARGIN_MS, 900_000),
   MAX_RECEIVE_COUNT: z
     .string()
     .trim()

@@ -14,6 +14,7 @@
  *
  * Collaborators come in as arguments so tests drive this without module mocks.
  */
+import { MIN_DEADLINE_MARGIN_MS } from '../lib/config.js';
 import type { Pat } from '../lib/dfns/client.js';
 import type { AuditSink } from './audit.js';
 import { deactivateTokens, systemClock, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
@@ -89,6 +90,21 @@ interface Plan {
   items: PlannedItem[];
 }
 
+/** Containers (their deps) that already said their invocations are too short for the margin: once each. */
+const warnedOfShortInvocation = new WeakSet<object>();
+
+/**
+ * The margin an invocation keeps before its deadline, ms: the configured one, shrunk in a short invocation so that it
+ * never takes the whole (CONTRACT section 2): at most a quarter of the time the invocation started with, and never
+ * under {@link MIN_DEADLINE_MARGIN_MS}.
+ *
+ * @param configuredMs `DEADLINE_MARGIN_MS`
+ * @param remainingMs the time the invocation started with (`context.getRemainingTimeInMillis()`)
+ */
+export function deadlineMargin(configuredMs: number, remainingMs: number): number {
+  return Math.min(configuredMs, Math.max(MIN_DEADLINE_MARGIN_MS, Math.floor(remainingMs / 4)));
+}
+
 /**
  * Processes one SQS batch.
  *
@@ -99,7 +115,19 @@ export async function revokeBatch(
   deps: BatchDeps,
   invocation: Invocation,
 ): Promise<BatchResult> {
-  const stopAt = (deps.clock ?? systemClock).now() + invocation.remainingMs - deps.settings.deadlineMarginMs;
+  const margin = deadlineMargin(deps.settings.deadlineMarginMs, invocation.remainingMs);
+  if (margin < deps.settings.deadlineMarginMs && !warnedOfShortInvocation.has(deps)) {
+    warnedOfShortInvocation.add(deps);
+    deps.audit.warning(
+      'the invocation is too short for DEADLINE_MARGIN_MS: a smaller margin applies (raise the function timeout)',
+      {
+        deadlineMarginMs: deps.settings.deadlineMarginMs,
+        appliedMarginMs: margin,
+        remainingMs: invocation.remainingMs,
+      },
+    );
+  }
+  const stopAt = (deps.clock ?? systemClock).now() + invocation.remainingMs - margin;
   const plans = records.map((record) => plan(record, deps.settings, deps.audit));
   const unique = new Set<string>();
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);

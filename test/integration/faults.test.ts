@@ -297,7 +297,7 @@ describe('the deadline guard', () => {
     expect(await world.sqs.drainDeadLetters()).toEqual([]);
   });
 
-  it('with less time left than the margin, nothing starts; invalid records are still dead-lettered', async () => {
+  it('with no time left beyond the smallest margin, nothing starts; invalid records are still dead-lettered', async () => {
     const { tokenId } = world.sandbox.addPat();
     const handler = world.handler({ DEADLINE_MARGIN_MS: '5000' }, { clock });
     const response = await handler(
@@ -305,12 +305,29 @@ describe('the deadline guard', () => {
         { messageId: 'm1', body: { tokenIds: [tokenId] } },
         { messageId: 'm2', body: '{}' },
       ],
-      4_000,
+      900,
     );
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }] });
     expect(world.sandbox.requestCount).toBe(0);
     expect(await world.sqs.drainDeadLetters()).toEqual([
       expect.objectContaining({ attributes: { outcome: 'invalid', sourceMessageId: 'm2' } }),
+    ]);
+  });
+
+  it('a 4 s invocation with every setting at its default still deactivates, and says once per container why the margin shrank', async () => {
+    const [first, second] = world.sandbox.seedPats(2) as [string, string];
+    const handler = world.handler({}, { clock });
+    expect(await handler([{ messageId: 'm1', body: { tokenIds: [first] } }], 4_000)).toEqual(DONE);
+    expect(await handler([{ messageId: 'm2', body: { tokenIds: [second] } }], 4_000)).toEqual(DONE);
+    expect([first, second].map((t) => world.sandbox.isActive(t))).toEqual([false, false]);
+    expect(output.audit().map((l) => l.outcome)).toEqual(['deactivated', 'deactivated']);
+    const warnings = output.json().filter((l) => l.level === 'WARN');
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/too short for DEADLINE_MARGIN_MS/),
+        deadlineMarginMs: 5000,
+        appliedMarginMs: 1000,
+      }),
     ]);
   });
 
