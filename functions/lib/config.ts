@@ -34,6 +34,8 @@ export interface Config {
   serviceName: string;
   /** `POWERTOOLS_METRICS_NAMESPACE`. @default 'PatRevoker' */
   metricsNamespace: string;
+  /** `AWS_LAMBDA_LOG_LEVEL`, upper case: Lambda's application log level (advanced logging controls), when set. */
+  lambdaLogLevel?: string;
 }
 
 /** A configuration variable is missing or malformed; `variable` names it. */
@@ -122,6 +124,7 @@ const schema = z.object({
     .optional(),
   POWERTOOLS_SERVICE_NAME: z.string().trim().min(1).optional(),
   POWERTOOLS_METRICS_NAMESPACE: z.string().trim().min(1).optional(),
+  AWS_LAMBDA_LOG_LEVEL: z.string().trim().toUpperCase().optional(),
 });
 
 /**
@@ -152,6 +155,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     ...(v.MAX_RECEIVE_COUNT === undefined ? {} : { maxReceiveCount: v.MAX_RECEIVE_COUNT }),
     serviceName: v.POWERTOOLS_SERVICE_NAME ?? 'pat-revoker',
     metricsNamespace: v.POWERTOOLS_METRICS_NAMESPACE ?? 'PatRevoker',
+    ...(v.AWS_LAMBDA_LOG_LEVEL === undefined ? {} : { lambdaLogLevel: v.AWS_LAMBDA_LOG_LEVEL }),
   };
 }
 

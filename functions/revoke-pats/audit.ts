@@ -52,16 +52,46 @@ export interface AuditSink {
 
 /** Logger and Metrics of the function, built once per container. */
 export interface Telemetry {
+  /** Diagnostics: warnings and problems, at `POWERTOOLS_LOG_LEVEL`. */
   logger: Logger;
+  /**
+   * Audit lines: records, not diagnostics, so their level is pinned to INFO whatever `POWERTOOLS_LOG_LEVEL` says
+   * (Powertools: AWS_LAMBDA_LOG_LEVEL > the constructor's logLevel > POWERTOOLS_LOG_LEVEL). Never a faked level:
+   * an audit line at ERROR would trip error alarms.
+   */
+  audit: Logger;
   metrics: Metrics;
 }
 
-/** Builds the Powertools Logger and Metrics with the service name and namespace from the configuration. */
-export function createTelemetry(options: { serviceName: string; metricsNamespace: string }): Telemetry {
-  return {
+/** The level audit lines are written at. */
+export const AUDIT_LOG_LEVEL = 'INFO';
+
+/** Lambda's application log levels above INFO: at any of them Lambda drops the audit lines. */
+const LEVELS_ABOVE_AUDIT = ['WARN', 'ERROR', 'FATAL'];
+
+/**
+ * Builds the Powertools Loggers and Metrics with the service name and namespace from the configuration, and says at
+ * once (one ERROR at the cold start) when Lambda's own log level will drop the audit lines.
+ */
+export function createTelemetry(options: {
+  serviceName: string;
+  metricsNamespace: string;
+  lambdaLogLevel?: string;
+}): Telemetry {
+  const telemetry: Telemetry = {
     logger: new Logger({ serviceName: options.serviceName }),
+    audit: new Logger({ serviceName: options.serviceName, logLevel: AUDIT_LOG_LEVEL }),
     metrics: new Metrics({ serviceName: options.serviceName, namespace: options.metricsNamespace }),
   };
+  if (options.lambdaLogLevel !== undefined && LEVELS_ABOVE_AUDIT.includes(options.lambdaLogLevel)) {
+    telemetry.logger.error(
+      `AWS_LAMBDA_LOG_LEVEL is ${options.lambdaLogLevel}: Lambda drops every line below it, so the audit lines ` +
+        "(INFO) are lost: no record of which tokens were switched off is kept. Set the function's application log " +
+        'level to INFO.',
+      { awsLambdaLogLevel: options.lambdaLogLevel },
+    );
+  }
+  return telemetry;
 }
 
 /** The audit sink writing to Powertools. */
@@ -71,7 +101,7 @@ export class PowertoolsAudit implements AuditSink {
   constructor(private readonly telemetry: Telemetry) {}
 
   outcome(entry: AuditEntry): void {
-    this.telemetry.logger.info('revocation', { ...entry });
+    this.telemetry.audit.info('revocation', { ...entry });
     this.counts.set(entry.outcome, (this.counts.get(entry.outcome) ?? 0) + 1);
   }
 

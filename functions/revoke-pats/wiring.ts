@@ -13,7 +13,7 @@ import { revokeBatch } from './revoke-batch.js';
 export function createHandler({ telemetry, deps }: Container) {
   // timeoutEarlyInMillis 0: Middy's early timeout throws instead of returning a partial batch response.
   return middy<SQSEvent, SQSBatchResponse>({ timeoutEarlyInMillis: 0 })
-    .use(injectLambdaContext(telemetry.logger, { resetKeys: true }))
+    .use(injectLambdaContext([telemetry.logger, telemetry.audit], { resetKeys: true }))
     .handler(async (event, context) => {
       const records = (event.Records ?? []).map((r) => ({
         messageId: r.messageId,

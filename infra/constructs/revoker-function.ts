@@ -6,7 +6,14 @@
 import { Duration, Names, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Effect, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
-import { Architecture, type EventSourceMapping, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  ApplicationLogLevel,
+  Architecture,
+  type EventSourceMapping,
+  LoggingFormat,
+  Runtime,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
@@ -116,6 +123,10 @@ export class RevokerFunction extends Construct {
       timeout: props.timeout ?? Duration.seconds(60),
       memorySize: props.memorySize ?? 512,
       tracing: Tracing.ACTIVE,
+      // JSON lines at an application level of INFO: audit lines are INFO, and Lambda drops lines below its level
+      // (this also sets AWS_LAMBDA_LOG_LEVEL, which overrides POWERTOOLS_LOG_LEVEL for diagnostic lines).
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel.INFO,
       role: this.role,
       logGroup: this.logGroup,
       environment: { ...props.environment, DEAD_LETTER_QUEUE_URL: props.deadLetterQueue.queueUrl },

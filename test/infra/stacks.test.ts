@@ -286,11 +286,15 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       });
     });
 
-    it('logs to its own log group with the configured retention', () => {
+    it('logs JSON to its own log group with the configured retention, at an application level of INFO (audit lines survive)', () => {
       const [logGroupId, logGroup] = only(template, 'AWS::Logs::LogGroup');
       expect(logGroup.Properties.RetentionInDays).toBe(settings.logRetentionDays);
       expect(logGroup.DeletionPolicy).toBe(settings.removalPolicy === 'retain' ? 'Retain' : 'Delete');
-      expect(fn.Properties.LoggingConfig).toEqual({ LogGroup: { Ref: logGroupId } });
+      expect(fn.Properties.LoggingConfig).toEqual({
+        LogGroup: { Ref: logGroupId },
+        LogFormat: 'JSON',
+        ApplicationLogLevel: 'INFO',
+      });
     });
 
     it('is triggered with partial batch responses and the configured batching and concurrency', () => {

@@ -43,6 +43,84 @@ describe('the module handler', () => {
   });
 });
 
+/** Runs `fn` with these process variables set (Powertools reads its own at each cold start), then restores them. */
+async function withProcessEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const previous = Object.fromEntries(Object.keys(vars).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, vars);
+  try {
+    return await fn();
+  } finally {
+    for (const [name, value] of Object.entries(previous)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
+}
+
+describe('the audit trail survives the log level (records, not diagnostics)', () => {
+  it.each(['WARN', 'ERROR', 'SILENT'])(
+    'POWERTOOLS_LOG_LEVEL=%s: every audit line is written, at INFO',
+    async (level) => {
+      const tokenIds = world.sandbox.seedPats(2);
+      const output = captureOutput();
+      try {
+        await withProcessEnv({ POWERTOOLS_LOG_LEVEL: level }, async () => {
+          const handler = world.handler();
+          await handler([
+            { messageId: 'm1', body: { tokenIds, incidentId: 'INC-L', requestedBy: 'soc', reason: 'leak' } },
+            { messageId: 'm2', body: { tokenIds: ['junk'] } },
+          ]);
+        });
+      } finally {
+        output.stop();
+      }
+      expect(tokenIds.map((t) => world.sandbox.isActive(t))).toEqual([false, false]);
+      expect(output.audit().map((l) => [l.level, l.messageId, l.outcome, l.requestedBy])).toEqual([
+        ['INFO', 'm1', 'deactivated', 'soc'],
+        ['INFO', 'm1', 'deactivated', 'soc'],
+        ['INFO', 'm2', 'invalid', undefined],
+      ]);
+      // diagnostics still follow POWERTOOLS_LOG_LEVEL: nothing but audit lines at INFO
+      expect(output.json().filter((l) => l.level === 'INFO' && l.message !== 'revocation')).toEqual([]);
+      await world.sqs.drainDeadLetters();
+    },
+  );
+
+  it.each(['WARN', 'error'])(
+    'AWS_LAMBDA_LOG_LEVEL=%s (Lambda drops lines below it): the cold start logs one ERROR naming it',
+    async (level) => {
+      const output = captureOutput();
+      try {
+        await withProcessEnv({ AWS_LAMBDA_LOG_LEVEL: level }, async () => {
+          const handler = world.handler({ AWS_LAMBDA_LOG_LEVEL: level });
+          await handler([]);
+          await handler([]);
+        });
+      } finally {
+        output.stop();
+      }
+      expect(output.json().filter((l) => l.level === 'ERROR')).toEqual([
+        expect.objectContaining({
+          message: expect.stringMatching(/^AWS_LAMBDA_LOG_LEVEL is (WARN|ERROR): .*the audit lines \(INFO\) are lost/),
+          awsLambdaLogLevel: level.toUpperCase(),
+        }),
+      ]);
+    },
+  );
+
+  it('AWS_LAMBDA_LOG_LEVEL=INFO (what the stack pins): no such error', async () => {
+    const output = captureOutput();
+    try {
+      await withProcessEnv({ AWS_LAMBDA_LOG_LEVEL: 'INFO' }, async () => {
+        await world.handler({ AWS_LAMBDA_LOG_LEVEL: 'INFO' })([]);
+      });
+    } finally {
+      output.stop();
+    }
+    expect(output.json().filter((l) => l.level === 'ERROR')).toEqual([]);
+  });
+});
+
 describe('no secret in any output', () => {
   it.each(['INFO', 'DEBUG'])('at log level %s: no auth token, key material or user action', async (level) => {
     const previous = process.env.POWERTOOLS_LOG_LEVEL;
