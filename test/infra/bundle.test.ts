@@ -33,7 +33,7 @@ describe('the bundled handler', () => {
     expect(statSync(bundle).size).toBeLessThan(1024 * 1024);
   });
 
-  it('loads with plain node and answers a fixture event (dry run: no network)', () => {
+  it('loads with plain node, declares at most (event, context), and answers a fixture event (dry run: no network)', () => {
     const event = sqsEvent([
       { messageId: 'smoke-1', body: { tokenIds: ['to-aaaaa-bbbbb-cccccccccccccccc'], incidentId: 'INC-SMOKE' } },
       { messageId: 'smoke-2', body: { tokenId: 'to-ddddd-eeeee-ffffffffffffffff', dryRun: true } },
@@ -41,6 +41,7 @@ describe('the bundled handler', () => {
     const script = `
       const { handler } = await import(${JSON.stringify(bundle)});
       const context = { functionName: 'pat-revoker', awsRequestId: 'smoke', getRemainingTimeInMillis: () => 60000 };
+      process.stdout.write('ARITY ' + handler.length + '\\n');
       const result = await handler(${JSON.stringify(event)}, context);
       process.stdout.write('RESULT ' + JSON.stringify(result) + '\\n');`;
     const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
@@ -61,6 +62,10 @@ describe('the bundled handler', () => {
     expect(run.status).toBe(0);
     const lines = run.stdout.split('\n');
     expect(JSON.parse(lines.find((l) => l.startsWith('RESULT '))!.slice(7))).toEqual({ batchItemFailures: [] });
+    // nodejs24.x refuses at init a handler declaring three parameters (the callback style): at most event, context.
+    const arity = Number(lines.find((l) => l.startsWith('ARITY '))?.slice(6));
+    expect(arity).toBeGreaterThanOrEqual(0);
+    expect(arity).toBeLessThanOrEqual(2);
     const audit = lines.filter((l) => l.includes('"message":"revocation"')).map((l) => JSON.parse(l));
     expect(audit.map((l) => [l.messageId, l.outcome])).toEqual([
       ['smoke-1', 'dry_run'],
