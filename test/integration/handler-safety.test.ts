@@ -121,6 +121,57 @@ describe('the audit trail survives the log level (records, not diagnostics)', ()
   });
 });
 
+describe('logger state never leaks between records or invocations', () => {
+  it("every line carries only its own record's metadata and its own invocation's request ID, concurrent tokens included", async () => {
+    type Spec = {
+      messageId: string;
+      body: { tokenIds: string[]; incidentId?: string; requestedBy?: string; reason?: string };
+    };
+    const record = (messageId: string, n: number, meta: Omit<Spec['body'], 'tokenIds'> = {}): Spec => ({
+      messageId,
+      body: { tokenIds: world.sandbox.seedPats(n), ...meta },
+    });
+    // Records with and without metadata, interleaved, several tokens each (deactivated concurrently across records).
+    const first = [
+      record('a1', 3, { incidentId: 'INC-A', requestedBy: 'soc-a', reason: 'leak a' }),
+      record('a2', 3),
+      record('a3', 3, { incidentId: 'INC-C', reason: 'leak c' }),
+      record('a4', 2, { requestedBy: 'soc-d' }),
+    ];
+    const second = [record('b1', 3), record('b2', 2, { reason: 'leak e' })];
+    const handler = world.handler({ MAX_CONCURRENCY: '8' });
+    const output = captureOutput();
+    try {
+      await handler(first);
+      await handler(second);
+    } finally {
+      output.stop();
+    }
+    const specs = new Map([...first, ...second].map((r) => [r.messageId, r]));
+    const audit = output.audit();
+    expect(audit).toHaveLength(16);
+    for (const line of audit) {
+      const spec = specs.get(line.messageId) as Spec;
+      expect([line.messageId, line.incidentId, line.requestedBy, line.reason]).toEqual([
+        spec.messageId,
+        spec.body.incidentId,
+        spec.body.requestedBy,
+        spec.body.reason,
+      ]);
+      expect(spec.body.tokenIds).toContain(line.tokenId);
+    }
+    // one request ID per invocation, never the other's, on every line (diagnostics included)
+    const requestIds = (ids: string[]) =>
+      new Set(audit.filter((l) => ids.includes(l.messageId)).map((l) => l.function_request_id));
+    const [one, two] = [requestIds(['a1', 'a2', 'a3', 'a4']), requestIds(['b1', 'b2'])];
+    expect([one.size, two.size]).toEqual([1, 1]);
+    expect([...one][0]).not.toEqual([...two][0]);
+    const metadataKeys = ['incidentId', 'requestedBy', 'reason', 'messageId', 'tokenId'];
+    const strays = output.json().filter((l) => l.message !== 'revocation' && metadataKeys.some((k) => k in l));
+    expect(strays).toEqual([]);
+  });
+});
+
 describe('no secret in any output', () => {
   it.each(['INFO', 'DEBUG'])('at log level %s: no auth token, key material or user action', async (level) => {
     const previous = process.env.POWERTOOLS_LOG_LEVEL;
