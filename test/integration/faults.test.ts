@@ -475,3 +475,54 @@ describe('idempotency without a table', () => {
     expect(again.dead).toEqual([]);
   });
 });
+
+describe('nothing resumes after the handler returns', () => {
+  /** The token an init or PUT request is for (every new attempt starts with an init). */
+  const tokenOf = (request: { route: string; path: string; body: string }) =>
+    /to-[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{14,16}/.exec(request.route === 'init' ? request.body : request.path)?.[0];
+  const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+
+  it('many warm invocations cut short by the deadline: no Dfns request starts later, no rejection is unhandled, nothing piles up', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // The real clock: backoffs and hangs really wait, and the deadline really comes.
+      const handler = world.handler({ DFNS_REQUEST_TIMEOUT_MS: '300', MAX_CONCURRENCY: '4' });
+      const returnedAt: number[] = [];
+      const tokensOf: string[][] = [];
+      let afterThird = { timers: 0, sockets: 0 };
+      for (let i = 0; i < 8; i += 1) {
+        const [slow, busy, hung, plain] = world.sandbox.seedPats(4) as [string, string, string, string];
+        world.sandbox.injectFault({
+          route: 'init',
+          tokenId: busy,
+          times: 20,
+          respond: dfnsError(503, 'busy', { 'retry-after': '0' }),
+        });
+        world.sandbox.injectFault({ route: 'deactivate', tokenId: hung, hang: true });
+        world.sandbox.injectFault({ route: 'action', tokenId: slow, times: 20, delayMs: 250 });
+        tokensOf.push([slow, busy, hung, plain]);
+        await handler([{ messageId: `m${i}`, body: { tokenIds: [slow, busy, hung, plain] } }], 1_400);
+        returnedAt.push(world.sandbox.requests.length);
+        if (i === 2) afterThird = { timers: count('Timeout'), sockets: count('TCPSocketWrap') };
+      }
+      // Idle longer than the largest backoff injected (Retry-After 0 → 100 ms) and the request timeout.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const late = world.sandbox.requests.flatMap((request, index) => {
+        const invocation = tokensOf.findIndex((tokens) => tokens.includes(tokenOf(request) ?? ''));
+        const started = request.route === 'init' || request.route === 'deactivate';
+        return started && invocation >= 0 && index >= (returnedAt[invocation] as number)
+          ? [`${request.route} for invocation ${invocation} after it returned`]
+          : [];
+      });
+      expect(late).toEqual([]);
+      expect(world.sandbox.requestsTo('init').length).toBeGreaterThan(8 * 3); // real work was done and cut
+      expect(unhandled).toEqual([]);
+      expect(count('Timeout')).toBeLessThanOrEqual(afterThird.timers);
+      expect(count('TCPSocketWrap')).toBeLessThanOrEqual(Math.max(afterThird.sockets, 4 + 2));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  }, 60_000);
+});
