@@ -13,6 +13,7 @@ import {
   DfnsPendingApprovalError,
 } from '../lib/dfns/errors.js';
 import { CredentialError } from '../lib/credentials.js';
+import { formatError } from '../lib/format-error.js';
 
 /** Every outcome a token ID of a record can end in (CONTRACT section 5). */
 export const OUTCOMES = [
@@ -98,6 +99,5 @@ export function classify(error: unknown): Classification {
   if (error instanceof DfnsAbortedError) return final('failed', `${error.message} (invocation deadline)`);
   if (error instanceof DfnsError) return transient(error.message); // timeout, network, unusable 2xx
   if (error instanceof CredentialError) return final('failed', error.message);
-  const what = error instanceof Error ? `${error.name}: ${error.message.slice(0, 200)}` : typeof error;
-  return final('failed', `unexpected error: ${what}`);
+  return final('failed', `unexpected error: ${formatError(error)}`);
 }

@@ -16,6 +16,7 @@
  */
 import { MIN_DEADLINE_MARGIN_MS } from '../lib/config.js';
 import type { Pat } from '../lib/dfns/client.js';
+import { formatError } from '../lib/format-error.js';
 import type { AuditSink } from './audit.js';
 import { deactivateTokens, systemClock, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
 import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
@@ -133,7 +134,9 @@ export async function revokeBatch(
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
   const { results: dfns, configFault, stillRejected } = await deactivateTokens([...unique], deps, stopAt);
   if (configFault) {
-    deps.audit.problem('credential unusable: every record of the batch is retried', { error: configFault.message });
+    deps.audit.problem('credential unusable: every record of the batch is retried', {
+      error: formatError(configFault),
+    });
   } else if (stillRejected > 0) {
     deps.audit.problem(
       'credential still rejected by Dfns after fetching the secret again: check the service-account token, its permissions and the registered key',
@@ -262,7 +265,7 @@ async function settle(
   } catch (error) {
     deps.audit.problem('dead-letter send failed: the record is retried', {
       messageId: p.record.messageId,
-      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      error: formatError(error),
     });
     return { plan: p, tokens, retry: true };
   }

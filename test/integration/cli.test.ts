@@ -197,7 +197,7 @@ describe('status', () => {
     const { code, stdout, stderr } = await cli(['status']);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^pat-revoker-requests\s+0\s+0\s+unknown$/m);
-    expect(stderr).toContain('oldest message age unavailable (AccessDenied)');
+    expect(stderr).toContain('oldest message age unavailable (AccessDenied: denied)');
   });
 });
 

@@ -526,3 +526,52 @@ describe('nothing resumes after the handler returns', () => {
     }
   }, 60_000);
 });
+
+describe('errors are described, never as {}', () => {
+  it('a dead-letter send rejected with a non-Error: the ERROR line says what was thrown', async () => {
+    const { SQSClient } = await import('@aws-sdk/client-sqs');
+    const sqs = new SQSClient({});
+    sqs.middlewareStack.add(
+      () => async () => {
+        throw { reason: 'throttled by a proxy', retryable: true };
+      },
+      { step: 'initialize', name: 'throwsAPlainObject' },
+    );
+    const handler = world.handler({}, { clock, sqs });
+    const response = await handler([{ messageId: 'm1', body: { tokenIds: ['junk'] } }]);
+    expect(response).toEqual(RETRY);
+    const problem = output.json().find((l) => l.level === 'ERROR');
+    expect(problem).toMatchObject({
+      message: expect.stringMatching(/dead-letter send failed/),
+      error: 'a thrown Object: {"reason":"throttled by a proxy","retryable":true}',
+    });
+    sqs.destroy();
+  });
+
+  it("Dfns' error id reaches the audit line and the dead-letter detail (what Dfns support asks for)", async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({
+      route: 'deactivate',
+      tokenId,
+      respond: {
+        status: 403,
+        headers: { 'content-type': 'application/json' },
+        body: { error: { id: 'er-4c1d9b2e', status: 403, message: 'Forbidden by policy', details: {} } },
+      },
+    });
+    const response = await world.handler({}, { clock })([{ messageId: 'm1', body: { tokenIds: [tokenId] } }]);
+    expect(response).toEqual(DONE);
+    expect(output.audit()[0]).toMatchObject({
+      outcome: 'rejected',
+      detail: expect.stringMatching(/Dfns error id er-4c1d9b2e/),
+    });
+    const dead = await world.sqs.drainDeadLetters();
+    expect(dead).toEqual([
+      expect.objectContaining({
+        body: expect.objectContaining({
+          failures: [expect.objectContaining({ detail: expect.stringMatching(/Dfns error id er-4c1d9b2e/) })],
+        }),
+      }),
+    ]);
+  });
+});

@@ -17,6 +17,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, ENVIRONMENT_NAMES, type EnvironmentName } from '../../infra/environments.js';
+import { formatError } from '../../functions/lib/format-error.js';
 import {
   MAX_METADATA_CHARS,
   MAX_TOKEN_IDS,
@@ -123,7 +124,7 @@ export async function runCli(argv: string[], io: CliIo, clients: CliClients = {}
       io.stderr(`pat-revoker: ${(error as Error).message}\n\n${USAGE[command ?? 'main'] ?? USAGE.main}\n`);
       return 2;
     }
-    io.stderr(`pat-revoker: ${(error as Error).name}: ${(error as Error).message}\n`);
+    io.stderr(`pat-revoker: ${formatError(error)}\n`);
     return 1;
   }
 }
@@ -224,7 +225,7 @@ async function enqueue(
     } catch (error) {
       // Nothing of this batch or after it was sent: say exactly which token IDs, so they can be sent again.
       for (let n = i; n < requests.length; n += 1) notSent.push(...idsOf(n));
-      io.stderr(`pat-revoker: SendMessageBatch failed: ${(error as Error).name}: ${(error as Error).message}\n`);
+      io.stderr(`pat-revoker: SendMessageBatch failed: ${formatError(error)}\n`);
       break;
     }
     for (const ok of answer.Successful ?? []) {
@@ -330,7 +331,7 @@ async function status(target: Target, sqs: SQSClient, cloudwatch: CloudWatchClie
       return values.length ? `${Math.max(...values)} s` : 'no data (empty queue?)';
     });
   } catch (error) {
-    io.stderr(`pat-revoker: oldest message age unavailable (${(error as Error).name})\n`);
+    io.stderr(`pat-revoker: oldest message age unavailable (${formatError(error)})\n`);
   }
   io.stdout(`queue                                   visible  in flight  oldest\n`);
   depths.forEach(({ name, visible, inFlight }, i) => {

@@ -122,9 +122,23 @@ const challengeSchema = z.object({
 const userActionSchema = z.object({ userAction: z.string().min(1) });
 const patSchema = z.looseObject({ tokenId: z.string(), isActive: z.boolean() });
 const dfnsErrorBodySchema = z.object({
-  error: z.union([z.object({ message: z.string() }), z.string()]).optional(),
+  error: z.union([z.object({ message: z.string(), id: z.unknown().optional() }), z.string()]).optional(),
   message: z.string().optional(),
 });
+
+/** A Dfns error ID as support asks for it; anything else in that field is not echoed. */
+const DFNS_ERROR_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `error.id` of a Dfns error body, when it has the shape of one. */
+function dfnsErrorIdOf(text: string): string | undefined {
+  try {
+    const parsed = dfnsErrorBodySchema.safeParse(JSON.parse(text));
+    const id = parsed.success && typeof parsed.data.error === 'object' ? parsed.data.error.id : undefined;
+    return typeof id === 'string' && DFNS_ERROR_ID.test(id) ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const MAX_MESSAGE_CHARS = 300;
 
@@ -304,6 +318,7 @@ export class DfnsClient {
         status,
         describeErrorBody(text, contentType, (message) => this.redact(message, request.userAction)),
         retryAfter,
+        dfnsErrorIdOf(text),
       );
     }
     try {

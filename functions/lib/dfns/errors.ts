@@ -49,8 +49,10 @@ export class DfnsApiError extends DfnsError {
     readonly dfnsMessage: string,
     /** Raw `Retry-After` header (seconds or an HTTP-date), when present. */
     readonly retryAfter?: string,
+    /** Dfns' `error.id` (what Dfns support asks for), when the body had one of its shape. */
+    readonly dfnsErrorId?: string,
   ) {
-    super(step, tokenId, `HTTP ${status}: ${dfnsMessage}`);
+    super(step, tokenId, `HTTP ${status}: ${dfnsMessage}${dfnsErrorId ? ` (Dfns error id ${dfnsErrorId})` : ''}`);
   }
 }
 
