@@ -84,7 +84,10 @@ export function createTelemetry(options: {
     metrics: new Metrics({ serviceName: options.serviceName, namespace: options.metricsNamespace }),
   };
   if (options.lambdaLogLevel !== undefined && LEVELS_ABOVE_AUDIT.includes(options.lambdaLogLevel)) {
-    telemetry.logger.error(
+    // At FATAL an ERROR would be dropped too: Powertools' CRITICAL is the level that gets through.
+    const say = options.lambdaLogLevel === 'FATAL' ? telemetry.logger.critical : telemetry.logger.error;
+    say.call(
+      telemetry.logger,
       `AWS_LAMBDA_LOG_LEVEL is ${options.lambdaLogLevel}: Lambda drops every line below it, so the audit lines ` +
         "(INFO) are lost: no record of which tokens were switched off is kept. Set the function's application log " +
         'level to INFO.',

@@ -116,11 +116,15 @@ export async function revokeBatch(
   deps: BatchDeps,
   invocation: Invocation,
 ): Promise<BatchResult> {
+  // Lambda's deadline by the wall clock the abort timers run on (the injectable clock may be virtual in tests).
+  const startedAt = performance.now();
   const margin = deadlineMargin(deps.settings.deadlineMarginMs, invocation.remainingMs);
   if (margin < deps.settings.deadlineMarginMs && !warnedOfShortInvocation.has(deps)) {
     warnedOfShortInvocation.add(deps);
     deps.audit.warning(
-      'the invocation is too short for DEADLINE_MARGIN_MS: a smaller margin applies (raise the function timeout)',
+      invocation.remainingMs <= MIN_DEADLINE_MARGIN_MS
+        ? 'the invocation has no time beyond the smallest deadline margin: nothing can start (raise the function timeout)'
+        : 'the invocation is too short for DEADLINE_MARGIN_MS: a smaller margin applies (raise the function timeout)',
       {
         deadlineMarginMs: deps.settings.deadlineMarginMs,
         appliedMarginMs: margin,
@@ -147,8 +151,10 @@ export async function revokeBatch(
   }
 
   // Dead-letter sends get the margin that the Dfns work left, minus a reserve to answer Lambda: a send still
-  // pending then is aborted and its record retried, rather than the invocation being killed.
-  const sendDeadline = AbortSignal.timeout(Math.max(1, invocation.remainingMs - RESPONSE_RESERVE_MS));
+  // pending then is aborted and its record retried, rather than the invocation being killed. Counted from the
+  // start of the invocation: the Dfns work may have used all but the margin.
+  const untilDeadline = invocation.remainingMs - (performance.now() - startedAt);
+  const sendDeadline = AbortSignal.timeout(Math.max(1, Math.floor(untilDeadline - RESPONSE_RESERVE_MS)));
   const verdicts = await Promise.all(plans.map((p) => settle(p, dfns, configFault !== undefined, deps, sendDeadline)));
 
   const results: TokenResult[] = [];

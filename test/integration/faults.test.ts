@@ -354,6 +354,40 @@ describe('the deadline guard', () => {
     }
   });
 
+  it('dead-letter sends after Dfns work that used all but the margin are still aborted before the deadline', async () => {
+    const stuck = await startHungServer();
+    try {
+      const { SQSClient } = await import('@aws-sdk/client-sqs');
+      const sqs = new SQSClient({ endpoint: stuck.url, requestHandler: { requestTimeout: 25_000 }, maxAttempts: 1 });
+      const hung = world.sandbox.addPat().tokenId;
+      world.sandbox.injectFault({ route: 'deactivate', tokenId: hung, hang: true });
+      // The real clock: the hung PUT holds the Dfns work until the margin, then the dead letter of m2 is sent.
+      const handler = world.handler(
+        {
+          DEADLINE_MARGIN_MS: '1000',
+          DFNS_REQUEST_TIMEOUT_MS: '60000',
+          DEAD_LETTER_QUEUE_URL: `${stuck.url}/123456789012/dlq`,
+        },
+        { sqs },
+      );
+      const invocationMs = 2_500;
+      const started = performance.now();
+      const response = await handler(
+        [
+          { messageId: 'm1', body: { tokenIds: [hung] } },
+          { messageId: 'm2', body: { tokenIds: ['junk'] } },
+        ],
+        invocationMs,
+      );
+      // A correctness bound, not a speed one: an answer after the deadline is an invocation Lambda kills.
+      expect(performance.now() - started).toBeLessThan(invocationMs);
+      expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm1' }, { itemIdentifier: 'm2' }] });
+      sqs.destroy();
+    } finally {
+      await stuck.close();
+    }
+  });
+
   it('a stuck Secrets Manager cannot hold it either: the fetch is aborted at the deadline, the record retried', async () => {
     const stuck = await startHungServer();
     try {
