@@ -20,8 +20,9 @@ export class CredentialError extends Error {
     /** `unavailable`: Secrets Manager did not give the value; `malformed`: the value is not a usable credential. */
     readonly reason: 'unavailable' | 'malformed',
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -123,7 +124,13 @@ export class SecretsManagerCredentials implements CredentialSource {
       secretString = answer.SecretString;
     } catch (error) {
       this.cached = undefined; // a failure is not cached: the next invocation tries again
-      throw new CredentialError('unavailable', `secret ${secretId}: GetSecretValue failed: ${describeAwsError(error)}`);
+      throw new CredentialError(
+        'unavailable',
+        `secret ${secretId}: GetSecretValue failed: ${describeAwsError(error)}`,
+        {
+          cause: error,
+        },
+      );
     }
     try {
       if (secretString === undefined) {

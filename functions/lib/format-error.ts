@@ -10,14 +10,32 @@ export const MAX_ERROR_BYTES = 2048;
 /** How many causes are followed (a cause chain can be a cycle). */
 const MAX_CAUSES = 5;
 
+/** Separates the causes in a description. */
+const CAUSED_BY = ' ← caused by ';
+
 /**
- * Secret-shaped text that has no place in a description whatever produced it: a PEM block (or its opening line, when
- * a message was cut) and a JSON Web Token (a bearer token).
+ * Secret-shaped text that has no place in a description whatever produced it: a PEM block (up to its END line, or
+ * to the next cause or the end when a message was cut), a JSON Web Token (a bearer token) wherever it starts, and
+ * the credentials of an `Authorization`-style scheme.
  */
 const SECRET_SHAPES: Array<[RegExp, string]> = [
-  [/-----BEGIN [A-Z ]*-----[\s\S]*?(-----END [A-Z ]*-----|$)/g, '[PEM block redacted]'],
-  [/\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g, '[JWT redacted]'],
+  [/-----BEGIN [A-Z0-9 ]*-----[\s\S]*?(?:-----END [A-Z0-9 ]*-----|(?= ← caused by )|$)/g, '[PEM block redacted]'],
+  [/eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g, '[JWT redacted]'],
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 [redacted]'],
 ];
+
+/** Keys whose values a thrown plain object never shows. */
+const SECRET_KEYS = /authorization|token|secret|password|private|key|credential|cookie/i;
+
+/**
+ * Removes secret-shaped text (see {@link SECRET_SHAPES}) and cuts to {@link MAX_ERROR_BYTES}: what every error text
+ * goes through before a log line, a dead-letter detail or a CLI message, including texts built from our own errors.
+ */
+export function boundErrorText(text: string): string {
+  let out = text.replace(/\s+/g, ' ');
+  for (const [shape, replacement] of SECRET_SHAPES) out = out.replace(shape, replacement);
+  return cutUtf8(out, MAX_ERROR_BYTES);
+}
 
 /**
  * Cuts `text` to at most `maxBytes` UTF-8 bytes, marker included, never inside a character: what is left ends with
@@ -26,7 +44,8 @@ const SECRET_SHAPES: Array<[RegExp, string]> = [
 export function cutUtf8(text: string, maxBytes: number): string {
   const bytes = Buffer.byteLength(text);
   if (bytes <= maxBytes) return text;
-  // The marker's own length depends on N; reserve for the longest N the text can have.
+  // The marker's own length depends on N; reserve for the longest N the text can have. A cap smaller than the
+  // marker is not one this module uses (the smallest is MAX_ERROR_BYTES).
   const reserve = Buffer.byteLength(`…[cut ${bytes} bytes]`);
   let kept = text;
   const budget = Math.max(0, maxBytes - reserve);
@@ -34,7 +53,6 @@ export function cutUtf8(text: string, maxBytes: number): string {
     kept = Buffer.from(text).subarray(0, budget).toString('utf8');
     // A cut inside a character decodes to U+FFFD: drop it.
     kept = kept.replace(/\uFFFD+$/, '');
-    if (/[\uD800-\uDBFF]$/.test(kept)) kept = kept.slice(0, -1);
   }
   return `${kept}…[cut ${bytes - Buffer.byteLength(kept)} bytes]`;
 }
@@ -46,7 +64,8 @@ function describeOne(error: unknown): string {
     if (error === null || error === undefined) return `a thrown ${String(error)}`;
     if (typeof error !== 'object') return `a thrown ${typeof error}: ${String(error)}`;
     try {
-      return `a thrown ${error.constructor?.name ?? 'object'}: ${JSON.stringify(error) ?? ''}`;
+      const shown = JSON.stringify(error, (key, value) => (key !== '' && SECRET_KEYS.test(key) ? '[redacted]' : value));
+      return `a thrown ${error.constructor?.name ?? 'object'}: ${shown ?? ''}`;
     } catch {
       return `a thrown ${error.constructor?.name ?? 'object'} that cannot be serialised`;
     }
@@ -61,10 +80,15 @@ function describeOne(error: unknown): string {
   const tags = [
     typeof fields.code === 'string' && fields.code !== fields.name ? fields.code : undefined,
     typeof status === 'number' ? `HTTP ${status}` : undefined,
-    typeof fields.dfnsErrorId === 'string' ? `Dfns error id ${fields.dfnsErrorId}` : undefined,
+    typeof fields.dfnsErrorId === 'string' && !error.message.includes(fields.dfnsErrorId)
+      ? `Dfns error id ${fields.dfnsErrorId}`
+      : undefined,
   ].filter((tag) => tag !== undefined);
   const name = error.name || error.constructor?.name || 'Error';
-  return `${name}${tags.length > 0 ? ` (${tags.join(', ')})` : ''}: ${error.message || '(no message)'}`;
+  // An AggregateError (Node's failed connection attempts) has its reasons in `errors`, often with no message.
+  const inner = error instanceof AggregateError ? error.errors.slice(0, 3).map(describeOne).join('; ') : '';
+  const message = [error.message, inner && `[${inner}]`].filter(Boolean).join(' ') || '(no message)';
+  return `${name}${tags.length > 0 ? ` (${tags.join(', ')})` : ''}: ${message}`;
 }
 
 /**
@@ -78,12 +102,14 @@ export function formatError(error: unknown): string {
   const parts = [describeOne(error)];
   const seen = new Set<unknown>([error]);
   let cause = error instanceof Error ? error.cause : undefined;
-  while (cause !== undefined && !seen.has(cause) && parts.length <= MAX_CAUSES) {
+  while (cause !== undefined && !seen.has(cause)) {
+    if (parts.length > MAX_CAUSES) {
+      parts.push('… (more causes)');
+      break;
+    }
     seen.add(cause);
     parts.push(describeOne(cause));
     cause = cause instanceof Error ? cause.cause : undefined;
   }
-  let text = parts.join(' ← caused by ').replace(/\s+/g, ' ');
-  for (const [shape, replacement] of SECRET_SHAPES) text = text.replace(shape, replacement);
-  return cutUtf8(text, MAX_ERROR_BYTES);
+  return boundErrorText(parts.join(CAUSED_BY));
 }

@@ -13,7 +13,7 @@ import {
   DfnsPendingApprovalError,
 } from '../lib/dfns/errors.js';
 import { CredentialError } from '../lib/credentials.js';
-import { formatError } from '../lib/format-error.js';
+import { boundErrorText, formatError } from '../lib/format-error.js';
 
 /** Every outcome a token ID of a record can end in (CONTRACT section 5). */
 export const OUTCOMES = [
@@ -61,13 +61,13 @@ const ALREADY_INACTIVE = /already (in ?active|deactivated|disabled)/i;
 export function classify(error: unknown): Classification {
   const final = (outcome: Outcome, detail: string): Classification => ({
     outcome,
-    detail,
+    detail: boundErrorText(detail),
     credentialRejected: false,
     retryable: false,
   });
   const transient = (detail: string, retryAfter?: string): Classification => ({
     outcome: 'failed',
-    detail,
+    detail: boundErrorText(detail),
     credentialRejected: false,
     retryable: true,
     ...(retryAfter === undefined ? {} : { retryAfter }),

@@ -517,10 +517,8 @@ describe('nothing resumes after the handler returns', () => {
   const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
 
   it('many warm invocations cut short by the deadline: no Dfns request starts later, no rejection is unhandled, nothing piles up', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    try {
+    // An unhandled rejection fails this test by itself: Jest reports it (a process listener here would see nothing).
+    {
       // The real clock: backoffs and hangs really wait, and the deadline really comes.
       const handler = world.handler({ DFNS_REQUEST_TIMEOUT_MS: '300', MAX_CONCURRENCY: '4' });
       const returnedAt: number[] = [];
@@ -552,11 +550,8 @@ describe('nothing resumes after the handler returns', () => {
       });
       expect(late).toEqual([]);
       expect(world.sandbox.requestsTo('init').length).toBeGreaterThan(8 * 3); // real work was done and cut
-      expect(unhandled).toEqual([]);
       expect(count('Timeout')).toBeLessThanOrEqual(afterThird.timers);
       expect(count('TCPSocketWrap')).toBeLessThanOrEqual(Math.max(afterThird.sockets, 4 + 2));
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
     }
   }, 60_000);
 });

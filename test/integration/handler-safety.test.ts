@@ -143,18 +143,21 @@ describe('logger state never leaks between records or invocations', () => {
       record('a3', 3, { incidentId: 'INC-C', reason: 'leak c' }),
       record('a4', 2, { requestedBy: 'soc-d' }),
     ];
+    // A record whose metadata is refused: its warning is a diagnostic line of this invocation.
+    const odd = { messageId: 'a5', body: { tokenIds: world.sandbox.seedPats(1), incidentId: 42 } };
     const second = [record('b1', 3), record('b2', 2, { reason: 'leak e' })];
     const handler = world.handler({ MAX_CONCURRENCY: '8' });
     const output = captureOutput();
     try {
-      await handler(first);
+      await handler([...first, odd]);
       await handler(second);
     } finally {
       output.stop();
     }
-    const specs = new Map([...first, ...second].map((r) => [r.messageId, r]));
+    const specs = new Map<string, Spec>([...first, ...second].map((r) => [r.messageId, r]));
+    specs.set('a5', { messageId: 'a5', body: { tokenIds: odd.body.tokenIds } });
     const audit = output.audit();
-    expect(audit).toHaveLength(16);
+    expect(audit).toHaveLength(17);
     for (const line of audit) {
       const spec = specs.get(line.messageId) as Spec;
       expect([line.messageId, line.incidentId, line.requestedBy, line.reason]).toEqual([
@@ -165,15 +168,21 @@ describe('logger state never leaks between records or invocations', () => {
       ]);
       expect(spec.body.tokenIds).toContain(line.tokenId);
     }
-    // one request ID per invocation, never the other's, on every line (diagnostics included)
+    // one request ID per invocation, never the other's, on every line (the warning included)
+    const lines = output.json();
     const requestIds = (ids: string[]) =>
-      new Set(audit.filter((l) => ids.includes(l.messageId)).map((l) => l.function_request_id));
-    const [one, two] = [requestIds(['a1', 'a2', 'a3', 'a4']), requestIds(['b1', 'b2'])];
+      new Set(lines.filter((l) => ids.includes(l.messageId)).map((l) => l.function_request_id));
+    const [one, two] = [requestIds(['a1', 'a2', 'a3', 'a4', 'a5']), requestIds(['b1', 'b2'])];
     expect([one.size, two.size]).toEqual([1, 1]);
     expect([...one][0]).not.toEqual([...two][0]);
-    const metadataKeys = ['incidentId', 'requestedBy', 'reason', 'messageId', 'tokenId'];
-    const strays = output.json().filter((l) => l.message !== 'revocation' && metadataKeys.some((k) => k in l));
-    expect(strays).toEqual([]);
+    // the diagnostic lines carry only what they were given: the warning names its record, and nothing of another's
+    const diagnostics = lines.filter((l) => l.message !== 'revocation' && l.level !== undefined);
+    expect(diagnostics).toEqual([
+      expect.objectContaining({ level: 'WARN', messageId: 'a5', warnings: [expect.stringMatching(/incidentId/)] }),
+    ]);
+    for (const line of diagnostics) {
+      expect(['incidentId', 'requestedBy', 'reason', 'tokenId'].filter((k) => k in line)).toEqual([]);
+    }
   });
 });
 

@@ -17,7 +17,7 @@ describe('formatError', () => {
       'er-7f3a',
     );
     expect(formatError(dfns)).toBe(
-      'DfnsApiError (HTTP 404, Dfns error id er-7f3a): Dfns PUT /auth/pats/{tokenId}/deactivate for to-aaaaa-bbbbb-cccccccccccccccc: HTTP 404: PAT not found (Dfns error id er-7f3a)',
+      'DfnsApiError (HTTP 404): Dfns PUT /auth/pats/{tokenId}/deactivate for to-aaaaa-bbbbb-cccccccccccccccc: HTTP 404: PAT not found (Dfns error id er-7f3a)',
     );
     const aws = Object.assign(new Error('User is not authorized to perform: sqs:SendMessage'), {
       name: 'AccessDenied',
@@ -60,6 +60,39 @@ describe('formatError', () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     expect(formatError(circular)).toBe('a thrown Object that cannot be serialised');
+  });
+
+  it('says when it stops following causes, and shows the reasons of an AggregateError', () => {
+    let error = new Error('e0');
+    for (let i = 1; i <= 8; i += 1) error = new Error(`e${i}`, { cause: error });
+    expect(formatError(error)).toBe(
+      'Error: e8 ← caused by Error: e7 ← caused by Error: e6 ← caused by Error: e5 ← caused by Error: e4 ← caused by Error: e3 ← caused by … (more causes)',
+    );
+    const refused = Object.assign(new Error('connect ECONNREFUSED ::1:9'), { code: 'ECONNREFUSED' });
+    expect(formatError(new AggregateError([refused], ''))).toBe(
+      'AggregateError: [Error (ECONNREFUSED): connect ECONNREFUSED ::1:9]',
+    );
+  });
+
+  it('never shows the secret-looking fields of a thrown plain object', () => {
+    const thrown = { headers: { authorization: 'Bearer sk_live_123' }, apiToken: 'x', status: 500 };
+    expect(formatError(thrown)).toBe(
+      'a thrown Object: {"headers":{"authorization":"[redacted]"},"apiToken":"[redacted]","status":500}',
+    );
+  });
+
+  it('removes bearer credentials and tokens glued to other text', () => {
+    const jwt = ['eyJhbGciOiJFZERTQSJ9', 'eyJzdWIiOiJ0by0xIn0', 'c2lnbmF0dXJlLWJ5dGVz'].join('.');
+    expect(formatError(new Error(`Authorization: Bearer abc.def-opaque-token-123 and x${jwt} and _${jwt}`))).toBe(
+      'Error: Authorization: Bearer [redacted] and x[JWT redacted] and _[JWT redacted]',
+    );
+  });
+
+  it('removes a cut PEM block up to the next cause, keeping the cause', () => {
+    const error = new Error('key -----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', {
+      cause: new Error('inner'),
+    });
+    expect(formatError(error)).toBe('Error: key [PEM block redacted] ← caused by Error: inner');
   });
 
   it('removes PEM blocks and JSON Web Tokens, whatever produced the text', () => {

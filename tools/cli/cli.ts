@@ -176,7 +176,7 @@ async function enqueue(
       text = values.file === '-' ? io.readStdin() : readFileSync(values.file, 'utf8');
     } catch (error) {
       throw new UsageError(
-        `cannot read --file ${values.file}: ${(error as { code?: string }).code ?? (error as Error).message}`,
+        `cannot read --file ${values.file}: ${(error as { code?: string } | undefined)?.code ?? formatError(error)}`,
       );
     }
     for (const piece of text.split(PLAIN_TEXT_SEPARATORS)) if (piece !== '') raw.push(piece);
