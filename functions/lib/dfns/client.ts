@@ -19,6 +19,7 @@ import {
   DfnsTimeoutError,
   type DfnsStep,
 } from './errors.js';
+import { approvalIdOf, describeBody, describeErrorBody, dfnsErrorIdOf, MAX_MESSAGE_CHARS } from './answers.js';
 import { redact, SecretWindows } from './redact.js';
 import { toBase64Url, type SigningKey } from './signing.js';
 import { nodeTransport, type HttpAnswer, type Transport } from './transport.js';
@@ -121,27 +122,6 @@ const challengeSchema = z.object({
 });
 const userActionSchema = z.object({ userAction: z.string().min(1) });
 const patSchema = z.looseObject({ tokenId: z.string(), isActive: z.boolean() });
-const dfnsErrorBodySchema = z.object({
-  error: z.union([z.object({ message: z.string(), id: z.unknown().optional() }), z.string()]).optional(),
-  message: z.string().optional(),
-});
-
-/** A Dfns error ID as support asks for it; anything else in that field is not echoed. */
-const DFNS_ERROR_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** `error.id` of a Dfns error body, when it has the shape of one. */
-function dfnsErrorIdOf(text: string): string | undefined {
-  try {
-    const parsed = dfnsErrorBodySchema.safeParse(JSON.parse(text));
-    const id = parsed.success && typeof parsed.data.error === 'object' ? parsed.data.error.id : undefined;
-    return typeof id === 'string' && DFNS_ERROR_ID.test(id) ? id : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const MAX_MESSAGE_CHARS = 300;
-
 /**
  * Deactivates PATs at Dfns with User Action Signing, one attempt per call.
  *
@@ -365,40 +345,4 @@ function networkError(
     typeof message === 'string' && message !== '' ? message : `${(error as Error)?.name ?? 'Error'} before any answer`;
   const said = redactText(detail.slice(0, 16 * MAX_MESSAGE_CHARS)).slice(0, MAX_MESSAGE_CHARS);
   return new DfnsNetworkError(step, tokenId, typeof code === 'string' ? code : undefined, said);
-}
-
-function describeBody(text: string, contentType: string): string {
-  return `${contentType || 'no content-type'}, ${Buffer.byteLength(text)} bytes`;
-}
-
-/**
- * What Dfns said in an error body, redacted before it is cut (a cut could otherwise split a secret and leave a
- * piece the redaction no longer recognises).
- */
-function describeErrorBody(text: string, contentType: string, redactText: (message: string) => string): string {
-  if (text.trim() !== '') {
-    try {
-      const parsed = dfnsErrorBodySchema.safeParse(JSON.parse(text));
-      if (parsed.success) {
-        const { error, message } = parsed.data;
-        const said = typeof error === 'string' ? error : (error?.message ?? message);
-        if (said)
-          return redactText(said.slice(0, 16 * MAX_MESSAGE_CHARS))
-            .replace(/\s+/g, ' ')
-            .slice(0, MAX_MESSAGE_CHARS);
-      }
-    } catch {
-      // not JSON: described below, never echoed (HTML from a proxy can be large and is not Dfns' word)
-    }
-  }
-  return `no Dfns error message (${describeBody(text, contentType)})`;
-}
-
-function approvalIdOf(text: string): string | undefined {
-  try {
-    const id = (JSON.parse(text) as { id?: unknown })?.id;
-    return typeof id === 'string' ? id.slice(0, 64) : undefined;
-  } catch {
-    return undefined;
-  }
 }
