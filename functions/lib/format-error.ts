@@ -47,13 +47,11 @@ export function cutUtf8(text: string, maxBytes: number): string {
   // The marker's own length depends on N; reserve for the longest N the text can have. A cap smaller than the
   // marker is not one this module uses (the smallest is MAX_ERROR_BYTES).
   const reserve = Buffer.byteLength(`…[cut ${bytes} bytes]`);
-  let kept = text;
-  const budget = Math.max(0, maxBytes - reserve);
-  if (Buffer.byteLength(kept) > budget) {
-    kept = Buffer.from(text).subarray(0, budget).toString('utf8');
-    // A cut inside a character decodes to U+FFFD: drop it.
-    kept = kept.replace(/\uFFFD+$/, '');
-  }
+  // A cut inside a character decodes to U+FFFD: drop it.
+  const kept = Buffer.from(text)
+    .subarray(0, Math.max(0, maxBytes - reserve))
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
   return `${kept}…[cut ${bytes - Buffer.byteLength(kept)} bytes]`;
 }
 
@@ -93,8 +91,8 @@ function describeOne(error: unknown): string {
 
 /**
  * Describes `error` in one line of at most {@link MAX_ERROR_BYTES} UTF-8 bytes: `Name (code, HTTP status, Dfns error
- * id): message`, then `← caused by …` for each cause (at most five). PEM blocks and JSON Web Tokens are removed
- * whatever produced the text; anything else a message holds must already be safe (our errors redact what Dfns says).
+ * id): message`, then `← caused by …` for each cause (at most five), through {@link boundErrorText}; anything but the
+ * shapes it removes must already be safe in a message (our errors redact what Dfns says).
  *
  * @param error anything thrown or rejected
  */

@@ -3,9 +3,10 @@
  * the policy is attached to it by ARN: without it, any role of the account with `secretsmanager:GetSecretValue`
  * on `*` (admins, CI roles, broad read-only roles) could read the key that signs deactivations.
  */
-import { PolicyDocument, PolicyStatement, AnyPrincipal, Effect } from 'aws-cdk-lib/aws-iam';
+import { PolicyDocument } from 'aws-cdk-lib/aws-iam';
 import { CfnResourcePolicy } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { denyAllBut } from './deny-all-but.js';
 import { CREDENTIAL_TAMPERING } from './tamper-alarm.js';
 
 /** The Secrets Manager actions behind the calls the tamper alarm watches on the value. */
@@ -29,25 +30,18 @@ export class CredentialPolicy extends Construct {
 
   constructor(scope: Construct, id: string, props: CredentialPolicyProps) {
     super(scope, id);
-    const denyAllBut = (sid: string, actions: string[], allowed: string[]) =>
-      new PolicyStatement({
-        sid,
-        effect: Effect.DENY,
-        actions,
-        principals: [new AnyPrincipal()],
-        resources: ['*'],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': allowed } },
-      });
+    // A secret's resource policy applies to that secret only: `*` names it.
+    const deny = (sid: string, actions: string[], allowed: string[]) => denyAllBut(sid, actions, '*', allowed);
     this.resource = new CfnResourcePolicy(this, 'Resource', {
       secretId: props.secretArn,
       // A secret has one resource policy: this one replaces any other (see README, Security model).
       blockPublicPolicy: true,
       resourcePolicy: new PolicyDocument({
         statements: [
-          denyAllBut('DenyOtherReaders', ['secretsmanager:GetSecretValue'], props.readerRoleArns),
+          deny('DenyOtherReaders', ['secretsmanager:GetSecretValue'], props.readerRoleArns),
           // A new value, another KMS key, a moved stage or a deletion stops revocations or swaps the signer.
-          denyAllBut('DenyOtherValueChanges', [...CREDENTIAL_CHANGES], props.keeperRoleArns),
-          denyAllBut(
+          deny('DenyOtherValueChanges', [...CREDENTIAL_CHANGES], props.keeperRoleArns),
+          deny(
             'DenyOtherPolicyChanges',
             ['secretsmanager:PutResourcePolicy', 'secretsmanager:DeleteResourcePolicy'],
             props.administratorRoleArns,

@@ -16,6 +16,7 @@ import {
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { Queue, QueueEncryption, RedrivePermission } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { denyAllBut } from './deny-all-but.js';
 
 /** Who may send revocation requests. */
 export interface AllowedSenders {
@@ -231,16 +232,7 @@ export class RevocationQueue extends Construct {
 
   /** Denies `actions` on `queue` to every IAM principal but `allowed` (role ARNs, tokens allowed). */
   private denyAllBut(queue: Queue, sid: string, actions: string[], allowed: string[]): void {
-    queue.addToResourcePolicy(
-      new PolicyStatement({
-        sid,
-        effect: Effect.DENY,
-        actions,
-        principals: [new AnyPrincipal()],
-        resources: [queue.queueArn],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': allowed } },
-      }),
-    );
+    queue.addToResourcePolicy(denyAllBut(sid, actions, queue.queueArn, allowed));
   }
 
   /**

@@ -10,10 +10,11 @@ import { Stack } from 'aws-cdk-lib';
 import { EventField, Rule, RuleTargetInput, type EventPattern } from 'aws-cdk-lib/aws-events';
 import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
 import type { IEventSourceMapping, IFunction } from 'aws-cdk-lib/aws-lambda';
-import { AnyPrincipal, Effect, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { denyAllBut } from './deny-all-but.js';
 
 /** SQS calls that stop or redirect revocations. */
 export const SQS_TAMPERING = ['PurgeQueue', 'SetQueueAttributes', 'DeleteQueue', 'AddPermission', 'RemovePermission'];
@@ -125,14 +126,12 @@ export class TamperAlarm extends Construct {
     );
     // Silencing the pager comes first in an attack: only the deployment and break-glass may change the topic.
     props.topic.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'DenyOtherTopicChanges',
-        effect: Effect.DENY,
-        actions: TOPIC_TAMPERING.map((call) => `sns:${call}`),
-        principals: [new AnyPrincipal()],
-        resources: [props.topic.topicArn],
-        conditions: { ArnNotEquals: { 'aws:PrincipalArn': [props.deploymentRoleArn, props.breakGlassRoleArn] } },
-      }),
+      denyAllBut(
+        'DenyOtherTopicChanges',
+        TOPIC_TAMPERING.map((call) => `sns:${call}`),
+        props.topic.topicArn,
+        [props.deploymentRoleArn, props.breakGlassRoleArn],
+      ),
     );
     const topic = Topic.fromTopicArn(this, 'Topic', props.topic.topicArn);
     for (const rule of this.rules) {
