@@ -6,6 +6,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { capLine } from '../lib/output-cap.js';
 import type { Outcome } from './outcomes.js';
 
 /** The fields of one audit line. */
@@ -13,8 +14,9 @@ export interface AuditEntry {
   /** The token ID, or the raw value as received when it is not one (`null` when the body named none). */
   tokenId: unknown;
   /**
-   * For `invalid` entries: the raw value as JSON text (`""`, `null`, `42`, `" TO-X"`), since the logger drops
-   * empty and null fields and a search must still find the entry.
+   * How the value was received, only when `tokenId` does not show it: the JSON text of a value the logger drops
+   * (`null`, `""`), since a search must still find the entry. Never a copy of `tokenId`: one value appears once in
+   * a line.
    */
   receivedAs?: string;
   outcome: Outcome;
@@ -70,6 +72,17 @@ export const AUDIT_LOG_LEVEL = 'INFO';
 const LEVELS_ABOVE_AUDIT = ['WARN', 'ERROR', 'FATAL'];
 
 /**
+ * Bounds every printed line (see {@link capLine}). Powertools calls its `jsonReplacerFn` first for the whole line
+ * (JSON.stringify's root key `''`), before its own rules, so the cap sees exactly what would be printed. A nested
+ * object under a key `''` is bounded on its own too, which changes nothing once the line is within bounds.
+ */
+function capPrintedLine(key: string, value: unknown): unknown {
+  return key === '' && typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? capLine(value as Record<string, unknown>)
+    : value;
+}
+
+/**
  * Builds the Powertools Loggers and Metrics with the service name and namespace from the configuration, and says at
  * once (one ERROR at the cold start) when Lambda's own log level will drop the audit lines.
  */
@@ -79,8 +92,8 @@ export function createTelemetry(options: {
   lambdaLogLevel?: string;
 }): Telemetry {
   const telemetry: Telemetry = {
-    logger: new Logger({ serviceName: options.serviceName }),
-    audit: new Logger({ serviceName: options.serviceName, logLevel: AUDIT_LOG_LEVEL }),
+    logger: new Logger({ serviceName: options.serviceName, jsonReplacerFn: capPrintedLine }),
+    audit: new Logger({ serviceName: options.serviceName, logLevel: AUDIT_LOG_LEVEL, jsonReplacerFn: capPrintedLine }),
     metrics: new Metrics({ serviceName: options.serviceName, namespace: options.metricsNamespace }),
   };
   if (options.lambdaLogLevel !== undefined && LEVELS_ABOVE_AUDIT.includes(options.lambdaLogLevel)) {
@@ -104,7 +117,13 @@ export class PowertoolsAudit implements AuditSink {
   constructor(private readonly telemetry: Telemetry) {}
 
   outcome(entry: AuditEntry): void {
-    this.telemetry.audit.info('revocation', { ...entry });
+    const dropped = entry.tokenId === null || entry.tokenId === undefined || entry.tokenId === '';
+    this.telemetry.audit.info('revocation', {
+      ...entry,
+      ...(dropped && entry.receivedAs === undefined
+        ? { receivedAs: JSON.stringify(entry.tokenId) ?? 'undefined' }
+        : {}),
+    });
     this.counts.set(entry.outcome, (this.counts.get(entry.outcome) ?? 0) + 1);
   }
 
