@@ -163,7 +163,6 @@ export async function revokeBatch(
       results.push(token);
       deps.audit.outcome({
         tokenId: token.tokenId,
-        ...(token.outcome === 'invalid' ? { receivedAs: JSON.stringify(token.tokenId) ?? 'undefined' } : {}),
         outcome: token.outcome,
         messageId: token.messageId,
         source: p.source,

@@ -74,7 +74,9 @@ describe('request fixtures through the real handler', () => {
     const audit = output.audit();
     const seen = Object.fromEntries(
       audit.map((line) => [
-        line.outcome === 'invalid' ? line.receivedAs : (nameOf.get(line.tokenId) ?? line.tokenId),
+        line.outcome === 'invalid'
+          ? (line.receivedAs ?? JSON.stringify(line.tokenId))
+          : (nameOf.get(line.tokenId) ?? line.tokenId),
         line.outcome,
       ]),
     );
