@@ -7,7 +7,7 @@
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Outcome } from './outcomes.js';
-import type { RequestMetadata } from './request.js';
+import { MAX_BODY_BYTES, type RequestMetadata } from './request.js';
 
 /** One failed entry of a record. */
 export interface DeadLetterFailure {
@@ -32,10 +32,20 @@ export interface DeadLetterMessage {
   body?: string;
   /** Set when `body` holds only the start of the original body. */
   bodyTruncated?: true;
+  /** Set when `failures` holds only the first failures: the message would not fit in one SQS message. */
+  failuresTruncated?: true;
+  /** With `failuresTruncated`: how many failures are not shown. */
+  failuresNotShown?: number;
 }
 
 /** Most characters of JSON the original body may take in a dead-letter message (SQS messages are limited). */
 export const MAX_DEAD_LETTER_BODY_CHARS = 64 * 1024;
+
+/**
+ * Most UTF-8 bytes of a dead-letter body: the request queue's limit (so a redrive is always accepted), less room for
+ * the message attributes, which SQS counts in the same limit.
+ */
+export const MAX_DEAD_LETTER_BYTES = MAX_BODY_BYTES - 1024;
 
 /**
  * Sends one dead-letter message; `signal` aborts it (the invocation deadline).
@@ -58,7 +68,7 @@ export function buildDeadLetter(
   refusedBody?: string,
 ): DeadLetterMessage {
   const tokenIds = failures.filter((f) => f.outcome !== 'invalid').map((f) => f.tokenId as string);
-  return {
+  return fitFailures({
     tokenIds,
     ...(metadata.incidentId === undefined ? {} : { incidentId: metadata.incidentId }),
     ...(metadata.reason === undefined ? {} : { reason: metadata.reason }),
@@ -67,7 +77,27 @@ export function buildDeadLetter(
     failures,
     sourceMessageId,
     ...(refusedBody === undefined ? {} : keepBody(refusedBody)),
-  };
+  });
+}
+
+/**
+ * The message itself when it fits in {@link MAX_DEAD_LETTER_BYTES}, else with only its first failures (CONTRACT
+ * section 6: `failuresTruncated`, the rest counted). `tokenIds` always stays whole: it is what a redrive retries.
+ */
+function fitFailures(message: DeadLetterMessage): DeadLetterMessage {
+  const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
+  if (bytes(message) <= MAX_DEAD_LETTER_BYTES) return message;
+  const all = message.failures;
+  // The frame with every failure counted as not shown is the largest the count can make it.
+  let size = bytes({ ...message, failures: [], failuresTruncated: true, failuresNotShown: all.length });
+  let kept = 0;
+  for (const failure of all) {
+    const next = size + bytes(failure) + (kept > 0 ? 1 : 0);
+    if (next > MAX_DEAD_LETTER_BYTES) break;
+    size = next;
+    kept += 1;
+  }
+  return { ...message, failures: all.slice(0, kept), failuresTruncated: true, failuresNotShown: all.length - kept };
 }
 
 /** The original body, or as much of its start as fits once JSON-escaped (escaping can grow text sixfold). */
