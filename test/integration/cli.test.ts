@@ -11,6 +11,8 @@ import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwat
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mockClient } from 'aws-sdk-client-mock';
+import { TOKEN_ID_PATTERN } from '../../functions/lib/dfns/client.js';
+import { MAX_LINE_BYTES } from '../../functions/lib/output-cap.js';
 import { runCli } from '../../tools/cli/cli.js';
 import { captureOutput } from '../support/stdout.js';
 import { startWorld, type World } from '../support/world.js';
@@ -123,6 +125,23 @@ describe('enqueue', () => {
     expect(stderr).toContain('refused, nothing sent: 2 invalid token ID(s)');
     expect(stderr).toContain('"TO-AAAAA-BBBBB-CCCCCCCCCCCCCCCC": contains upper-case letters');
     expect(stderr).toContain(`"${id(2)}/x": contains path characters`);
+    expect(await queued()).toEqual([]);
+  });
+
+  it('lists the first 20 of 10 000 invalid IDs, counts the rest, and keeps every line within the cap', async () => {
+    const huge = `x${'€'.repeat(40_000)}`; // 120 000 bytes on one line of the file
+    const values = [huge, ...Array.from({ length: 9_999 }, (_, i) => `bad-${i}`)];
+    const { code, stderr } = await cli(['enqueue', '--file', '-'], values.join('\n'));
+    expect(code).toBe(2);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe('pat-revoker: refused, nothing sent: 10000 invalid token ID(s)');
+    expect(lines.slice(2, 21)).toEqual(
+      values.slice(1, 20).map((v) => `  "${v}": does not match ${TOKEN_ID_PATTERN.source}`),
+    );
+    expect(lines[21]).toBe('  …[9980 more not shown]');
+    expect(lines).toHaveLength(22);
+    for (const line of lines) expect(Buffer.byteLength(line)).toBeLessThanOrEqual(MAX_LINE_BYTES);
+    expect(lines[1]).toMatch(/^ {2}"x€€€.*…\[cut \d+ bytes\]$/);
     expect(await queued()).toEqual([]);
   });
 

@@ -17,7 +17,8 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, ENVIRONMENT_NAMES, type EnvironmentName } from '../../infra/environments.js';
-import { formatError } from '../../functions/lib/format-error.js';
+import { cutUtf8, formatError } from '../../functions/lib/format-error.js';
+import { listed, MAX_LINE_BYTES, notShownMarker } from '../../functions/lib/output-cap.js';
 import {
   MAX_METADATA_CHARS,
   MAX_TOKEN_IDS,
@@ -190,7 +191,13 @@ async function enqueue(
     else invalid.push(`  ${JSON.stringify(value)}: ${result.detail}`);
   }
   if (invalid.length > 0) {
-    io.stderr(`pat-revoker: refused, nothing sent: ${invalid.length} invalid token ID(s)\n${invalid.join('\n')}\n`);
+    const { shown, notShown } = listed(invalid);
+    const lines = [
+      `pat-revoker: refused, nothing sent: ${invalid.length} invalid token ID(s)`,
+      ...shown.map((line) => cutUtf8(line, MAX_LINE_BYTES)),
+      ...(notShown > 0 ? [`  ${notShownMarker(notShown)}`] : []),
+    ];
+    io.stderr(`${lines.join('\n')}\n`);
     return 2;
   }
 
