@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { SigningKey } from '../../functions/lib/dfns/signing.js';
 import { newTokenId } from '../../tools/sandbox/ids.js';
+import { startOrgTraffic } from '../../tools/sandbox/org-traffic.js';
 import { startSandbox, type DfnsSandbox, type ServiceAccountSecret } from '../../tools/sandbox/sandbox.js';
 import { actWith, call, clientFor, initFor, userActionFor } from '../support/dfns.js';
 
@@ -396,5 +397,79 @@ describe('scripted faults', () => {
 
   it('refuses a fault with two behaviours', () => {
     expect(() => sandbox.injectFault({ route: 'init', hang: true, reset: true })).toThrow(/at most one/);
+  });
+});
+
+describe('the organisation rate limit', () => {
+  const tokenId = () => sandbox.seedPats(1)[0] as string;
+  const get = (id: string) => call(sandbox, 'GET', `/auth/pats/${id}`, ed.authToken);
+  afterAll(() => {
+    sandbox.limitRate(undefined);
+  });
+
+  it('is off unless asked for', async () => {
+    const id = tokenId();
+    const answers = await Promise.all(Array.from({ length: 50 }, () => get(id)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+  });
+
+  it('counts every account and route together, answers 429 in Dfns shape with Retry-After in whole seconds', async () => {
+    const limit = sandbox.limitRate({ limit: 4, windowMs: 2_500 })!;
+    const id = tokenId();
+    expect((await get(id)).status).toBe(200);
+    expect((await call(sandbox, 'GET', `/auth/pats/${id}`, ec.authToken)).status).toBe(200);
+    expect((await initFor(sandbox, rsa, id)).status).toBe(200);
+    expect((await call(sandbox, 'POST', '/nowhere', ed.authToken, '{}')).status).toBe(404);
+    const response = await fetch(`${sandbox.url}/auth/pats/${id}`, {
+      headers: { authorization: `Bearer ${ed.authToken}` },
+    });
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('3'); // ≤ 2.5 s until the window has room, rounded up
+    expect(await response.json()).toEqual({ error: { message: expect.stringMatching(/request limit/), status: 429 } });
+    expect([limit.admitted, limit.refused]).toEqual([4, 1]);
+    expect(sandbox.requests.at(-1)).toMatchObject({ status: 429, throttled: true });
+  });
+
+  it('does not count refused requests: the window frees up on time however hard a client hammers', async () => {
+    const limit = sandbox.limitRate({ limit: 3, windowMs: 600 })!;
+    const id = tokenId();
+    for (let i = 0; i < 3; i++) expect((await get(id)).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await get(id)).status).toBe(429);
+    await sleep(650);
+    expect((await get(id)).status).toBe(200);
+    expect([limit.admitted, limit.refused]).toEqual([4, 20]);
+  });
+
+  it.each([
+    ['http-date', (value: string | null) => expect(Date.parse(value ?? '')).toBeGreaterThan(Date.now() - 1000)],
+    ['none', (value: string | null) => expect(value).toBeNull()],
+  ] as const)('can say Retry-After as %s', async (retryAfter, check) => {
+    sandbox.limitRate({ limit: 1, windowMs: 5_000, retryAfter });
+    const id = tokenId();
+    await get(id);
+    const response = await fetch(`${sandbox.url}/auth/pats/${id}`, {
+      headers: { authorization: `Bearer ${ed.authToken}` },
+    });
+    expect(response.status).toBe(429);
+    check(response.headers.get('retry-after'));
+  });
+
+  it("plays the organisation's own traffic through the same counter and reports the 429s it got", async () => {
+    const limit = sandbox.limitRate({ limit: 10, windowMs: 1_000 })!;
+    const quiet = startOrgTraffic(sandbox, { requestsPerWindow: 5, windowMs: 1_000 });
+    await sleep(1_100);
+    await quiet.stop();
+    expect(quiet.sent).toBeGreaterThanOrEqual(4);
+    expect([quiet.throttled, quiet.failed]).toEqual([0, 0]);
+
+    // Someone else floods the limit: now the organisation's own traffic is refused.
+    const id = tokenId();
+    const traffic = startOrgTraffic(sandbox, { requestsPerWindow: 20, windowMs: 1_000 });
+    const flood = setInterval(() => void get(id), 10);
+    await sleep(600);
+    clearInterval(flood);
+    await traffic.stop();
+    expect(traffic.throttled).toBeGreaterThan(0);
+    expect(limit.refused).toBeGreaterThan(traffic.throttled);
   });
 });

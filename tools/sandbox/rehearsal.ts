@@ -3,6 +3,7 @@
  * operator how to point the revoker (or curl) at it. Shared by `npm run sandbox` and its test.
  */
 import type { KeyKind } from './ids.js';
+import type { RateLimitOptions } from './rate-limit.js';
 import { startSandbox, type DfnsSandbox, type ServiceAccountSecret } from './sandbox.js';
 
 /** Options of {@link startRehearsal}. */
@@ -15,6 +16,8 @@ export interface RehearsalOptions {
   key?: KeyKind;
   /** Latency added to every request, in ms. @default 0 */
   latencyMs?: number;
+  /** The organisation's request limit. @default none */
+  rateLimit?: RateLimitOptions;
 }
 
 /** A running rehearsal sandbox. */
@@ -28,7 +31,11 @@ export interface Rehearsal {
 
 /** Starts a sandbox with a service account and seeded PATs. */
 export async function startRehearsal(options: RehearsalOptions = {}): Promise<Rehearsal> {
-  const sandbox = await startSandbox({ port: options.port ?? 0, latencyMs: options.latencyMs ?? 0 });
+  const sandbox = await startSandbox({
+    port: options.port ?? 0,
+    latencyMs: options.latencyMs ?? 0,
+    ...(options.rateLimit ? { rateLimit: options.rateLimit } : {}),
+  });
   const secret = sandbox.createServiceAccount({ kind: options.key ?? 'ed25519', rsaBits: 3072 });
   return { sandbox, secret, tokenIds: sandbox.seedPats(options.tokens ?? 5) };
 }
@@ -38,6 +45,12 @@ export function usage({ sandbox, secret, tokenIds }: Rehearsal, credentialFile?:
   const first = tokenIds[0] ?? '<tokenId>';
   return [
     `Dfns sandbox listening on ${sandbox.url} (org ${sandbox.orgId})`,
+    ...(sandbox.rateLimit
+      ? [
+          `Organisation limit: ${sandbox.rateLimit.limit} requests per ${sandbox.rateLimit.windowMs / 1000} s, ` +
+            `then 429 (Retry-After: ${sandbox.rateLimit.retryAfter})`,
+        ]
+      : []),
     '',
     'Service-account credential (the secret format of README "The service-account credential"; a throwaway key):',
     credentialFile ? `  written to ${credentialFile} (mode 600)` : JSON.stringify(secret, null, 2).replace(/^/gm, '  '),

@@ -15,6 +15,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorBody, FaultScript, type SandboxFault, type SandboxRoute } from './faults.js';
 import { dfnsId, generateKey, newTokenId, opaque, type KeyKind } from './ids.js';
+import { OrgRateLimit, type RateLimitOptions } from './rate-limit.js';
 
 /** Options of {@link startSandbox}. */
 export interface SandboxOptions {
@@ -30,6 +31,8 @@ export interface SandboxOptions {
   recordRequests?: boolean;
   /** The org every PAT and service account belongs to. @default a fresh `or-...` ID */
   orgId?: string;
+  /** The organisation's request limit (every account and route together). @default none */
+  rateLimit?: RateLimitOptions;
 }
 
 /** A PAT as the sandbox stores and returns it (dfns-protocol.md, "The PAT object"). */
@@ -72,6 +75,10 @@ export interface RecordedRequest {
   fault?: SandboxFault;
   /** The client closed the connection before an answer was sent (a timeout or abort on its side). */
   closedByClient: boolean;
+  /** Refused with 429 by the organisation's rate limit (not counted against it). */
+  throttled?: true;
+  /** When it arrived, ms of `performance.now()`. */
+  at: number;
 }
 
 interface ServiceAccount {
@@ -144,9 +151,11 @@ export class DfnsSandbox {
   /** Requests being handled right now, and the most there have been at once since the last reset. */
   inFlight = 0;
   maxInFlight = 0;
+  /** The organisation's request limit, when one is enforced; set with {@link DfnsSandbox.limitRate}. */
+  rateLimit: OrgRateLimit | undefined;
 
   private readonly server: Server;
-  private readonly options: Required<Omit<SandboxOptions, 'port' | 'latencyMs' | 'orgId'>>;
+  private readonly options: Required<Omit<SandboxOptions, 'port' | 'latencyMs' | 'orgId' | 'rateLimit'>>;
   private readonly accounts = new Map<string, ServiceAccount>();
   private readonly pats = new Map<string, SandboxPat>();
   private readonly challenges = new Map<string, Challenge>();
@@ -160,6 +169,7 @@ export class DfnsSandbox {
     this.url = `http://127.0.0.1:${port}`;
     this.latencyMs = options.latencyMs ?? 0;
     this.orgId = options.orgId ?? dfnsId('or', 16);
+    this.rateLimit = options.rateLimit ? new OrgRateLimit(options.rateLimit) : undefined;
     this.options = {
       challengeTtlMs: options.challengeTtlMs ?? 900_000,
       userActionTtlMs: options.userActionTtlMs ?? 300_000,
@@ -271,6 +281,15 @@ export class DfnsSandbox {
     pat.isActive = isActive;
   }
 
+  /**
+   * Enforces an organisation request limit from now on (a fresh window), or none with `undefined`: a request over
+   * it answers 429 in Dfns' error shape, with `Retry-After` as configured.
+   */
+  limitRate(options: RateLimitOptions | undefined): OrgRateLimit | undefined {
+    this.rateLimit = options ? new OrgRateLimit(options) : undefined;
+    return this.rateLimit;
+  }
+
   /** Queues a fault (see {@link SandboxFault}). */
   injectFault(fault: SandboxFault): void {
     this.faults.add(fault);
@@ -339,8 +358,22 @@ export class DfnsSandbox {
       headers: flattenHeaders(req),
       body,
       closedByClient: false,
+      at: performance.now(),
     };
     if (this.options.recordRequests) this.requests.push(record);
+    const admission = this.rateLimit?.take();
+    if (admission && !admission.admitted) {
+      record.throttled = true;
+      const reply = {
+        status: 429,
+        body: errorBody(429, 'Too Many Requests: the organization has reached its request limit'),
+        headers: admission.headers,
+      };
+      send(res, reply);
+      record.status = 429;
+      record.response = reply.body;
+      return;
+    }
     let resetByUs = false;
     res.on('close', () => {
       if (!res.writableFinished && !resetByUs) record.closedByClient = true;
