@@ -47,11 +47,11 @@ export function cutUtf8(text: string, maxBytes: number): string {
   // The marker's own length depends on N; reserve for the longest N the text can have. A cap smaller than the
   // marker is not one this module uses (the smallest is MAX_ERROR_BYTES).
   const reserve = Buffer.byteLength(`…[cut ${bytes} bytes]`);
-  // A cut inside a character decodes to U+FFFD: drop it.
-  const kept = Buffer.from(text)
-    .subarray(0, Math.max(0, maxBytes - reserve))
-    .toString('utf8')
-    .replace(/\uFFFD+$/, '');
+  // Never inside a character: back up from the cut over UTF-8 continuation bytes (10xxxxxx) to a character's start.
+  const buffer = Buffer.from(text);
+  let end = Math.max(0, maxBytes - reserve);
+  while (end > 0 && ((buffer[end] as number) & 0xc0) === 0x80) end -= 1;
+  const kept = buffer.subarray(0, end).toString('utf8');
   return `${kept}…[cut ${bytes - Buffer.byteLength(kept)} bytes]`;
 }
 

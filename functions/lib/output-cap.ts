@@ -13,11 +13,11 @@ export const MAX_LINE_BYTES = 64 * 1024;
 /** How many values a line that lists values shows in full; the rest are counted, not shown. */
 export const MAX_LISTED_VALUES = 20;
 
-/** A string is never cut below this many bytes of JSON while a larger one is left whole. */
-const SMALLEST_CUT_BYTES = 256;
+/** No string is cut below this many bytes of JSON: a line that still does not fit keeps only its essentials. */
+const SMALLEST_CUT_BYTES = 64;
 
-/** Most strings cut in one line before giving up on its fields (each round serialises the line once). */
-const MAX_CUT_ROUNDS = 200;
+/** Passes of cutting before giving up on a line's fields (each pass serialises the line once). */
+const MAX_CUT_PASSES = 4;
 
 /** Fields a log line keeps when cutting its values was not enough (Powertools' own keys). */
 const ESSENTIAL_KEYS = ['level', 'message', 'timestamp', 'service', 'function_request_id', 'xray_trace_id'];
@@ -29,6 +29,14 @@ const ESSENTIAL_KEYS = ['level', 'message', 'timestamp', 'service', 'function_re
  */
 export function listed<T>(values: readonly T[], max = MAX_LISTED_VALUES): { shown: T[]; notShown: number } {
   return { shown: values.slice(0, max), notShown: Math.max(0, values.length - max) };
+}
+
+/** `text` with each of its lines cut to {@link MAX_LINE_BYTES} (see {@link cutUtf8}); line breaks are kept. */
+export function capLines(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => cutUtf8(line, MAX_LINE_BYTES))
+    .join('\n');
 }
 
 /** The marker that ends a list cut by {@link listed}: `…[N more not shown]`. */
@@ -114,14 +122,25 @@ export function capLine(record: Record<string, unknown>, maxBytes = MAX_LINE_BYT
 
   const out = plain(record) as Record<string, unknown>;
   let size = jsonBytes(out);
-  for (let round = 0; size > maxBytes && round < MAX_CUT_ROUNDS; round++) {
-    const largest = stringSlots(out).reduce<ReturnType<typeof stringSlots>[number] | undefined>(
-      (best, slot) => (best === undefined || slot.bytes > best.bytes ? slot : best),
-      undefined,
-    );
-    if (largest === undefined || largest.bytes <= SMALLEST_CUT_BYTES) break;
-    const target = Math.max(SMALLEST_CUT_BYTES, largest.bytes - (size - maxBytes));
-    largest.holder[largest.key] = cutToJson(largest.holder[largest.key] as string, target);
+  // One limit for every string: the largest whose cuts save enough, found by bisection, then applied in one pass
+  // (a few passes when escaping or markers make the estimate short).
+  const slots = stringSlots(out);
+  for (let pass = 0; size > maxBytes && pass < MAX_CUT_PASSES; pass++) {
+    const excess = size - maxBytes;
+    const saved = (limit: number) => slots.reduce((sum, slot) => sum + Math.max(0, slot.bytes - limit), 0);
+    let low = SMALLEST_CUT_BYTES;
+    let high = Math.max(low, ...slots.map((slot) => slot.bytes));
+    if (saved(low) < excess) break; // cutting strings is not enough
+    while (high - low > 1) {
+      const mid = Math.floor((low + high) / 2);
+      if (saved(mid) >= excess) low = mid;
+      else high = mid;
+    }
+    for (const slot of slots) {
+      if (slot.bytes <= low) continue;
+      slot.holder[slot.key] = cutToJson(slot.holder[slot.key] as string, low);
+      slot.bytes = jsonBytes(slot.holder[slot.key]);
+    }
     size = jsonBytes(out);
   }
   if (size <= maxBytes) return out;

@@ -81,23 +81,27 @@ export function buildDeadLetter(
 }
 
 /**
- * The message itself when it fits in {@link MAX_DEAD_LETTER_BYTES}, else with only its first failures (CONTRACT
- * section 6: `failuresTruncated`, the rest counted). `tokenIds` always stays whole: it is what a redrive retries.
+ * The message itself when it fits in {@link MAX_DEAD_LETTER_BYTES}, else with only some of its failures (CONTRACT
+ * section 6: `failuresTruncated`, the rest counted). The failures of the token IDs in `tokenIds` (at most 100, what a
+ * redrive retries) are always kept; then the invalid values, first ones first, as many as fit. Order is kept.
  */
 function fitFailures(message: DeadLetterMessage): DeadLetterMessage {
   const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify(value));
   if (bytes(message) <= MAX_DEAD_LETTER_BYTES) return message;
   const all = message.failures;
+  const keep = new Set(all.filter((f) => f.outcome !== 'invalid'));
   // The frame with every failure counted as not shown is the largest the count can make it.
   let size = bytes({ ...message, failures: [], failuresTruncated: true, failuresNotShown: all.length });
-  let kept = 0;
+  for (const failure of keep) size += bytes(failure) + 1;
   for (const failure of all) {
-    const next = size + bytes(failure) + (kept > 0 ? 1 : 0);
+    if (keep.has(failure)) continue;
+    const next = size + bytes(failure) + 1;
     if (next > MAX_DEAD_LETTER_BYTES) break;
     size = next;
-    kept += 1;
+    keep.add(failure);
   }
-  return { ...message, failures: all.slice(0, kept), failuresTruncated: true, failuresNotShown: all.length - kept };
+  const failures = all.filter((f) => keep.has(f));
+  return { ...message, failures, failuresTruncated: true, failuresNotShown: all.length - failures.length };
 }
 
 /** The original body, or as much of its start as fits once JSON-escaped (escaping can grow text sixfold). */
@@ -109,9 +113,14 @@ function keepBody(body: string): { body: string; bodyTruncated?: true } {
   return { body: head, bodyTruncated: true };
 }
 
-/** The `outcome` message attribute: the outcome all failures share, or `mixed`. */
-export function sharedOutcome(failures: DeadLetterFailure[]): string {
-  const [first, second] = new Set(failures.map((f) => f.outcome));
+/**
+ * The `outcome` message attribute: the outcome all failures share, or `mixed`; failures not shown (only invalid
+ * values are ever left out) count too.
+ */
+export function sharedOutcome(message: Pick<DeadLetterMessage, 'failures' | 'failuresNotShown'>): string {
+  const outcomes = new Set<string>(message.failures.map((f) => f.outcome));
+  if ((message.failuresNotShown ?? 0) > 0) outcomes.add('invalid');
+  const [first, second] = outcomes;
   return first !== undefined && second === undefined ? first : 'mixed';
 }
 
@@ -124,13 +133,22 @@ export function sqsDeadLetterSender(client: SQSClient, queueUrl: string): DeadLe
     await client.send(
       new SendMessageCommand({
         QueueUrl: queueUrl,
-        MessageBody: JSON.stringify(message),
+        MessageBody: sqsSafeJson(message),
         MessageAttributes: {
-          outcome: { DataType: 'String', StringValue: sharedOutcome(message.failures) },
+          outcome: { DataType: 'String', StringValue: sharedOutcome(message) },
           sourceMessageId: { DataType: 'String', StringValue: message.sourceMessageId },
         },
       }),
       signal ? { abortSignal: signal } : {},
     );
   };
+}
+
+/**
+ * JSON text SQS accepts: JSON.stringify leaves U+FFFE and U+FFFF raw, and SQS refuses them (its allowed characters
+ * are #x9, #xA, #xD, #x20 to #xD7FF, #xE000 to #xFFFD, #x10000 to #x10FFFF); they only occur inside strings, where
+ * their escapes mean the same.
+ */
+export function sqsSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(/[\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
 }

@@ -145,6 +145,13 @@ describe('enqueue', () => {
     expect(await queued()).toEqual([]);
   });
 
+  it('an error line quoting a huge argument stays within the cap', async () => {
+    const { code, stderr } = await cli([`x${'y'.repeat(200_000)}`]);
+    expect(code).toBe(2);
+    for (const line of stderr.split('\n')) expect(Buffer.byteLength(line)).toBeLessThanOrEqual(MAX_LINE_BYTES);
+    expect(stderr).toMatch(/unknown command "xyyy.*…\[cut \d+ bytes\]/);
+  });
+
   it('what it enqueues, the handler deactivates', async () => {
     const tokens = world.sandbox.seedPats(3);
     expect((await cli(['enqueue', ...tokens, '--incident', 'INC-CLI'])).code).toBe(0);

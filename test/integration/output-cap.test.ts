@@ -28,7 +28,8 @@ function expectEveryLineBounded(): void {
 async function run(body: string) {
   const response = await world.handler()([{ messageId: 'm1', body }]);
   const dead = await world.sqs.drainDeadLetters();
-  return { response, audit: output.audit(), dead: dead.map((d) => ({ raw: d.raw ?? '', body: d.body as any })) };
+  const messages = dead.map((d) => ({ raw: d.raw ?? '', body: d.body as any, attributes: d.attributes }));
+  return { response, audit: output.audit(), dead: messages };
 }
 
 describe('every output line stays within the cap', () => {
@@ -123,7 +124,28 @@ describe('every output line stays within the cap', () => {
       outcome: 'invalid',
       detail: `does not match ${TOKEN_ID_PATTERN.source}`,
     });
+    // The failure of the token a redrive retries is never the one cut, and the attribute counts what was cut.
+    expect(message.failures.at(-1)).toMatchObject({ tokenId: tokens[1], outcome: 'not_found' });
+    expect(dead[0]!.attributes.outcome).toBe('mixed');
     expectEveryLineBounded();
+  });
+
+  it('a value the logger cannot print whole (an object, a list) is shown once, whole, as its JSON text', async () => {
+    const values = [
+      '{"__proto__":{"admin":true}}', // a key the logger's merge would drop
+      JSON.stringify(Array.from({ length: 30 }, (_, i) => i)), // a list the cap would cut to 20
+      JSON.stringify({ ids: Array(25).fill('to-x') }),
+    ];
+    const { audit } = await run(`{"tokenIds":[${values.join(',')}]}`);
+    expect(audit.map((l) => [l.tokenId, l.receivedAs, l.outcome])).toEqual(
+      values.map((text) => [undefined, text, 'invalid']),
+    );
+  });
+
+  it('a dead letter never holds U+FFFE or U+FFFF raw (SQS refuses them), and still says what was received', async () => {
+    const { dead } = await run(String.raw`{"tokenIds":["bad\uffff","bad\ufffe"]}`);
+    expect(dead[0]!.raw).not.toMatch(/[\uFFFE\uFFFF]/);
+    expect(dead[0]!.body.failures.map((f: any) => f.tokenId)).toEqual(['bad\uffff', 'bad\ufffe']);
   });
 
   it('10 000 values in one body are refused whole in one bounded line, the body kept (cut) for the human', async () => {

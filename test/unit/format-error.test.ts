@@ -116,3 +116,15 @@ describe('formatError', () => {
     expect(cutUtf8('short', 10)).toBe('short');
   });
 });
+
+describe('cutUtf8 never loses a whole character it could keep', () => {
+  it('keeps U+FFFD that was in the text, and cuts only at a character boundary', () => {
+    expect(cutUtf8(`keep-me ${'\uFFFD'.repeat(70_000)}`, 100)).toMatch(/^keep-me \uFFFD+…\[cut \d+ bytes\]$/);
+    for (const unit of ['€', '𝄞', 'é']) {
+      const cut = cutUtf8(unit.repeat(100), 50);
+      expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(50);
+      expect(cut).not.toContain('\uFFFD');
+      expect(cut.startsWith(unit.repeat(3))).toBe(true);
+    }
+  });
+});

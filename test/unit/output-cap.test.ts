@@ -66,6 +66,14 @@ describe('capLine', () => {
     });
   });
 
+  it('cuts hundreds of medium strings to one limit rather than dropping them', () => {
+    const line = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}`, 'x'.repeat(300)]));
+    const capped = capLine(line);
+    expect(bytes(capped)).toBeLessThanOrEqual(MAX_LINE_BYTES);
+    expect(Object.keys(capped)).toHaveLength(300);
+    expect(capped.f299).toMatch(/^x+…\[cut \d+ bytes\]$/);
+  });
+
   it('keeps only the essential fields, and says so, when thousands of small fields are over the cap', () => {
     const line: Record<string, unknown> = { level: 'ERROR', message: 'many', timestamp: 't', service: 's' };
     for (let i = 0; i < 20_000; i++) line[`field${i}`] = `value ${i}`;

@@ -17,8 +17,8 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, ENVIRONMENT_NAMES, type EnvironmentName } from '../../infra/environments.js';
-import { cutUtf8, formatError } from '../../functions/lib/format-error.js';
-import { listed, MAX_LINE_BYTES, notShownMarker } from '../../functions/lib/output-cap.js';
+import { formatError } from '../../functions/lib/format-error.js';
+import { capLines, listed, notShownMarker } from '../../functions/lib/output-cap.js';
 import {
   MAX_METADATA_CHARS,
   MAX_TOKEN_IDS,
@@ -85,7 +85,13 @@ ApproximateAgeOfOldestMessage, last 5 minutes).
 class UsageError extends Error {}
 
 /** Runs one CLI invocation and returns its exit code. */
-export async function runCli(argv: string[], io: CliIo, clients: CliClients = {}): Promise<number> {
+export async function runCli(argv: string[], rawIo: CliIo, clients: CliClients = {}): Promise<number> {
+  // Every line the CLI prints is within the one output cap, whatever an argument or a file held.
+  const io: CliIo = {
+    ...rawIo,
+    stdout: (text) => rawIo.stdout(capLines(text)),
+    stderr: (text) => rawIo.stderr(capLines(text)),
+  };
   const [command, ...rest] = argv;
   try {
     if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -194,7 +200,7 @@ async function enqueue(
     const { shown, notShown } = listed(invalid);
     const lines = [
       `pat-revoker: refused, nothing sent: ${invalid.length} invalid token ID(s)`,
-      ...shown.map((line) => cutUtf8(line, MAX_LINE_BYTES)),
+      ...shown,
       ...(notShown > 0 ? [`  ${notShownMarker(notShown)}`] : []),
     ];
     io.stderr(`${lines.join('\n')}\n`);
