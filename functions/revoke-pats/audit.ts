@@ -44,6 +44,12 @@ export interface AuditSink {
   latency(ms: number): void;
   /** One GetSecretValue call. */
   credentialFetch(): void;
+  /** Dfns answered 429 (the organisation's limit). */
+  throttled(): void;
+  /** Time this invocation's tokens waited for the request budget, ms (once per invocation with Dfns work). */
+  budgetWait(ms: number): void;
+  /** One continuation message sent. */
+  continuation(): void;
   /** A problem of the function (not of a token) an operator must see. */
   problem(message: string, fields?: Record<string, unknown>): void;
   /** Something in a request was ignored or adjusted; the revocation went on. */
@@ -117,12 +123,15 @@ export class PowertoolsAudit implements AuditSink {
   constructor(private readonly telemetry: Telemetry) {}
 
   outcome(entry: AuditEntry): void {
-    const dropped = entry.tokenId === null || entry.tokenId === undefined || entry.tokenId === '';
+    // tokenId is printed as it is only when the logger keeps it whole: a string, a number or a boolean. A null or
+    // empty value would be dropped, and an object or array merged (Powertools drops `__proto__` keys) and its lists
+    // cut by the output cap: those are shown once, as their JSON text, in receivedAs.
+    const { tokenId, ...rest } = entry;
+    const whole = (typeof tokenId === 'string' && tokenId !== '') || ['number', 'boolean'].includes(typeof tokenId);
     this.telemetry.audit.info('revocation', {
-      ...entry,
-      ...(dropped && entry.receivedAs === undefined
-        ? { receivedAs: JSON.stringify(entry.tokenId) ?? 'undefined' }
-        : {}),
+      ...(whole ? { tokenId } : {}),
+      ...rest,
+      ...(whole || entry.receivedAs !== undefined ? {} : { receivedAs: JSON.stringify(tokenId) ?? 'undefined' }),
     });
     this.counts.set(entry.outcome, (this.counts.get(entry.outcome) ?? 0) + 1);
   }
@@ -133,6 +142,18 @@ export class PowertoolsAudit implements AuditSink {
 
   credentialFetch(): void {
     this.telemetry.metrics.addMetric('CredentialFetches', MetricUnit.Count, 1);
+  }
+
+  throttled(): void {
+    this.telemetry.metrics.addMetric('DfnsThrottles', MetricUnit.Count, 1);
+  }
+
+  budgetWait(ms: number): void {
+    this.telemetry.metrics.addMetric('BudgetWaitMs', MetricUnit.Milliseconds, Math.round(ms));
+  }
+
+  continuation(): void {
+    this.telemetry.metrics.addMetric('Continuations', MetricUnit.Count, 1);
   }
 
   problem(message: string, fields: Record<string, unknown> = {}): void {
