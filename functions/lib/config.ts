@@ -6,7 +6,7 @@
  * misbehaviour during an incident.
  */
 import * as z from 'zod';
-import { parseDfnsOrigin, TOKEN_ID_PATTERN } from './dfns/client.js';
+import { LOOPBACK_HOSTS, parseDfnsOrigin, TOKEN_ID_PATTERN } from './dfns/client.js';
 
 /** The validated configuration. Durations in ms. */
 export interface Config {
@@ -36,6 +36,55 @@ export interface Config {
   metricsNamespace: string;
   /** `AWS_LAMBDA_LOG_LEVEL`, upper case: Lambda's application log level (advanced logging controls), when set. */
   lambdaLogLevel?: string;
+  /** `DFNS_REQUESTS_PER_MINUTE`: this deployment's share of the organisation's Dfns limit. @default 600 */
+  dfnsRequestsPerMinute: number;
+  /** `EVENT_SOURCE_MAX_CONCURRENCY`: invocations that may run at once. @default 1 */
+  eventSourceMaxConcurrency: number;
+  /** `DFNS_BUDGET_WINDOW_SECONDS`, in ms: the window the budget is counted over. @default 60000 */
+  dfnsBudgetWindowMs: number;
+  /** `SOURCE_QUEUE_URLS`: the queues whose records this function handles (empty when unset). */
+  sourceQueues: SourceQueue[];
+  /** `FUNCTION_ROLE_ID`: the unique ID (`AROA…`) of the function's own role, the `SenderId` of its continuations. */
+  functionRoleId?: string;
+}
+
+/** One queue of `SOURCE_QUEUE_URLS`. */
+export interface SourceQueue {
+  url: string;
+  /** The account and queue name (the URL's last two path segments), as in the records' `eventSourceARN`. */
+  account: string;
+  name: string;
+}
+
+/** Requests one token costs at Dfns: init, action, PUT (CONTRACT section 8). */
+export const REQUESTS_PER_TOKEN = 3;
+
+/** SQS' own hosts (commercial, China and FIPS endpoints, legacy and current forms). */
+const SQS_HOST = /^(?:sqs(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?|[a-z0-9-]+\.queue\.amazonaws\.com(?:\.cn)?)$/;
+/** A queue URL's path: `/<12-digit account>/<queue name>`. */
+const QUEUE_PATH = /^\/(\d{12})\/([A-Za-z0-9_-]{1,80}(?:\.fifo)?)$/;
+
+/**
+ * Reads one queue URL of `SOURCE_QUEUE_URLS`: `https://` on an SQS host, or plain `http://` on loopback.
+ *
+ * @returns the queue, or the rule it broke
+ */
+export function parseQueueUrl(value: string): SourceQueue | string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `"${value.slice(0, 200)}" is not a URL`;
+  }
+  const loopback = LOOPBACK_HOSTS.has(url.hostname);
+  if (!(url.protocol === 'https:' && SQS_HOST.test(url.hostname)) && !(url.protocol === 'http:' && loopback)) {
+    return `"${value.slice(0, 200)}" must be https:// on an SQS host (or http:// on loopback)`;
+  }
+  const match = QUEUE_PATH.exec(url.pathname);
+  if (!match || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    return `"${value.slice(0, 200)}" must be a queue URL ending in /<account>/<queue name>`;
+  }
+  return { url: url.href, account: match[1] as string, name: match[2] as string };
 }
 
 /** A configuration variable is missing or malformed; `variable` names it. */
@@ -125,6 +174,30 @@ const schema = z.object({
   POWERTOOLS_SERVICE_NAME: z.string().trim().min(1).optional(),
   POWERTOOLS_METRICS_NAMESPACE: z.string().trim().min(1).optional(),
   AWS_LAMBDA_LOG_LEVEL: z.string().trim().toUpperCase().optional(),
+  FUNCTION_ROLE_ID: z
+    .string()
+    .trim()
+    .regex(/^AROA[A-Z0-9]{12,28}$/, "must be an IAM role unique ID (AROA…, the role's RoleId)")
+    .optional(),
+  DFNS_REQUESTS_PER_MINUTE: integer(600, REQUESTS_PER_TOKEN, 1_000_000),
+  EVENT_SOURCE_MAX_CONCURRENCY: integer(1, 1, 1000),
+  DFNS_BUDGET_WINDOW_SECONDS: integer(60, 1, 60),
+  SOURCE_QUEUE_URLS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const queues: SourceQueue[] = [];
+      for (const entry of (value ?? '').split(',').map((url) => url.trim())) {
+        if (entry === '') continue;
+        const queue = parseQueueUrl(entry);
+        if (typeof queue === 'string') {
+          ctx.addIssue({ code: 'custom', message: queue });
+          return z.NEVER;
+        }
+        queues.push(queue);
+      }
+      return queues;
+    }),
 });
 
 /**
@@ -142,6 +215,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
   }
   const v = result.data;
+  if (v.DFNS_REQUESTS_PER_MINUTE < REQUESTS_PER_TOKEN * v.EVENT_SOURCE_MAX_CONCURRENCY) {
+    throw new ConfigError(
+      'DFNS_REQUESTS_PER_MINUTE',
+      `must be at least ${REQUESTS_PER_TOKEN} × EVENT_SOURCE_MAX_CONCURRENCY (${v.EVENT_SOURCE_MAX_CONCURRENCY}) = ` +
+        `${REQUESTS_PER_TOKEN * v.EVENT_SOURCE_MAX_CONCURRENCY}: each container's share must hold one token's requests`,
+    );
+  }
   return {
     dfnsApiUrl: new URL(v.DFNS_API_URL).origin,
     credentialsSecretId: v.DFNS_CREDENTIALS_SECRET_ID,
@@ -156,6 +236,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     serviceName: v.POWERTOOLS_SERVICE_NAME ?? 'pat-revoker',
     metricsNamespace: v.POWERTOOLS_METRICS_NAMESPACE ?? 'PatRevoker',
     ...(v.AWS_LAMBDA_LOG_LEVEL === undefined ? {} : { lambdaLogLevel: v.AWS_LAMBDA_LOG_LEVEL }),
+    dfnsRequestsPerMinute: v.DFNS_REQUESTS_PER_MINUTE,
+    eventSourceMaxConcurrency: v.EVENT_SOURCE_MAX_CONCURRENCY,
+    dfnsBudgetWindowMs: v.DFNS_BUDGET_WINDOW_SECONDS * 1000,
+    sourceQueues: v.SOURCE_QUEUE_URLS,
+    ...(v.FUNCTION_ROLE_ID === undefined ? {} : { functionRoleId: v.FUNCTION_ROLE_ID }),
   };
 }
 

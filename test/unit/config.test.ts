@@ -30,6 +30,10 @@ describe('parseConfig', () => {
       deadlineMarginMs: 5_000,
       serviceName: 'pat-revoker',
       metricsNamespace: 'PatRevoker',
+      dfnsRequestsPerMinute: 600,
+      eventSourceMaxConcurrency: 1,
+      dfnsBudgetWindowMs: 60_000,
+      sourceQueues: [],
     });
   });
 
@@ -46,8 +50,24 @@ describe('parseConfig', () => {
       MAX_RECEIVE_COUNT: '5',
       POWERTOOLS_SERVICE_NAME: 'revoker-prod',
       POWERTOOLS_METRICS_NAMESPACE: 'Security',
+      DFNS_REQUESTS_PER_MINUTE: '300',
+      EVENT_SOURCE_MAX_CONCURRENCY: '4',
+      DFNS_BUDGET_WINDOW_SECONDS: '10',
+      SOURCE_QUEUE_URLS:
+        'https://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-requests, http://127.0.0.1:9324/000000000000/q.fifo',
     });
     expect(config).toMatchObject({
+      dfnsRequestsPerMinute: 300,
+      eventSourceMaxConcurrency: 4,
+      dfnsBudgetWindowMs: 10_000,
+      sourceQueues: [
+        {
+          url: 'https://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-requests',
+          account: '123456789012',
+          name: 'pat-revoker-requests',
+        },
+        { url: 'http://127.0.0.1:9324/000000000000/q.fifo', account: '000000000000', name: 'q.fifo' },
+      ],
       dfnsApiUrl: 'https://api.uae.dfns.io',
       protectedTokenIds: new Set(['to-aaaaa-bbbbb-cccccccccccccccc', 'to-ddddd-eeeee-fffffffffffffff']),
       dryRun: true,
@@ -88,6 +108,28 @@ describe('parseConfig', () => {
     ['DEADLINE_MARGIN_MS', { DEADLINE_MARGIN_MS: '-1' }, /whole number/],
     ['DEADLINE_MARGIN_MS', { DEADLINE_MARGIN_MS: '999' }, /at least 1000/],
     ['MAX_RECEIVE_COUNT', { MAX_RECEIVE_COUNT: '0' }, /at least 1/],
+    ['DFNS_REQUESTS_PER_MINUTE', { DFNS_REQUESTS_PER_MINUTE: '2' }, /at least 3/],
+    ['DFNS_REQUESTS_PER_MINUTE', { DFNS_REQUESTS_PER_MINUTE: 'lots' }, /whole number/],
+    [
+      'DFNS_REQUESTS_PER_MINUTE',
+      { DFNS_REQUESTS_PER_MINUTE: '29', EVENT_SOURCE_MAX_CONCURRENCY: '10' },
+      /at least 3 × EVENT_SOURCE_MAX_CONCURRENCY \(10\) = 30/,
+    ],
+    ['EVENT_SOURCE_MAX_CONCURRENCY', { EVENT_SOURCE_MAX_CONCURRENCY: '0' }, /at least 1/],
+    ['EVENT_SOURCE_MAX_CONCURRENCY', { EVENT_SOURCE_MAX_CONCURRENCY: '1001' }, /at most 1000/],
+    ['DFNS_BUDGET_WINDOW_SECONDS', { DFNS_BUDGET_WINDOW_SECONDS: '61' }, /at most 60/],
+    ['SOURCE_QUEUE_URLS', { SOURCE_QUEUE_URLS: 'pat-revoker-requests' }, /is not a URL/],
+    [
+      'SOURCE_QUEUE_URLS',
+      { SOURCE_QUEUE_URLS: 'http://sqs.eu-west-1.amazonaws.com/123456789012/q' },
+      /https:\/\/ on an SQS host/,
+    ],
+    ['SOURCE_QUEUE_URLS', { SOURCE_QUEUE_URLS: 'https://evil.example.com/123456789012/q' }, /on an SQS host/],
+    [
+      'SOURCE_QUEUE_URLS',
+      { SOURCE_QUEUE_URLS: 'https://sqs.eu-west-1.amazonaws.com/queues/q' },
+      /ending in \/<account>\/<queue name>/,
+    ],
   ])('names %s when it is wrong', (variable, change, rule) => {
     const e = error({ ...base, ...change });
     expect(e).toBeInstanceOf(ConfigError);
