@@ -23,3 +23,25 @@ export function instantClock(): InstantClock {
     },
   };
 }
+
+/**
+ * A clock whose time stands still but for its sleeps: they return at once, are recorded, and move it forward by
+ * what they asked for (one after another: two sleeps side by side add up).
+ */
+export function virtualClock(): InstantClock {
+  const sleeps: number[] = [];
+  const start = { now: performance.now(), epoch: Date.now() };
+  let offset = 0;
+  return {
+    sleeps,
+    now: () => start.now + offset,
+    epoch: () => start.epoch + offset,
+    sleep: async (ms, signal) => {
+      sleeps.push(ms);
+      if (signal.aborted) throw signal.reason;
+      // Others run first at the time the sleep began; sleeps are taken one after another, not side by side.
+      await new Promise((resolve) => setImmediate(resolve));
+      offset += ms;
+    },
+  };
+}

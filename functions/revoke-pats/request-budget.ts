@@ -1,0 +1,174 @@
+/**
+ * The Dfns request budget of one container (CONTRACT section 8). Dfns limits the whole organisation (1000 requests
+ * per minute, 100 on Trial), and the organisation's own wallets and apps share that limit: containment speed is set
+ * by the budget, and a revoker that floods it stalls its own organisation.
+ *
+ * Algorithm: a sliding-window log of reservations. A container may have at most its share
+ * (`DFNS_REQUESTS_PER_MINUTE` ÷ `EVENT_SOURCE_MAX_CONCURRENCY`, scaled to the window) reserved within any window.
+ * Unlike a token bucket, a small incident goes at once (nothing is "refilled" first) and a large one uses the whole
+ * share, never more within a window, with no burst to count separately. Reservations are granted first come, first
+ * served: a token waiting for room holds back the ones behind it, so the order of a request is kept.
+ *
+ * A 429 speaks for the whole organisation: nothing is granted (and no request of a flow in progress is sent) until
+ * its `Retry-After`, or, without one, a pause that doubles from 1 s; then at most half the share for the next window;
+ * the full share again after a window without a 429.
+ *
+ * The interface is what a shared store (a ledger table) can back later; until then each container holds its own
+ * share, and the README states the worst case.
+ */
+import { REQUESTS_PER_TOKEN } from '../lib/config.js';
+import type { Clock } from './deactivate-tokens.js';
+
+/** A Dfns request budget. Times are ms of the {@link Clock}'s `now()`. */
+export interface RequestBudget {
+  /**
+   * Reserves `n` requests (a token's whole flow, before its first request), first come, first served.
+   *
+   * @param notAfter the latest time a grant is of use: past it the reservation is refused at once, not waited for
+   * @returns `true` once granted; `false`, with nothing reserved, when the budget shows it cannot be granted by
+   *   `notAfter`, or when `signal` aborts
+   */
+  reserve(n: number, notAfter: number, signal: AbortSignal): Promise<boolean>;
+  /**
+   * Waits while Dfns' pause after a 429 lasts (before every request of a flow in progress).
+   *
+   * @returns `false` when `signal` aborted the wait
+   */
+  whenUnpaused(signal: AbortSignal): Promise<boolean>;
+  /**
+   * Dfns answered 429: pause everything for `retryAfterMs` (or a doubling pause without one), then half the share.
+   *
+   * @returns the pause applied, ms
+   */
+  throttled(retryAfterMs: number | undefined): number;
+  /** The earliest time `n` requests could be granted, were nothing else asked for. */
+  nextRoom(n: number): number;
+  /** Total time reservations have waited since the last call, ms (the `BudgetWaitMs` metric); resets it. */
+  takeWaitedMs(): number;
+}
+
+/** Settings of {@link SlidingWindowBudget}. */
+export interface BudgetSettings {
+  /** `DFNS_REQUESTS_PER_MINUTE`. */
+  requestsPerMinute: number;
+  /** `EVENT_SOURCE_MAX_CONCURRENCY`. */
+  maxConcurrency: number;
+  /** `DFNS_BUDGET_WINDOW_SECONDS`, ms. */
+  windowMs: number;
+}
+
+/** The first pause after a 429 without `Retry-After`, ms; it doubles with each further 429 in a window. */
+export const FIRST_THROTTLE_PAUSE_MS = 1_000;
+
+/** One container's share of the deployment's budget, as a sliding-window log. */
+export class SlidingWindowBudget implements RequestBudget {
+  /** Requests this container may have reserved within any window. */
+  readonly share: number;
+  private readonly windowMs: number;
+  /** Reservations within the last window: when, and how many requests. Oldest first. */
+  private readonly log: Array<{ at: number; n: number }> = [];
+  private pausedUntil = Number.NEGATIVE_INFINITY;
+  private halvedUntil = Number.NEGATIVE_INFINITY;
+  private pauseWithoutHint = FIRST_THROTTLE_PAUSE_MS;
+  private queue: Promise<unknown> = Promise.resolve();
+  private waitedMs = 0;
+
+  constructor(
+    settings: BudgetSettings,
+    private readonly clock: Clock,
+  ) {
+    const perWindow = (settings.requestsPerMinute * settings.windowMs) / 60_000;
+    // Never under one token's flow (only a rehearsal's shortened window can make the division smaller).
+    this.share = Math.max(REQUESTS_PER_TOKEN, Math.floor(perWindow / settings.maxConcurrency));
+    this.windowMs = settings.windowMs;
+  }
+
+  reserve(n: number, notAfter: number, signal: AbortSignal): Promise<boolean> {
+    const asked = this.clock.now();
+    const turn = this.queue.then(() => this.grant(n, notAfter, signal));
+    this.queue = turn;
+    // Waiting behind earlier reservations is waiting for the budget too.
+    return turn.finally(() => {
+      this.waitedMs += this.clock.now() - asked;
+    });
+  }
+
+  async whenUnpaused(signal: AbortSignal): Promise<boolean> {
+    const now = this.clock.now();
+    if (now >= this.pausedUntil) return true;
+    return this.sleepUntil(this.pausedUntil, signal);
+  }
+
+  throttled(retryAfterMs: number | undefined): number {
+    const now = this.clock.now();
+    // Without a hint, the pause doubles while 429s keep coming within a window of the last pause.
+    if (retryAfterMs === undefined && now > this.halvedUntil) this.pauseWithoutHint = FIRST_THROTTLE_PAUSE_MS;
+    const pause = retryAfterMs ?? this.pauseWithoutHint;
+    if (retryAfterMs === undefined) this.pauseWithoutHint = Math.min(this.pauseWithoutHint * 2, this.windowMs);
+    this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+    this.halvedUntil = this.pausedUntil + this.windowMs;
+    return pause;
+  }
+
+  nextRoom(n: number): number {
+    return this.earliest(n, this.clock.now());
+  }
+
+  /** The earliest time from `now` on at which `n` more requests fit in the share. */
+  private earliest(n: number, now: number): number {
+    const start = Math.max(now, this.pausedUntil);
+    // Room can only appear when a reservation leaves the window or the halved share ends.
+    const candidates = [start, this.halvedUntil, ...this.log.map((r) => r.at + this.windowMs)]
+      .filter((t) => t >= start)
+      .sort((a, b) => a - b);
+    for (const t of candidates) if (this.used(t) + n <= this.shareAt(t)) return t;
+    return Number.POSITIVE_INFINITY; // n is over the share itself
+  }
+
+  takeWaitedMs(): number {
+    const waited = this.waitedMs;
+    this.waitedMs = 0;
+    return waited;
+  }
+
+  private async grant(n: number, notAfter: number, signal: AbortSignal): Promise<boolean> {
+    for (;;) {
+      if (signal.aborted) return false;
+      const now = this.clock.now();
+      this.forget(now);
+      const at = this.earliest(n, now);
+      if (at > notAfter) return false;
+      if (at <= now) {
+        this.log.push({ at: now, n });
+        return true;
+      }
+      if (!(await this.sleepUntil(at, signal))) return false;
+    }
+  }
+
+  private async sleepUntil(at: number, signal: AbortSignal): Promise<boolean> {
+    try {
+      // Whole ms, rounded up (less a float's noise): a sleep a hair short would only be followed by another.
+      await this.clock.sleep(Math.max(0, Math.ceil(at - this.clock.now() - 1e-6)), signal);
+      return !signal.aborted;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Requests reserved within the window that ends at `t`. */
+  private used(t: number): number {
+    let sum = 0;
+    // `at + windowMs` exactly as the candidate times are computed: `t - windowMs` can differ in the last bit.
+    for (const r of this.log) if (r.at + this.windowMs > t) sum += r.n;
+    return sum;
+  }
+
+  private shareAt(t: number): number {
+    return t < this.halvedUntil ? Math.max(REQUESTS_PER_TOKEN, Math.floor(this.share / 2)) : this.share;
+  }
+
+  private forget(now: number): void {
+    while (this.log.length > 0 && (this.log[0] as { at: number }).at + this.windowMs <= now) this.log.shift();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * One container's share of the Dfns request budget (CONTRACT section 8), on a virtual clock: the assertions are the
+ * waits the budget asked for, never elapsed time.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { FIRST_THROTTLE_PAUSE_MS, SlidingWindowBudget } from '../../functions/revoke-pats/request-budget.js';
+import { virtualClock, type InstantClock } from '../support/clock.js';
+
+const never = new AbortController().signal;
+const MINUTE = 60_000;
+
+function budget(requestsPerMinute: number, maxConcurrency = 1, windowMs = MINUTE) {
+  const clock = virtualClock();
+  return { clock, budget: new SlidingWindowBudget({ requestsPerMinute, maxConcurrency, windowMs }, clock) };
+}
+
+/** Reserves one token's flow `count` times in order; resolves with the grants and the clock at each grant. */
+async function reserveTokens(b: SlidingWindowBudget, clock: InstantClock, count: number, notAfter = Infinity) {
+  const start = clock.now();
+  const out: Array<{ granted: boolean; atMs: number }> = [];
+  await Promise.all(
+    Array.from({ length: count }, async () => {
+      const granted = await b.reserve(3, start + notAfter, never);
+      out.push({ granted, atMs: Math.round(clock.now() - start) });
+    }),
+  );
+  return out;
+}
+
+describe('the share', () => {
+  it.each([
+    [600, 1, MINUTE, 600],
+    [600, 8, MINUTE, 75],
+    [1000, 3, MINUTE, 333],
+    [600, 1, 1_000, 10], // a rehearsal's one-second window: the share scaled to it
+    [600, 50, 1_000, 3], // never under one token's flow
+  ])('%i requests per minute over %i containers and a %i ms window: %i per window', (rpm, c, w, share) => {
+    expect(budget(rpm, c, w).budget.share).toBe(share);
+  });
+});
+
+describe('reservations', () => {
+  it('a small incident goes at once: 10 tokens on a quiet deployment wait for nothing', async () => {
+    const { budget: b, clock } = budget(600);
+    const grants = await reserveTokens(b, clock, 10);
+    expect(grants.every((g) => g.granted && g.atMs === 0)).toBe(true);
+    expect(clock.sleeps).toEqual([]);
+    expect(b.takeWaitedMs()).toBeLessThan(5);
+  });
+
+  it('a large one uses the whole share, then waits exactly until reservations leave the window, in order', async () => {
+    const { budget: b, clock } = budget(30); // 10 tokens per minute
+    const grants = await reserveTokens(b, clock, 25);
+    expect(grants.map((g) => g.atMs)).toEqual([
+      ...Array(10).fill(0),
+      ...Array(10).fill(MINUTE),
+      ...Array(5).fill(2 * MINUTE),
+    ]);
+    expect(b.takeWaitedMs()).toBeGreaterThanOrEqual(10 * MINUTE + 5 * 2 * MINUTE);
+    expect(b.takeWaitedMs()).toBe(0); // taking it resets it
+  });
+
+  it('refuses at once, reserving nothing, when room comes only after the deadline', async () => {
+    const { budget: b, clock } = budget(30);
+    await reserveTokens(b, clock, 10);
+    const start = clock.now();
+    expect(await b.reserve(3, start + MINUTE - 1, never)).toBe(false);
+    expect(clock.now()).toBe(start); // not waited for
+    expect(b.nextRoom(3)).toBeCloseTo(start + MINUTE, -1);
+    expect(await b.reserve(3, start + MINUTE + 10, never)).toBe(true); // the slot was not taken by the refusal
+  });
+
+  it('an aborted wait reserves nothing', async () => {
+    const { budget: b, clock } = budget(30);
+    await reserveTokens(b, clock, 10);
+    const abort = new AbortController();
+    abort.abort();
+    expect(await b.reserve(3, Infinity, abort.signal)).toBe(false);
+    expect(b.nextRoom(3)).toBeGreaterThan(clock.now());
+  });
+});
+
+describe('a 429 speaks for the whole organisation', () => {
+  it('pauses everything for Retry-After however long, then half the share for a window, then all of it', async () => {
+    const { budget: b, clock } = budget(60); // 20 tokens per minute
+    const start = clock.now();
+    expect(b.throttled(45_000)).toBe(45_000);
+    expect(await b.whenUnpaused(never)).toBe(true);
+    expect(clock.now() - start).toBeCloseTo(45_000, -1);
+    const grants = await reserveTokens(b, clock, 20);
+    // Half the share (30 requests: 10 tokens) in the window after the pause, the rest once it has passed.
+    const after = grants.map((g) => g.atMs);
+    expect(after.filter((ms) => ms === 0)).toHaveLength(10);
+    expect(Math.min(...after.filter((ms) => ms > 0))).toBeGreaterThanOrEqual(MINUTE);
+  });
+
+  it('without Retry-After: a pause that doubles from 1 s, back to 1 s after a window without a 429', async () => {
+    const { budget: b, clock } = budget(600);
+    expect([b.throttled(undefined), b.throttled(undefined), b.throttled(undefined)]).toEqual([1_000, 2_000, 4_000]);
+    await clock.sleep(4_000 + MINUTE + 1, never);
+    expect(b.throttled(undefined)).toBe(FIRST_THROTTLE_PAUSE_MS);
+  });
+
+  it('a reservation waiting for room also waits out a pause that starts meanwhile', async () => {
+    const { budget: b, clock } = budget(600);
+    const start = clock.now();
+    b.throttled(10_000);
+    expect(await b.reserve(3, Infinity, never)).toBe(true);
+    expect(clock.now() - start).toBeGreaterThanOrEqual(10_000);
+    expect(await b.reserve(3, clock.now() + 5_000, never)).toBe(true); // half of 600 is still room
+  });
+});
