@@ -12,12 +12,14 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as wait } from 'node:timers/promises';
 import pLimit from 'p-limit';
-import type { Pat, ServiceAccountCredential } from '../lib/dfns/client.js';
-import { DfnsError } from '../lib/dfns/errors.js';
+import { REQUESTS_PER_TOKEN } from '../lib/config.js';
+import type { CallOptions, Pat, ServiceAccountCredential } from '../lib/dfns/client.js';
+import { DfnsApiError, DfnsError } from '../lib/dfns/errors.js';
 import { CredentialError, type CredentialSource } from '../lib/credentials.js';
 import type { AuditSink } from './audit.js';
 import { classify, type Classification, type Outcome } from './outcomes.js';
-import { decideRetry, type RetryPolicy } from './retry-policy.js';
+import type { RequestBudget } from './request-budget.js';
+import { decideRetry, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
 
 /** Time as the batch sees it; injectable so tests need not wait for real backoffs. */
 export interface Clock {
@@ -41,8 +43,13 @@ export const systemClock: Clock = {
 /** What the Dfns half needs. */
 export interface DeactivationDeps {
   credentials: CredentialSource;
-  /** One attempt of the whole flow (init → sign → action → PUT) with this credential; `signal` aborts it. */
-  deactivate(tokenId: string, credential: ServiceAccountCredential, signal: AbortSignal): Promise<Pat>;
+  /**
+   * One attempt of the whole flow (init → sign → action → PUT) with this credential; `options.signal` aborts it and
+   * `options.beforeRequest` is awaited before each of its requests.
+   */
+  deactivate(tokenId: string, credential: ServiceAccountCredential, options: Required<CallOptions>): Promise<Pat>;
+  /** The container's Dfns request budget (CONTRACT section 8). */
+  budget: RequestBudget;
   audit: AuditSink;
   maxConcurrency: number;
   retry: RetryPolicy;
@@ -59,6 +66,11 @@ export interface DeactivationResult {
   pat?: Pat;
   /** Wall time of all attempts, ms. */
   ms: number;
+  /**
+   * Not finished for lack of budget or time, with no answer from Dfns but 429s: late, not failed (CONTRACT section
+   * 8). Its outcome here is `failed`; a continuation may take it over.
+   */
+  late?: true;
 }
 
 /** The Dfns half's verdict. */
@@ -68,6 +80,10 @@ export interface DeactivationReport {
   configFault?: CredentialError;
   /** Tokens whose credential Dfns still rejected after the refetch. */
   stillRejected: number;
+  /** Some token got its requests from the budget. */
+  started: boolean;
+  /** Dfns answered 429 at least once. */
+  throttled: boolean;
 }
 
 /**
@@ -93,14 +109,20 @@ export async function deactivateTokens(
 
   let configFault: CredentialError | undefined;
   let stillRejected = 0;
+  let anyStarted = false;
+  let anyThrottled = false;
   let current: Promise<ServiceAccountCredential> | undefined;
   let refreshed: Promise<ServiceAccountCredential> | undefined;
+
+  const unpaused = async () => {
+    await deps.budget.whenUnpaused(stop.signal);
+  };
 
   /** One attempt; the latency metric counts attempts that reached the PUT. */
   const attempt = async (tokenId: string, credential: ServiceAccountCredential) => {
     const started = clock.now();
     try {
-      const pat = await deps.deactivate(tokenId, credential, stop.signal);
+      const pat = await deps.deactivate(tokenId, credential, { signal: stop.signal, beforeRequest: unpaused });
       deps.audit.latency(clock.now() - started);
       return { ok: true as const, pat };
     } catch (error) {
@@ -117,14 +139,49 @@ export async function deactivateTokens(
       ...(pat === undefined ? {} : { pat }),
       ms: clock.now() - started,
     });
-    if (stop.signal.aborted)
-      return done('failed', 'not started: the invocation deadline is near; the record is retried');
+    /** Only 429s so far: a token that cannot (re)start now is late, not failed. */
+    let answered = false;
+    /** The last 429's pause, for the detail of a token it made late. */
+    let throttledFor: number | undefined;
+    const late = (why: string): DeactivationResult => ({
+      ...done(
+        'failed',
+        answered
+          ? why
+          : throttledFor === undefined
+            ? `not started: ${why}`
+            : `refused by Dfns with 429 (the organisation's request limit), paused for ${Math.ceil(throttledFor / 1000)} s: ${why}`,
+      ),
+      ...(answered ? {} : { late: true as const }),
+    });
+    if (stop.signal.aborted) return late('the invocation deadline is near');
     try {
       current ??= deps.credentials.get(stop.signal);
       let credential = await current;
       let refetched = false;
+      let lastDetail = '';
       for (let n = 1; ; n += 1) {
+        if (!(await deps.budget.reserve(REQUESTS_PER_TOKEN, stopAt, stop.signal))) {
+          const why = stop.signal.aborted
+            ? 'the invocation deadline is near'
+            : 'the Dfns request budget has no room before the invocation deadline';
+          return late(answered ? `${lastDetail}; ${why}` : why);
+        }
+        anyStarted = true;
         const result = await attempt(tokenId, credential);
+        if (!result.ok && result.error instanceof DfnsApiError && result.error.status === 429) {
+          anyThrottled = true;
+          // The organisation's limit, not this token's fault: pause every flow, and this is no attempt.
+          deps.audit.throttled();
+          const asked = parseRetryAfter(result.error.retryAfter, clock.epoch());
+          // Floored: `Retry-After: 0` must not become a hot loop against a limit that is still reached.
+          throttledFor = deps.budget.throttled(
+            asked === undefined ? undefined : Math.max(deps.retry.retryAfterFloorMs, asked),
+          );
+          n -= 1;
+          continue;
+        }
+        answered = true;
         if (result.ok && result.pat.isActive === false) return done('deactivated', undefined, result.pat);
         const classification: Classification = result.ok ? STILL_ACTIVE : classify(result.error);
         if (classification.credentialRejected && !refetched) {
@@ -144,6 +201,7 @@ export async function deactivateTokens(
           return done('failed', `${classification.detail}; still rejected after fetching the secret again`);
         }
         if (!classification.retryable) return done(classification.outcome, classification.detail);
+        lastDetail = classification.detail;
         const next = await waitForRetry(n, classification.retryAfter);
         if (next !== true) return done('failed', `${classification.detail}; ${next}`);
       }
@@ -174,7 +232,13 @@ export async function deactivateTokens(
   } finally {
     clearTimeout(timer);
   }
-  return { results, ...(configFault ? { configFault } : {}), stillRejected };
+  return {
+    results,
+    ...(configFault ? { configFault } : {}),
+    stillRejected,
+    started: anyStarted,
+    throttled: anyThrottled,
+  };
 }
 
 /** A 200 whose PAT is still active: Dfns did not do it (yet); another attempt may. */

@@ -7,7 +7,7 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { dfnsError, htmlError, type SandboxFault } from '../../tools/sandbox/faults.js';
 import { newTokenId } from '../../tools/sandbox/ids.js';
-import { instantClock, type InstantClock } from '../support/clock.js';
+import { virtualClock, type InstantClock } from '../support/clock.js';
 import { eventually } from '../support/dfns.js';
 import { startHungServer } from '../support/hung-server.js';
 import { captureOutput, type Captured } from '../support/stdout.js';
@@ -18,7 +18,7 @@ let output: Captured;
 let clock: InstantClock;
 useWorld({ world: (w) => (world = w), output: (o) => (output = o) });
 beforeEach(() => {
-  clock = instantClock();
+  clock = virtualClock();
 });
 
 /** Runs one record naming `tokenId` through a fresh handler with fast timeouts and the instant clock. */
@@ -42,9 +42,9 @@ describe('recovered within the invocation: the token ends deactivated', () => {
       [100],
     ],
     [
-      '429 without Retry-After (full-jitter backoff)',
+      '429 without Retry-After (a pause of 1 s for every flow)',
       { route: 'action', respond: dfnsError(429, 'Too many requests') },
-      [100],
+      [1000],
     ],
     [
       '429 with Retry-After: 2',
@@ -90,6 +90,16 @@ describe('recovered within the invocation: the token ends deactivated', () => {
     expect(dead).toEqual([]);
     expect(inits()).toBe(2); // every retry starts at a fresh challenge
     expect(clock.sleeps).toEqual(sleeps);
+  });
+
+  it('a 429 is never one of the DFNS_MAX_ATTEMPTS attempts: three of them, pauses doubling, then done', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    world.sandbox.injectFault({ route: 'init', tokenId, times: 3, respond: dfnsError(429, 'Too many requests') });
+    const { response, audit } = await revoke(tokenId, { DFNS_MAX_ATTEMPTS: '1' });
+    expect(response).toEqual(DONE);
+    expect(audit.map((l) => l.outcome)).toEqual(['deactivated']);
+    expect(inits()).toBe(4);
+    expect(clock.sleeps).toEqual([1000, 2000, 4000]);
   });
 
   it('a hung request is aborted: the sandbox sees it closed by the client', async () => {
@@ -141,12 +151,6 @@ describe('recovered within the invocation: the token ends deactivated', () => {
 describe('still failing after every attempt: failed, the record retried', () => {
   it.each([
     [
-      '429 every time',
-      { route: 'init', times: 3, respond: dfnsError(429, 'Too many requests') } as SandboxFault,
-      3,
-      /HTTP 429.*3 of 3 attempts used/,
-    ],
-    [
       '502 with HTML every time',
       { route: 'action', times: 3, respond: htmlError(502) } as SandboxFault,
       3,
@@ -157,7 +161,7 @@ describe('still failing after every attempt: failed, the record retried', () => 
       '429 with a huge Retry-After (left to SQS)',
       { route: 'init', respond: dfnsError(429, 'Slow down', { 'retry-after': '3600' }) } as SandboxFault,
       1,
-      /retry after 3600 s: left to SQS/,
+      /429 .*paused for 3600 s: the Dfns request budget has no room before the invocation deadline/,
     ],
     [
       '429 with an HTTP-date an hour away',
@@ -166,7 +170,7 @@ describe('still failing after every attempt: failed, the record retried', () => 
         respond: dfnsError(429, 'Slow down', { 'retry-after': new Date(Date.now() + 3_600_000).toUTCString() }),
       } as SandboxFault,
       1,
-      /left to SQS/,
+      /429 .*paused for 3\d{3} s: the Dfns request budget has no room/,
     ],
   ])('%s', async (_name, fault, attempts, detail) => {
     const { tokenId } = world.sandbox.addPat();

@@ -76,6 +76,8 @@ export interface DfnsClientOptions {
 export interface CallOptions {
   /** Aborts the attempt (e.g. the invocation deadline); the request in flight is cancelled. */
   signal?: AbortSignal;
+  /** Awaited before each request of the flow (the organisation's pause after a 429). */
+  beforeRequest?: () => Promise<void>;
 }
 
 /** The `User-Agent` of every request to Dfns. */
@@ -247,6 +249,7 @@ export class DfnsClient {
     options: CallOptions,
     request: { body: string; userAction?: string },
   ): Promise<unknown> {
+    if (options.beforeRequest) await options.beforeRequest();
     if (options.signal?.aborted) throw new DfnsAbortedError(step, tokenId);
     // One controller per request, fed by a plain timer and the caller's signal: AbortSignal.any keeps every
     // dependent signal alive on the long-lived caller signal for the whole invocation (Node 20), and costs more.
