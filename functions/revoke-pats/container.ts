@@ -8,8 +8,11 @@ import type { Config } from '../lib/config.js';
 import { SecretsManagerCredentials } from '../lib/credentials.js';
 import { DfnsClient, type ServiceAccountCredential } from '../lib/dfns/client.js';
 import { createTelemetry, PowertoolsAudit, type Telemetry } from './audit.js';
+import { sqsContinuationSender } from './continuation.js';
 import { sqsDeadLetterSender } from './dead-letter.js';
-import type { Clock } from './deactivate-tokens.js';
+import { FinishedTokens } from './finished-tokens.js';
+import { systemClock, type Clock } from './deactivate-tokens.js';
+import { SlidingWindowBudget } from './request-budget.js';
 import type { BatchDeps } from './revoke-batch.js';
 import { DEFAULT_RETRY_DELAYS } from './retry-policy.js';
 
@@ -48,6 +51,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
     secretId: config.credentialsSecretId,
     onFetch: () => audit.credentialFetch(),
   });
+  const sqs = overrides.sqs ?? new SQSClient({ requestHandler: AWS_REQUEST_HANDLER });
   // One client per credential: a rotated credential gets a new client, the old one is garbage.
   const clients = new WeakMap<ServiceAccountCredential, DfnsClient>();
   const clientFor = (credential: ServiceAccountCredential) => {
@@ -66,6 +70,8 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         protectedTokenIds: config.protectedTokenIds,
         deadlineMarginMs: config.deadlineMarginMs,
         ...(config.maxReceiveCount === undefined ? {} : { maxReceiveCount: config.maxReceiveCount }),
+        sourceQueues: config.sourceQueues,
+        ...(config.functionRoleId === undefined ? {} : { ownRoleId: config.functionRoleId }),
       },
       maxConcurrency: config.maxConcurrency,
       retry: {
@@ -74,11 +80,18 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
         ...DEFAULT_RETRY_DELAYS,
       },
       credentials,
-      deactivate: (tokenId, credential, signal) => clientFor(credential).deactivatePat(tokenId, { signal }),
-      deadLetter: sqsDeadLetterSender(
-        overrides.sqs ?? new SQSClient({ requestHandler: AWS_REQUEST_HANDLER }),
-        config.deadLetterQueueUrl,
+      deactivate: (tokenId, credential, options) => clientFor(credential).deactivatePat(tokenId, options),
+      budget: new SlidingWindowBudget(
+        {
+          requestsPerMinute: config.dfnsRequestsPerMinute,
+          maxConcurrency: config.eventSourceMaxConcurrency,
+          windowMs: config.dfnsBudgetWindowMs,
+        },
+        overrides.clock ?? systemClock,
       ),
+      deadLetter: sqsDeadLetterSender(sqs, config.deadLetterQueueUrl),
+      continuation: sqsContinuationSender(sqs),
+      finished: new FinishedTokens(),
       audit,
       ...(overrides.clock ? { clock: overrides.clock } : {}),
       ...(overrides.random ? { random: overrides.random } : {}),

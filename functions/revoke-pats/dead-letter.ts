@@ -28,6 +28,11 @@ export interface DeadLetterMessage {
   failures: DeadLetterFailure[];
   /** `messageId` of the record this came from. */
   sourceMessageId: string;
+  /**
+   * For a continued request: the chain's original `messageId`, kept so a redrive is still the same request to the
+   * no-budget-twice memory; `firstRequestedAt` and `continuationCount` are dropped, so a redrive starts a fresh chain.
+   */
+  continuationOf?: string;
   /** The original body, when it was refused as a request (for the human who fixes it); cut when large. */
   body?: string;
   /** Set when `body` holds only the start of the original body. */
@@ -76,6 +81,7 @@ export function buildDeadLetter(
     ...(metadata.dryRun ? { dryRun: true } : {}),
     failures,
     sourceMessageId,
+    ...(metadata.continuationOf === undefined ? {} : { continuationOf: metadata.continuationOf }),
     ...(refusedBody === undefined ? {} : keepBody(refusedBody)),
   });
 }

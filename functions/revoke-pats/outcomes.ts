@@ -26,6 +26,7 @@ export const OUTCOMES = [
   'not_found',
   'rejected',
   'failed',
+  'continued',
 ] as const;
 
 /** A token's outcome. */

@@ -27,15 +27,12 @@ export type TokenEntry =
 /** Which format a request came in: its envelope, or plain text. */
 export type RequestSource = 'json' | 'sns' | 'eventbridge' | 'text';
 
-/** A parsed revocation request. */
-export interface RevocationRequest {
+/** A parsed revocation request: its metadata (continuation fields included), entries and warnings. */
+export interface RevocationRequest extends Omit<RequestMetadata, 'dryRun'> {
   /** The format it came in (`+base64` when a message attribute said so). */
   source: string;
   /** The token list in order, without exact repeats. */
   entries: TokenEntry[];
-  incidentId?: string;
-  reason?: string;
-  requestedBy?: string;
   /** The request asks for a dry run (it can only make processing safer). */
   dryRun: boolean;
   /** Fields that were ignored, with why (e.g. `incidentId ignored: must be a string`). */
@@ -49,7 +46,25 @@ export interface RequestMetadata {
   requestedBy?: string;
   /** Present only when the request said `dryRun: true`. */
   dryRun?: true;
+  /** Continuations (CONTRACT sections 4 and 8): the `messageId` of the original record, the same along the chain. */
+  continuationOf?: string;
+  /** ISO 8601 time of the original record's first receive. */
+  firstRequestedAt?: string;
+  /** 1 for the first continuation of a request, then 2, 3... */
+  continuationCount?: number;
+  /** The original record's `SenderId` and `SentTimestamp` (ISO 8601), as the continuation claims them. */
+  originalSenderId?: string;
+  originalSentAt?: string;
 }
+
+/** The continuation fields and what each must be; anything else is ignored with a warning. */
+const CONTINUATION_FIELDS = {
+  continuationOf: z.string().min(1).max(128),
+  firstRequestedAt: z.iso.datetime(),
+  continuationCount: z.number().int().min(1).max(1_000_000),
+  originalSenderId: z.string().min(1).max(256),
+  originalSentAt: z.iso.datetime(),
+} as const;
 
 /** The body is not a usable request; the record is dead-lettered as `invalid` with this detail. */
 export class InvalidRequestError extends Error {
@@ -280,6 +295,15 @@ function readMetadata(request: Record<string, unknown>, warnings: string[]): Req
     out[field] = cut(value, MAX_METADATA_CHARS);
   }
   if (request.dryRun === true) out.dryRun = true;
+  for (const [field, schema] of Object.entries(CONTINUATION_FIELDS) as Array<
+    [keyof typeof CONTINUATION_FIELDS, z.ZodType]
+  >) {
+    const value = request[field] ?? undefined;
+    if (value === undefined) continue;
+    const parsed = schema.safeParse(value);
+    if (parsed.success) Object.assign(out, { [field]: parsed.data });
+    else warnings.push(`${field} ignored: ${parsed.error.issues[0]?.message ?? 'malformed'}`);
+  }
   return out;
 }
 

@@ -14,17 +14,18 @@
  *
  * Collaborators come in as arguments so tests drive this without module mocks.
  */
-import { MIN_DEADLINE_MARGIN_MS } from '../lib/config.js';
+import { MIN_DEADLINE_MARGIN_MS, REQUESTS_PER_TOKEN, type SourceQueue } from '../lib/config.js';
 import type { Pat } from '../lib/dfns/client.js';
 import { formatError } from '../lib/format-error.js';
-import type { AuditSink } from './audit.js';
 import { deactivateTokens, systemClock, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
+import { planContinuation, queueOf, type ContinuationSender, type Delivery } from './continuation.js';
 import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
+import type { FinishedTokens } from './finished-tokens.js';
 import { DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
 import { InvalidRequestError, parseRequest, type RequestMetadata, type RevocationRequest } from './request.js';
 
 /** One SQS record, as the batch needs it. */
-export interface BatchRecord {
+export interface BatchRecord extends Delivery {
   messageId: string;
   body: string;
   /** `ApproximateReceiveCount`: 1 on the first delivery. */
@@ -43,12 +44,19 @@ export interface BatchSettings {
   deadlineMarginMs: number;
   /** The queue's maxReceiveCount: on that receive, a record is dead-lettered rather than retried. */
   maxReceiveCount?: number;
+  /** `SOURCE_QUEUE_URLS`: where continuations go (none without it). */
+  sourceQueues: readonly SourceQueue[];
+  /** `FUNCTION_ROLE_ID`: continuation attribution is trusted only from records this role sent. */
+  ownRoleId?: string;
 }
 
 /** What the batch needs from the outside world (the Dfns side is {@link DeactivationDeps}). */
 export interface BatchDeps extends DeactivationDeps {
   settings: BatchSettings;
   deadLetter: DeadLetterSender;
+  continuation: ContinuationSender;
+  /** The tokens this container switched off, per request (no budget spent twice). */
+  finished: FinishedTokens;
 }
 
 /** Time kept back to log, publish metrics and answer Lambda after the last dead-letter send, ms. */
@@ -68,6 +76,10 @@ export interface TokenResult {
   detail?: string;
   /** Wall time of the Dfns work for this token (shared by records asking for the same token), ms. */
   ms?: number;
+  /** Not finished for lack of budget or time (see {@link DeactivationResult.late}). */
+  late?: true;
+  /** `failed` and at the end of its continuation chain: dead-lettered now, as on a last receive. */
+  final?: true;
 }
 
 /** The batch's verdict. */
@@ -133,10 +145,15 @@ export async function revokeBatch(
     );
   }
   const stopAt = (deps.clock ?? systemClock).now() + invocation.remainingMs - margin;
-  const plans = records.map((record) => plan(record, deps.settings, deps.audit));
+  const plans = records.map((record) => plan(record, deps));
   const unique = new Set<string>();
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
-  const { results: dfns, configFault, stillRejected } = await deactivateTokens([...unique], deps, stopAt);
+  const report = await deactivateTokens([...unique], deps, stopAt);
+  const { results: dfns, configFault, stillRejected } = report;
+  const waitedMs = unique.size > 0 ? deps.budget.takeWaitedMs() : 0;
+  if (unique.size > 0) deps.audit.budgetWait(waitedMs);
+  // An invocation that started nothing and waited for nothing only ran out of time: its records are retried.
+  const progressed = report.started || report.throttled || waitedMs > 0;
   if (configFault) {
     deps.audit.problem('credential unusable: every record of the batch is retried', {
       error: formatError(configFault),
@@ -155,12 +172,19 @@ export async function revokeBatch(
   // start of the invocation: the Dfns work may have used all but the margin.
   const untilDeadline = invocation.remainingMs - (performance.now() - startedAt);
   const sendDeadline = AbortSignal.timeout(Math.max(1, Math.floor(untilDeadline - RESPONSE_RESERVE_MS)));
-  const verdicts = await Promise.all(plans.map((p) => settle(p, dfns, configFault !== undefined, deps, sendDeadline)));
+  const verdicts = await Promise.all(
+    plans.map((p) => settle(p, dfns, { configFault: configFault !== undefined, progressed }, deps, sendDeadline)),
+  );
 
   const results: TokenResult[] = [];
+  const now = new Date().toISOString();
   for (const { plan: p, tokens } of verdicts) {
-    for (const { pat, ...token } of tokens) {
+    const key = p.metadata.continuationOf ?? p.record.messageId;
+    for (const { pat, late: _late, final: _final, ...token } of tokens) {
       results.push(token);
+      if (pat && (token.outcome === 'deactivated' || token.outcome === 'already_inactive')) {
+        deps.finished.remember(key, token.tokenId as string, { at: now, messageId: p.record.messageId });
+      }
       deps.audit.outcome({
         tokenId: token.tokenId,
         outcome: token.outcome,
@@ -177,8 +201,11 @@ export async function revokeBatch(
   return { retry: verdicts.filter((v) => v.retry).map((v) => v.plan.record.messageId), results };
 }
 
-/** Local decisions for one record: parse, then per token `invalid`, `protected`, `dry_run`; the rest goes to Dfns. */
-function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): Plan {
+/**
+ * Local decisions for one record: parse, then per token `invalid`, `protected`, `dry_run`, `already_inactive` (known
+ * to this container for this request); the rest goes to Dfns.
+ */
+function plan(record: BatchRecord, { settings, audit, finished }: BatchDeps): Plan {
   if (!Number.isInteger(record.receiveCount) || record.receiveCount < 1) {
     audit.warning('ApproximateReceiveCount is missing or not a positive integer: treated as a first delivery', {
       messageId: record.messageId,
@@ -207,10 +234,7 @@ function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): P
   return {
     record,
     source: request.source,
-    metadata: {
-      ...pick(request, ['incidentId', 'reason', 'requestedBy']),
-      ...(request.dryRun ? { dryRun: true } : {}),
-    },
+    metadata: metadataOf(request),
     refused: false,
     items: request.entries.map((entry): PlannedItem => {
       if (!entry.valid) return { tokenId: entry.raw, outcome: 'invalid', detail: entry.detail };
@@ -220,6 +244,11 @@ function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): P
       if (dryRun) {
         const why = settings.dryRun ? 'DRY_RUN is on' : 'the request asked for a dry run';
         return { tokenId: entry.tokenId, outcome: 'dry_run', detail: `${why}: not deactivated` };
+      }
+      const known = finished.get(request.continuationOf ?? record.messageId, entry.tokenId);
+      if (known) {
+        const detail = `switched off for this request at ${known.at} by delivery ${known.messageId}: no Dfns call`;
+        return { tokenId: entry.tokenId, outcome: 'already_inactive', detail };
       }
       return { tokenId: entry.tokenId, dfns: true };
     }),
@@ -233,11 +262,11 @@ function plan(record: BatchRecord, settings: BatchSettings, audit: AuditSink): P
 async function settle(
   p: Plan,
   dfns: Map<string, DeactivationResult>,
-  configFault: boolean,
+  invocation: { configFault: boolean; progressed: boolean },
   deps: BatchDeps,
   sendDeadline: AbortSignal,
 ): Promise<{ plan: Plan; tokens: Array<TokenResult & { pat?: Pat }>; retry: boolean }> {
-  const tokens = p.items.map((item): TokenResult & { pat?: Pat } => {
+  let tokens = p.items.map((item): TokenResult & { pat?: Pat } => {
     const base = { messageId: p.record.messageId, tokenId: item.tokenId };
     if (!('dfns' in item)) return { ...base, outcome: item.outcome, detail: item.detail };
     const result = dfns.get(item.tokenId) as DeactivationResult;
@@ -245,9 +274,15 @@ async function settle(
   });
   // A configuration fault never dead-letters a token (CONTRACT section 3), not even on the last receive: the
   // redrive policy moves such records with their original bodies, and the ERROR line and alarm say why.
-  if (configFault) return { plan: p, tokens, retry: true };
+  if (invocation.configFault) return { plan: p, tokens, retry: true };
+  if (invocation.progressed && tokens.some((t) => t.late)) {
+    const continued = await continueLate(p, tokens, deps, sendDeadline);
+    if (continued === 'retry') return { plan: p, tokens, retry: true };
+    tokens = continued;
+  }
   const { maxReceiveCount } = deps.settings;
-  const lastReceive = maxReceiveCount !== undefined && p.record.receiveCount >= maxReceiveCount;
+  const lastReceive =
+    (maxReceiveCount !== undefined && p.record.receiveCount >= maxReceiveCount) || tokens.some((t) => t.final);
   if (tokens.some((t) => t.outcome === 'failed') && !lastReceive) return { plan: p, tokens, retry: true };
 
   const failures: DeadLetterFailure[] = tokens
@@ -256,7 +291,7 @@ async function settle(
       tokenId: t.tokenId,
       outcome: t.outcome,
       detail:
-        t.outcome === 'failed'
+        t.outcome === 'failed' && !t.final
           ? `${t.detail ?? 'failed'} (last receive: ${p.record.receiveCount} of ${maxReceiveCount})`
           : (t.detail ?? t.outcome),
     }));
@@ -287,4 +322,52 @@ function pick<K extends string>(
     if (typeof value === 'string') out[key] = value;
   }
   return out;
+}
+
+/** The metadata a request carries on (into audit lines, dead letters and continuations). */
+function metadataOf(request: RevocationRequest): RequestMetadata {
+  const { source: _source, entries: _entries, warnings: _warnings, dryRun, ...metadata } = request;
+  return { ...metadata, ...(dryRun ? { dryRun: true } : {}) };
+}
+
+/**
+ * Hands a record's unfinished tokens (late ones, and those that failed transiently beside them) to a continuation on
+ * the record's own queue (CONTRACT section 8). A chain past its bounds ends instead: those tokens stay `failed`, on
+ * their last receive, so they are dead-lettered with the reason.
+ *
+ * @returns the record's tokens with the continued ones marked, or `'retry'` when there is no continuation to send
+ *   (no `SOURCE_QUEUE_URLS` entry for the record's queue) or its send failed
+ */
+async function continueLate(
+  p: Plan,
+  tokens: Array<TokenResult & { pat?: Pat }>,
+  deps: BatchDeps,
+  sendDeadline: AbortSignal,
+): Promise<Array<TokenResult & { pat?: Pat }> | 'retry'> {
+  const queue = queueOf(p.record, deps.settings.sourceQueues);
+  if (!queue) return 'retry';
+  const unfinished = tokens.filter((t) => t.outcome === 'failed');
+  const tokenIds = unfinished.map((t) => t.tokenId as string);
+  const clock = deps.clock ?? systemClock;
+  const delayMs = deps.budget.nextRoom(REQUESTS_PER_TOKEN) - clock.now();
+  const planned = planContinuation(tokenIds, p.metadata, p.record, deps.settings.ownRoleId, delayMs, Date.now());
+  if (!planned.send) {
+    return tokens.map((t) =>
+      t.outcome === 'failed' ? { ...t, detail: `${t.detail}; ${planned.why}`, final: true } : t,
+    );
+  }
+  try {
+    const id = await deps.continuation(queue.url, planned.body, planned.delaySeconds, sendDeadline);
+    deps.audit.continuation();
+    const detail = `continued in message ${id}, delayed ${planned.delaySeconds} s`;
+    return tokens.map((t) =>
+      t.outcome === 'failed' ? { ...t, outcome: 'continued', detail: `${detail}: ${t.detail}` } : t,
+    );
+  } catch (error) {
+    deps.audit.problem('continuation send failed: the record is retried', {
+      messageId: p.record.messageId,
+      error: formatError(error),
+    });
+    return 'retry';
+  }
 }

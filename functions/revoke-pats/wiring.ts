@@ -5,8 +5,9 @@
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { Container } from './container.js';
+import type { Delivery } from './continuation.js';
 import { revokeBatch } from './revoke-batch.js';
 
 /** Wraps a container into the Lambda handler. Metrics are published by the batch's audit sink at its end. */
@@ -19,6 +20,7 @@ export function createHandler({ telemetry, deps }: Container) {
         messageId: r.messageId,
         body: typeof r.body === 'string' ? r.body : '',
         receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1),
+        ...delivery(r),
         ...(r.messageAttributes?.contentEncoding?.stringValue
           ? { contentEncoding: r.messageAttributes.contentEncoding.stringValue }
           : {}),
@@ -26,4 +28,17 @@ export function createHandler({ telemetry, deps }: Container) {
       const { retry } = await revokeBatch(records, deps, { remainingMs: context.getRemainingTimeInMillis() });
       return { batchItemFailures: retry.map((itemIdentifier) => ({ itemIdentifier })) };
     });
+}
+
+/** What a record says of its delivery: its queue, when it was sent and first received, and by whom. */
+function delivery(record: SQSRecord): Omit<Delivery, 'messageId'> {
+  const epoch = (value: string | undefined) => (value && /^\d+$/.test(value) ? Number(value) : undefined);
+  const sentAt = epoch(record.attributes?.SentTimestamp);
+  const firstReceivedAt = epoch(record.attributes?.ApproximateFirstReceiveTimestamp);
+  return {
+    ...(typeof record.eventSourceARN === 'string' ? { eventSourceArn: record.eventSourceARN } : {}),
+    ...(sentAt === undefined ? {} : { sentAt }),
+    ...(firstReceivedAt === undefined ? {} : { firstReceivedAt }),
+    ...(typeof record.attributes?.SenderId === 'string' ? { senderId: record.attributes.SenderId } : {}),
+  };
 }
