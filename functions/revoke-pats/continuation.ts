@@ -90,7 +90,7 @@ export function planContinuation(
           originalSentAt: new Date(sentAt).toISOString(),
         }),
   };
-  const seconds = Math.ceil(delayMs / 1000);
+  const seconds = Math.ceil(delayMs / 1000 - 1e-6); // a float's noise above a whole second is no second more
   return { send: true, body, delaySeconds: Math.min(MAX_DELAY_SECONDS, Math.max(MIN_DELAY_SECONDS, seconds)) };
 }
 

@@ -84,6 +84,8 @@ export interface DeactivationReport {
   started: boolean;
   /** Dfns answered 429 at least once. */
   throttled: boolean;
+  /** The budget showed that some token could not start before the deadline. */
+  budgetRefused: boolean;
 }
 
 /**
@@ -111,6 +113,7 @@ export async function deactivateTokens(
   let stillRejected = 0;
   let anyStarted = false;
   let anyThrottled = false;
+  let anyRefused = false;
   let current: Promise<ServiceAccountCredential> | undefined;
   let refreshed: Promise<ServiceAccountCredential> | undefined;
 
@@ -162,6 +165,7 @@ export async function deactivateTokens(
       let lastDetail = '';
       for (let n = 1; ; n += 1) {
         if (!(await deps.budget.reserve(REQUESTS_PER_TOKEN, stopAt, stop.signal))) {
+          if (!stop.signal.aborted) anyRefused = true;
           const why = stop.signal.aborted
             ? 'the invocation deadline is near'
             : 'the Dfns request budget has no room before the invocation deadline';
@@ -238,6 +242,7 @@ export async function deactivateTokens(
     stillRejected,
     started: anyStarted,
     throttled: anyThrottled,
+    budgetRefused: anyRefused,
   };
 }
 

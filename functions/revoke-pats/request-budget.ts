@@ -10,8 +10,9 @@
  * served: a token waiting for room holds back the ones behind it, so the order of a request is kept.
  *
  * A 429 speaks for the whole organisation: nothing is granted (and no request of a flow in progress is sent) until
- * its `Retry-After`, or, without one, a pause that doubles from 1 s; then at most half the share for the next window;
- * the full share again after a window without a 429.
+ * its `Retry-After`, or, without one, a pause that doubles from 1 s; then at most half the share for the next window
+ * (a quarter after a second 429 within it, and so on: multiplicative decrease); the full share again after a window
+ * without a 429.
  *
  * The interface is what a shared store (a ledger table) can back later; until then each container holds its own
  * share, and the README states the worst case.
@@ -43,7 +44,10 @@ export interface RequestBudget {
   throttled(retryAfterMs: number | undefined): number;
   /** The earliest time `n` requests could be granted, were nothing else asked for. */
   nextRoom(n: number): number;
-  /** Total time reservations have waited since the last call, ms (the `BudgetWaitMs` metric); resets it. */
+  /**
+   * Time spent waiting for room or for a 429's pause since the last call, ms, summed over the waiters (the
+   * `BudgetWaitMs` metric); resets it. A grant with room at once adds nothing.
+   */
   takeWaitedMs(): number;
 }
 
@@ -70,6 +74,8 @@ export class SlidingWindowBudget implements RequestBudget {
   private pausedUntil = Number.NEGATIVE_INFINITY;
   private halvedUntil = Number.NEGATIVE_INFINITY;
   private pauseWithoutHint = FIRST_THROTTLE_PAUSE_MS;
+  /** The share is divided by this until `halvedUntil`: 2 after a 429, doubled by each further one. */
+  private divisor = 2;
   private queue: Promise<unknown> = Promise.resolve();
   private waitedMs = 0;
 
@@ -84,13 +90,9 @@ export class SlidingWindowBudget implements RequestBudget {
   }
 
   reserve(n: number, notAfter: number, signal: AbortSignal): Promise<boolean> {
-    const asked = this.clock.now();
     const turn = this.queue.then(() => this.grant(n, notAfter, signal));
     this.queue = turn;
-    // Waiting behind earlier reservations is waiting for the budget too.
-    return turn.finally(() => {
-      this.waitedMs += this.clock.now() - asked;
-    });
+    return turn;
   }
 
   async whenUnpaused(signal: AbortSignal): Promise<boolean> {
@@ -101,6 +103,9 @@ export class SlidingWindowBudget implements RequestBudget {
 
   throttled(retryAfterMs: number | undefined): number {
     const now = this.clock.now();
+    // Half the share after a 429; halved again by each further 429 before a window without one has passed (a share
+    // far above what the organisation has left would otherwise spend every window on flows cut short by 429s).
+    this.divisor = now < this.halvedUntil ? Math.min(this.divisor * 2, this.share) : 2;
     // Without a hint, the pause doubles while 429s keep coming within a window of the last pause.
     if (retryAfterMs === undefined && now > this.halvedUntil) this.pauseWithoutHint = FIRST_THROTTLE_PAUSE_MS;
     const pause = retryAfterMs ?? this.pauseWithoutHint;
@@ -146,13 +151,17 @@ export class SlidingWindowBudget implements RequestBudget {
     }
   }
 
+  /** Sleeps until `at` (the time counts as waited for the budget). */
   private async sleepUntil(at: number, signal: AbortSignal): Promise<boolean> {
+    const from = this.clock.now();
     try {
       // Whole ms, rounded up (less a float's noise): a sleep a hair short would only be followed by another.
       await this.clock.sleep(Math.max(0, Math.ceil(at - this.clock.now() - 1e-6)), signal);
       return !signal.aborted;
     } catch {
       return false;
+    } finally {
+      this.waitedMs += this.clock.now() - from;
     }
   }
 
@@ -165,7 +174,7 @@ export class SlidingWindowBudget implements RequestBudget {
   }
 
   private shareAt(t: number): number {
-    return t < this.halvedUntil ? Math.max(REQUESTS_PER_TOKEN, Math.floor(this.share / 2)) : this.share;
+    return t < this.halvedUntil ? Math.max(REQUESTS_PER_TOKEN, Math.floor(this.share / this.divisor)) : this.share;
   }
 
   private forget(now: number): void {

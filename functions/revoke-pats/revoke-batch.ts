@@ -152,8 +152,9 @@ export async function revokeBatch(
   const { results: dfns, configFault, stillRejected } = report;
   const waitedMs = unique.size > 0 ? deps.budget.takeWaitedMs() : 0;
   if (unique.size > 0) deps.audit.budgetWait(waitedMs);
-  // An invocation that started nothing and waited for nothing only ran out of time: its records are retried.
-  const progressed = report.started || report.throttled || waitedMs > 0;
+  // An invocation that started nothing and neither waited for the budget nor was refused by it (or by a 429) only
+  // ran out of time: its records are retried, not continued.
+  const progressed = report.started || report.throttled || report.budgetRefused || waitedMs > 0;
   if (configFault) {
     deps.audit.problem('credential unusable: every record of the batch is retried', {
       error: formatError(configFault),

@@ -4,7 +4,7 @@
  * start) from an environment pointing at them, the way Lambda would.
  */
 import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
-import type { SQSBatchResponse } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { parseConfig } from '../../functions/lib/config.js';
 import { createContainer, type ContainerOverrides } from '../../functions/revoke-pats/container.js';
 import { createHandler } from '../../functions/revoke-pats/wiring.js';
@@ -33,6 +33,11 @@ export interface World {
     extraEnv?: Record<string, string>,
     overrides?: ContainerOverrides,
   ): (records: RecordSpec[], remainingMs?: number) => Promise<SQSBatchResponse>;
+  /** Like {@link World.handler}, for whole events (records really received from a loopback queue). */
+  eventHandler(
+    extraEnv?: Record<string, string>,
+    overrides?: ContainerOverrides,
+  ): (event: SQSEvent, remainingMs?: number) => Promise<SQSBatchResponse>;
   /**
    * Back to a clean state between tests: a fresh Ed25519 account in the secret, no scripted faults, nothing
    * recorded, an empty DLQ.
@@ -74,6 +79,10 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
       const handler = createHandler(createContainer(parseConfig({ ...env, ...extraEnv }), overrides));
       return (records, remainingMs) =>
         handler(sqsEvent(records), lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
+    },
+    eventHandler(extraEnv = {}, overrides = {}) {
+      const handler = createHandler(createContainer(parseConfig({ ...env, ...extraEnv }), overrides));
+      return (event, remainingMs) => handler(event, lambdaContext(remainingMs)) as Promise<SQSBatchResponse>;
     },
     async reset() {
       world.useAccount('ed25519');

@@ -94,6 +94,18 @@ describe('a 429 speaks for the whole organisation', () => {
     expect(Math.min(...after.filter((ms) => ms > 0))).toBeGreaterThanOrEqual(MINUTE);
   });
 
+  it('each further 429 before a quiet window halves the share again, down to one token; a quiet window restores it', async () => {
+    const { budget: b, clock } = budget(600); // 200 tokens per minute
+    b.throttled(1_000);
+    b.throttled(1_000);
+    b.throttled(1_000); // an eighth: 75 requests, 25 tokens
+    await b.whenUnpaused(never);
+    const grants = await reserveTokens(b, clock, 30, MINUTE - 1);
+    expect(grants.filter((g) => g.granted)).toHaveLength(25);
+    await clock.sleep(2 * MINUTE, never);
+    expect((await reserveTokens(b, clock, 200)).every((g) => g.granted && g.atMs === 0)).toBe(true);
+  });
+
   it('without Retry-After: a pause that doubles from 1 s, back to 1 s after a window without a 429', async () => {
     const { budget: b, clock } = budget(600);
     expect([b.throttled(undefined), b.throttled(undefined), b.throttled(undefined)]).toEqual([1_000, 2_000, 4_000]);

@@ -1,4 +1,5 @@
 /** The one factory of SQS events and Lambda contexts: tests, the demo and the benchmark build events here. */
+import type { Message } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSRecord } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
 
@@ -35,6 +36,36 @@ export function sqsEvent(records: RecordSpec[]): SQSEvent {
         eventSource: 'aws:sqs',
         eventSourceARN: 'arn:aws:sqs:eu-west-1:123456789012:pat-revoker-requests',
         awsRegion: 'eu-west-1',
+      }),
+    ),
+  };
+}
+
+/** Messages received from a queue, as the event source mapping hands them to the function. */
+export function sqsEventFromMessages(messages: Message[], queueArn: string): SQSEvent {
+  const region = queueArn.split(':')[3] ?? 'eu-west-1';
+  return {
+    Records: messages.map(
+      (message): SQSRecord => ({
+        messageId: message.MessageId as string,
+        receiptHandle: message.ReceiptHandle as string,
+        body: message.Body ?? '',
+        attributes: message.Attributes as unknown as SQSRecord['attributes'],
+        messageAttributes: Object.fromEntries(
+          Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
+            name,
+            {
+              dataType: value.DataType ?? 'String',
+              ...(value.StringValue === undefined ? {} : { stringValue: value.StringValue }),
+              stringListValues: [],
+              binaryListValues: [],
+            },
+          ]),
+        ),
+        md5OfBody: message.MD5OfBody ?? '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: queueArn,
+        awsRegion: region,
       }),
     ),
   };

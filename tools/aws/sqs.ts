@@ -2,10 +2,18 @@
  * A loopback SQS (`local-aws-sqs`, which speaks the current SDK's JSON protocol) with a dead-letter queue, and a
  * reader for what reached it. The function reaches it because the SQS client sends to the queue URL's own host.
  */
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSqsServer } from 'local-aws-sqs';
+import { sqsEventFromMessages } from './lambda-events.js';
 
 /** A message read back from a queue. */
 export interface ReceivedMessage {
@@ -70,6 +78,53 @@ export class LoopbackSqs {
         await this.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }));
       }
     }
+  }
+
+  /** Creates a queue (or finds it) and returns its URL. */
+  async createQueue(name: string, attributes: Record<string, string> = {}): Promise<string> {
+    const { QueueUrl } = await this.client.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    return QueueUrl as string;
+  }
+
+  /**
+   * Receives up to `max` messages of a queue as Lambda's event source would hand them to the function: real receipt
+   * handles, attributes and `eventSourceARN`. They stay in flight until their visibility timeout.
+   */
+  async receiveEvent(queueUrl: string, max = 10, waitSeconds = 0): Promise<SQSEvent> {
+    const { Messages = [] } = await this.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: max,
+        MessageAttributeNames: ['All'],
+        // The older name is the one local-aws-sqs reads; SQS accepts both.
+        AttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+        WaitTimeSeconds: waitSeconds,
+      }),
+    );
+    const { Attributes } = await this.client.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    return sqsEventFromMessages(Messages, Attributes?.QueueArn as string);
+  }
+
+  /** A queue's message counts: visible, in flight and delayed. */
+  async depth(queueUrl: string): Promise<{ visible: number; inFlight: number; delayed: number }> {
+    const { Attributes = {} } = await this.client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesNotVisible',
+          'ApproximateNumberOfMessagesDelayed',
+        ],
+      }),
+    );
+    return {
+      visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+      inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+      delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
+    };
   }
 
   /** Stops the server. */

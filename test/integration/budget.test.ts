@@ -1,0 +1,302 @@
+/**
+ * The request budget and continuations (CONTRACT section 8) through the real handler, with records really received
+ * from a loopback SQS (real receipt handles, attributes and eventSourceARN) and the Dfns sandbox. Budget waits run
+ * on a virtual clock unless a test is about real windows against the sandbox's organisation limit.
+ */
+import { DeleteMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { beforeEach, describe, expect, it } from '@jest/globals';
+import { dfnsError } from '../../tools/sandbox/faults.js';
+import { virtualClock } from '../support/clock.js';
+import type { Captured } from '../support/stdout.js';
+import { useWorld, type World } from '../support/world.js';
+
+let world: World;
+let output: Captured;
+useWorld({ world: (w) => (world = w), output: (o) => (output = o) });
+
+// A queue of its own for each test: delayed and in-flight messages of one never reach another.
+let queueUrl: string;
+let queues = 0;
+beforeEach(async () => {
+  queues += 1;
+  queueUrl = await world.sqs.createQueue(`pat-revoker-requests-${queues}`);
+  world.sandbox.limitRate(undefined);
+});
+
+/** Puts a request on the queue and receives it back as Lambda would deliver it. */
+async function deliver(body: unknown) {
+  await world.sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
+  return world.sqs.receiveEvent(queueUrl);
+}
+
+/** What Lambda's event source does with the answer: deletes the records it acknowledges. */
+async function acknowledge(event: SQSEvent, response: SQSBatchResponse) {
+  const retried = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+  for (const record of event.Records) {
+    if (retried.has(record.messageId)) continue;
+    await world.sqs.client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: record.receiptHandle }));
+  }
+}
+
+/** The continuation on the queue, once its delay has passed. */
+async function nextContinuation(waitSeconds = 3) {
+  const event = await world.sqs.receiveEvent(queueUrl, 10, waitSeconds);
+  expect(event.Records).toHaveLength(1);
+  return { event, body: JSON.parse(event.Records[0]!.body) };
+}
+
+/** A small share: 360 requests per minute over one-second windows is 6 requests, two tokens, per window. */
+const SMALL = { DFNS_REQUESTS_PER_MINUTE: '360', DFNS_BUDGET_WINDOW_SECONDS: '1' };
+const outcomes = () => output.audit().map((l) => [l.tokenId, l.outcome]);
+const puts = (tokenId: string) => world.sandbox.requestsTo('deactivate').filter((r) => r.path.includes(tokenId));
+/** Every value of an EMF metric (a blob holds one value, or a list of them). */
+const metric = (name: string): number[] =>
+  output.metrics().flatMap((m) => (m[name] === undefined ? [] : [m[name]].flat()));
+
+describe('continuations: late, not failed, not dead-lettered', () => {
+  it('hands the tokens the budget cannot start to a delayed continuation, then the chain finishes them', async () => {
+    const tokens = world.sandbox.seedPats(5);
+    const event = await deliver({ tokenIds: tokens, incidentId: 'INC-C', reason: 'leak', requestedBy: 'playbook:x' });
+    const original = event.Records[0]!;
+    const env = { ...SMALL, SOURCE_QUEUE_URLS: queueUrl };
+    const handler = world.eventHandler(env, { clock: virtualClock() });
+
+    const response = await handler(event, 1_900);
+    expect(response).toEqual({ batchItemFailures: [] }); // acknowledged
+    await acknowledge(event, response);
+    expect(outcomes()).toEqual([
+      [tokens[0], 'deactivated'],
+      [tokens[1], 'deactivated'],
+      ...tokens.slice(2).map((t) => [t, 'continued']),
+    ]);
+    expect(output.audit()[2]!.detail).toMatch(
+      /^continued in message \S+, delayed 1 s: not started: the Dfns request budget/,
+    );
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([false, false, true, true, true]);
+    expect(await world.sqs.depth(queueUrl)).toMatchObject({ delayed: 1 });
+    expect(metric('Continuations')).toEqual([1]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+
+    const first = await nextContinuation();
+    expect(first.body).toEqual({
+      tokenIds: tokens.slice(2),
+      incidentId: 'INC-C',
+      reason: 'leak',
+      requestedBy: 'playbook:x',
+      continuationOf: original.messageId,
+      firstRequestedAt: new Date(Number(original.attributes.SentTimestamp)).toISOString(),
+      continuationCount: 1,
+      originalSenderId: original.attributes.SenderId,
+      originalSentAt: new Date(Number(original.attributes.SentTimestamp)).toISOString(),
+    });
+
+    // The chain goes on in other containers, keeping the original's identity, until every token is off.
+    output.stop();
+    await acknowledge(first.event, await world.eventHandler(env, { clock: virtualClock() })(first.event, 1_900));
+    const second = await nextContinuation();
+    expect(second.body).toMatchObject({
+      tokenIds: [tokens[4]],
+      continuationOf: original.messageId,
+      continuationCount: 2,
+    });
+    await acknowledge(second.event, await world.eventHandler(env, { clock: virtualClock() })(second.event, 1_900));
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([false, false, false, false, false]);
+    for (const t of tokens) expect(puts(t)).toHaveLength(1);
+    expect(await world.sqs.depth(queueUrl)).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+
+  it('no budget spent twice: a redelivery and a duplicate continuation report finished tokens already_inactive', async () => {
+    const tokens = world.sandbox.seedPats(4);
+    const event = await deliver({ tokenIds: tokens });
+    const messageId = event.Records[0]!.messageId;
+    const clock = virtualClock();
+    const handler = world.eventHandler({ ...SMALL, SOURCE_QUEUE_URLS: queueUrl }, { clock });
+    await handler(event, 1_900);
+    const firstContinuation = await nextContinuation();
+
+    // The same record again (its acknowledgement was lost): no Dfns call for what this request already switched off.
+    const before = world.sandbox.requestCount;
+    const audited = output.audit().length;
+    await handler(event, 1_900);
+    const redelivery = output.audit().slice(audited);
+    expect(redelivery.slice(0, 2).map((l) => l.outcome)).toEqual(['already_inactive', 'already_inactive']);
+    expect(redelivery[0]!.detail).toMatch(
+      new RegExp(`^switched off for this request at \\S+ by delivery ${messageId}: no Dfns call$`),
+    );
+    const duplicate = await nextContinuation();
+    expect(duplicate.body.tokenIds).toEqual(firstContinuation.body.tokenIds);
+    expect(world.sandbox.requestCount).toBe(before); // the budget is still spent: the other two are continued again
+
+    // Both continuations of the same request in one container, a window later: the second spends nothing.
+    await clock.sleep(1_000, new AbortController().signal);
+    await handler(firstContinuation.event, 1_900);
+    const spent = world.sandbox.requestCount;
+    const at = output.audit().length;
+    await handler(duplicate.event, 1_900);
+    expect(
+      output
+        .audit()
+        .slice(at)
+        .map((l) => l.outcome),
+    ).toEqual(['already_inactive', 'already_inactive']);
+    expect(world.sandbox.requestCount).toBe(spent);
+
+    // A new request always sends the flow: a token switched back on after a false positive can be revoked again.
+    world.sandbox.setActive(tokens[0]!, true);
+    const again = await deliver({ tokenIds: [tokens[0]] });
+    await clock.sleep(1_000, new AbortController().signal);
+    await handler(again, 1_900);
+    expect(world.sandbox.isActive(tokens[0]!)).toBe(false);
+  });
+
+  it('a token that failed transiently travels with the late ones, and ends off', async () => {
+    const tokens = world.sandbox.seedPats(4);
+    world.sandbox.injectFault({
+      route: 'deactivate',
+      tokenId: tokens[0]!,
+      respond: dfnsError(500, 'Internal Server Error'),
+    });
+    const event = await deliver({ tokenIds: tokens });
+    const clock = virtualClock();
+    const handler = world.eventHandler({ ...SMALL, SOURCE_QUEUE_URLS: queueUrl }, { clock, random: () => 0.5 });
+    expect(await handler(event, 1_900)).toEqual({ batchItemFailures: [] });
+    expect(outcomes()).toEqual([
+      [tokens[0], 'continued'],
+      [tokens[1], 'deactivated'],
+      [tokens[2], 'continued'],
+      [tokens[3], 'continued'],
+    ]);
+    expect(output.audit()[0]!.detail).toMatch(/^continued in message \S+, delayed 1 s: .*HTTP 500/);
+    const { event: next, body } = await nextContinuation();
+    expect(body.tokenIds).toEqual([tokens[0], tokens[2], tokens[3]]);
+    let chain = next;
+    for (let hop = 0; hop < 3 && tokens.some((t) => world.sandbox.isActive(t)); hop++) {
+      await clock.sleep(1_000, new AbortController().signal); // the continuation's delay: a window later
+      await handler(chain, 1_900);
+      if (tokens.some((t) => world.sandbox.isActive(t))) chain = (await nextContinuation()).event;
+    }
+    expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([false, false, false, false]);
+    expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+});
+
+describe('bounded chains', () => {
+  it.each([
+    ['500 continuations', { continuationCount: 500, firstRequestedAt: new Date().toISOString() }, /500 continuations/],
+    [
+      '24 hours',
+      { continuationCount: 3, firstRequestedAt: new Date(Date.now() - 25 * 3_600_000).toISOString() },
+      /over 24 hours ago/,
+    ],
+  ])('past %s the remaining tokens are dead-lettered failed, redrivable as a fresh chain', async (_n, chain, why) => {
+    const tokens = world.sandbox.seedPats(3);
+    const event = await deliver({ tokenIds: tokens, incidentId: 'INC-B', continuationOf: 'original-1', ...chain });
+    const handler = world.eventHandler({ ...SMALL, SOURCE_QUEUE_URLS: queueUrl }, { clock: virtualClock() });
+    expect(await handler(event, 1_900)).toEqual({ batchItemFailures: [] });
+    expect(outcomes().map(([, o]) => o)).toEqual(['deactivated', 'deactivated', 'failed']);
+    expect(output.audit()[2]!.detail).toMatch(why);
+    expect(await world.sqs.depth(queueUrl)).toMatchObject({ delayed: 0 }); // no continuation
+    const dead = await world.sqs.drainDeadLetters();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]!.body).toEqual({
+      tokenIds: [tokens[2]],
+      incidentId: 'INC-B',
+      continuationOf: 'original-1',
+      failures: [{ tokenId: tokens[2], outcome: 'failed', detail: expect.stringMatching(why) }],
+      sourceMessageId: event.Records[0]!.messageId,
+    });
+  });
+});
+
+describe('when nothing is continued', () => {
+  it('without SOURCE_QUEUE_URLS: the late tokens end failed and the record is retried', async () => {
+    const tokens = world.sandbox.seedPats(3);
+    const event = await deliver({ tokenIds: tokens });
+    const response = await world.eventHandler(SMALL, { clock: virtualClock() })(event, 1_900);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: event.Records[0]!.messageId }] });
+    expect(outcomes().map(([, o]) => o)).toEqual(['deactivated', 'deactivated', 'failed']);
+    expect(await world.sqs.depth(queueUrl)).toMatchObject({ delayed: 0 });
+  });
+
+  it('a record from a queue not in SOURCE_QUEUE_URLS is retried, never continued elsewhere', async () => {
+    const tokens = world.sandbox.seedPats(3);
+    const event = await deliver({ tokenIds: tokens });
+    const other = queueUrl.replace(/pat-revoker-requests-\d+$/, 'another-queue');
+    const response = await world.eventHandler({ ...SMALL, SOURCE_QUEUE_URLS: other }, { clock: virtualClock() })(
+      event,
+      1_900,
+    );
+    expect(response.batchItemFailures).toHaveLength(1);
+    expect(await world.sqs.depth(queueUrl)).toMatchObject({ delayed: 0 });
+  });
+
+  it('an invocation that started nothing and waited for nothing sends no continuation: its record is retried', async () => {
+    const tokens = world.sandbox.seedPats(2);
+    const event = await deliver({ tokenIds: tokens });
+    const handler = world.eventHandler({ SOURCE_QUEUE_URLS: queueUrl }, { clock: virtualClock() });
+    const response = await handler(event, 1_000); // all of it is the margin
+    expect(response.batchItemFailures).toHaveLength(1);
+    expect(outcomes().map(([, o]) => o)).toEqual(['failed', 'failed']);
+    expect(world.sandbox.requestCount).toBe(0);
+    expect(await world.sqs.depth(queueUrl)).toMatchObject({ delayed: 0 });
+  });
+});
+
+describe('small incidents are never slowed', () => {
+  it('10 tokens on a quiet deployment: all at once, BudgetWaitMs 0', async () => {
+    const tokens = world.sandbox.seedPats(10);
+    const event = await deliver({ tokenIds: tokens });
+    await world.eventHandler({ SOURCE_QUEUE_URLS: queueUrl })(event);
+    expect(outcomes().map(([, o]) => o)).toEqual(Array(10).fill('deactivated'));
+    expect(metric('BudgetWaitMs')).toEqual([0]);
+  });
+});
+
+describe('against the organisation limit (real one-second windows)', () => {
+  /** The most requests of `route` (all routes when undefined) the sandbox received in any window of `ms`. */
+  const busiestWindow = (ms: number, route?: string) => {
+    const times = world.sandbox.requests.filter((r) => route === undefined || r.route === route).map((r) => r.at);
+    let most = 0;
+    for (const start of times) most = Math.max(most, times.filter((t) => t >= start && t < start + ms).length);
+    return most;
+  };
+
+  it('three containers at once hold the deployment to its budget: no 429 while it is under the limit', async () => {
+    world.sandbox.limitRate({ limit: 24, windowMs: 1_000 });
+    // 1080 per minute over 3 containers in one-second windows: 6 requests (2 tokens) per container per window.
+    const env = {
+      DFNS_REQUESTS_PER_MINUTE: '1080',
+      EVENT_SOURCE_MAX_CONCURRENCY: '3',
+      DFNS_BUDGET_WINDOW_SECONDS: '1',
+    };
+    const batches = await Promise.all([0, 1, 2].map(() => deliver({ tokenIds: world.sandbox.seedPats(5) })));
+    world.sandbox.resetRecording();
+    const responses = await Promise.all(batches.map((event) => world.eventHandler(env)(event, 10_000)));
+    expect(responses.every((r) => r.batchItemFailures.length === 0)).toBe(true);
+    expect(output.audit().every((l) => l.outcome === 'deactivated')).toBe(true);
+    expect(world.sandbox.rateLimit!.refused).toBe(0);
+    // Two tokens per container per window, three containers; a flow's own requests may straddle a window's edge.
+    expect(busiestWindow(1_000, 'init')).toBeLessThanOrEqual(6 + 3);
+  });
+
+  it.each([
+    ['with Retry-After', 'seconds'],
+    ['without Retry-After', 'none'],
+  ] as const)('a budget above the limit: 429s %s pause every flow, then it recovers and finishes', async (_n, form) => {
+    world.sandbox.limitRate({ limit: 9, windowMs: 1_000, retryAfter: form });
+    const tokens = world.sandbox.seedPats(8);
+    const event = await deliver({ tokenIds: tokens });
+    const env = { DFNS_REQUESTS_PER_MINUTE: '6000', DFNS_BUDGET_WINDOW_SECONDS: '1', DFNS_MAX_ATTEMPTS: '1' };
+    const response = await world.eventHandler(env)(event, 20_000);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(output.audit().map((l) => l.outcome)).toEqual(Array(8).fill('deactivated')); // no attempt spent on a 429
+    const throttles = metric('DfnsThrottles').reduce((a, b) => a + b, 0);
+    expect(throttles).toBeGreaterThan(0);
+    expect(throttles).toBe(world.sandbox.rateLimit!.refused);
+    // Paused, then at most half of the share: far fewer refusals than requests sent.
+    expect(world.sandbox.rateLimit!.refused).toBeLessThan(world.sandbox.rateLimit!.admitted);
+    await sleep(0);
+  });
+});
