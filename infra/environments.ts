@@ -121,6 +121,12 @@ const settingsSchema = z
     batchingWindowSeconds: seconds(0, 300).default(1),
     /** Concurrent invocations the event source mapping may run (2–1000). @default 5 */
     eventSourceMaxConcurrency: z.number().int().min(2).max(1000).default(5),
+    /**
+     * This deployment's share of its Dfns organisation's request limit, requests per minute, every concurrent
+     * invocation together (`DFNS_REQUESTS_PER_MINUTE`, CONTRACT section 8). Required: the organisation's own wallets
+     * and apps share the limit (1000 per minute, 100 on Trial), and so do the other environments on it.
+     */
+    dfnsRequestsPerMinute: z.number().int().min(3).max(1_000_000),
     /** Function timeout, in s. @default 60 */
     functionTimeoutSeconds: seconds(10, 900).default(60),
     /** Function memory, in MB. @default 512 */
@@ -184,6 +190,13 @@ const settingsSchema = z
         message: 'must be shorter than the function timeout',
       });
     }
+    if (s.dfnsRequestsPerMinute < 3 * s.eventSourceMaxConcurrency) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dfnsRequestsPerMinute'],
+        message: `must be at least 3 × eventSourceMaxConcurrency (${3 * s.eventSourceMaxConcurrency}): every container's share must hold one token's three requests`,
+      });
+    }
     if (s.batchSize > 10 && s.batchingWindowSeconds === 0) {
       ctx.addIssue({
         code: 'custom',
@@ -244,6 +257,8 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
     operatorRoleArns: ['arn:aws:iam::111111111111:role/security-operator'],
     breakGlassRoleArn: 'arn:aws:iam::111111111111:role/break-glass',
     alarmEmails: ['security-dev@example.com'],
+    // A Trial organisation (100 requests per minute) shared with the team's own tests: a third of it.
+    dfnsRequestsPerMinute: 30,
     dryRun: true,
     logRetentionDays: 30,
     removalPolicy: 'destroy',
@@ -261,6 +276,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
     operatorRoleArns: ['arn:aws:iam::222222222222:role/security-operator'],
     breakGlassRoleArn: 'arn:aws:iam::222222222222:role/break-glass',
     alarmEmails: ['security-staging@example.com'],
+    dfnsRequestsPerMinute: 150,
     logRetentionDays: 90,
     removalPolicy: 'destroy',
   },
@@ -284,6 +300,8 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
     breakGlassRoleArn: 'arn:aws:iam::333333333333:role/break-glass',
     credentialRotationRoleArn: 'arn:aws:iam::333333333333:role/dfns-credential-rotation',
     alarmEmails: ['security-oncall@example.com', 'secops-pager@example.com'],
+    // 600 of the organisation's 1000 per minute: 200 tokens per minute, the rest for its own wallets and apps.
+    dfnsRequestsPerMinute: 600,
     // A sender in another account (the SIEM) needs a key it can be granted: a customer-managed KMS key.
     queueEncryption: 'kms',
     eventSourceMaxConcurrency: 10,

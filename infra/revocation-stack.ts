@@ -92,6 +92,7 @@ export class RevocationStack extends Stack {
         DFNS_MAX_ATTEMPTS: String(settings.dfnsMaxAttempts),
         DEADLINE_MARGIN_MS: String(settings.deadlineMarginMs),
         MAX_RECEIVE_COUNT: String(settings.maxReceiveCount),
+        DFNS_REQUESTS_PER_MINUTE: String(settings.dfnsRequestsPerMinute),
         POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_LOG_LEVEL: 'INFO',

@@ -86,6 +86,9 @@ export class RevocationQueue extends Construct {
   /** The queues' ARNs, formatted from their names (usable where a reference to the queue would make a cycle). */
   readonly queueArns: { requests: string; deadLetters: string };
   private readonly access: Pick<RevocationQueueProps, 'operatorRoleArns' | 'breakGlassRoleArn'>;
+  /** The deny of every other IAM sender, and the roles it exempts (the consumer is added by allowConsumer). */
+  private denyOtherSenders: PolicyStatement | undefined;
+  private senderRoleArns: string[] = [];
 
   constructor(scope: Construct, id: string, props: RevocationQueueProps) {
     super(scope, id);
@@ -197,19 +200,19 @@ export class RevocationQueue extends Construct {
     // Service principals carry aws:SourceArn and are held to the Allow statements above; every IAM principal
     // (no aws:SourceArn) that is not a configured role is denied. Operators who redrive the DLQ send with their
     // own identity, so their roles are in the list (the settings require at least one).
-    this.queue.addToResourcePolicy(
-      new PolicyStatement({
-        sid: 'DenyOtherSenders',
-        effect: Effect.DENY,
-        actions: send,
-        principals: [new AnyPrincipal()],
-        resources: [this.queue.queueArn],
-        conditions: {
-          Null: { 'aws:SourceArn': 'true' },
-          ...(roles.length > 0 ? { ArnNotEquals: { 'aws:PrincipalArn': roles } } : {}),
-        },
-      }),
-    );
+    this.senderRoleArns = roles;
+    this.denyOtherSenders = new PolicyStatement({
+      sid: 'DenyOtherSenders',
+      effect: Effect.DENY,
+      actions: send,
+      principals: [new AnyPrincipal()],
+      resources: [this.queue.queueArn],
+      conditions: {
+        Null: { 'aws:SourceArn': 'true' },
+        ...(roles.length > 0 ? { ArnNotEquals: { 'aws:PrincipalArn': roles } } : {}),
+      },
+    });
+    this.queue.addToResourcePolicy(this.denyOtherSenders);
     // Roles use the key only through SQS and only for these queues: senders for the request queue, operators for
     // both (they send to one and receive from the other).
     const keyUse: Array<[string, string[], string[]]> = [
@@ -236,12 +239,16 @@ export class RevocationQueue extends Construct {
   }
 
   /**
-   * Makes `consumer` (the function's role) the only consumer of the request queue besides break-glass, and the only
-   * writer of the DLQ; only it, the operators and break-glass may receive, delete, purge or move dead letters.
+   * Makes `consumer` (the function's role) the only consumer of the request queue besides break-glass, a sender to it
+   * (its continuations), and the only writer of the DLQ; only it, the operators and break-glass may receive, delete, purge or move dead letters.
    * Anyone else with broad SQS rights could otherwise drain the requests: the leaked token stays on, nothing pages.
    */
   allowConsumer(consumer: IPrincipal & { roleArn: string }): void {
     const { operatorRoleArns, breakGlassRoleArn } = this.access;
+    // The function sends continuations (CONTRACT section 8) to the request queue: it is a sender too.
+    this.denyOtherSenders?.addCondition('ArnNotEquals', {
+      'aws:PrincipalArn': [...this.senderRoleArns, consumer.roleArn],
+    });
     this.denyAllBut(this.queue, 'DenyOtherConsumers', CONSUME, [consumer.roleArn, breakGlassRoleArn]);
     this.denyAllBut(
       this.deadLetterQueue,

@@ -13,12 +13,16 @@ import {
   LoggingFormat,
   Runtime,
   Tracing,
+  RecursiveLoop,
 } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { sqsKeyConditions } from './revocation-queue.js';
 import { Construct } from 'constructs';
+
+/** Concurrent invocations of the event source mapping when none is given. */
+const DEFAULT_EVENT_SOURCE_MAX_CONCURRENCY = 5;
 import { ESBUILD_TARGET, ESM_REQUIRE_BANNER, HANDLER_ENTRY, MAIN_FIELDS, PROJECT_ROOT } from '../bundling.js';
 
 /**
@@ -129,7 +133,17 @@ export class RevokerFunction extends Construct {
       applicationLogLevelV2: ApplicationLogLevel.INFO,
       role: this.role,
       logGroup: this.logGroup,
-      environment: { ...props.environment, DEAD_LETTER_QUEUE_URL: props.deadLetterQueue.queueUrl },
+      environment: {
+        ...props.environment,
+        DEAD_LETTER_QUEUE_URL: props.deadLetterQueue.queueUrl,
+        // Continuations go back to the request queue; the function's share of the budget is per invocation at once.
+        SOURCE_QUEUE_URLS: props.queue.queueUrl,
+        EVENT_SOURCE_MAX_CONCURRENCY: String(props.maxConcurrency ?? DEFAULT_EVENT_SOURCE_MAX_CONCURRENCY),
+        FUNCTION_ROLE_ID: this.role.roleId,
+      },
+      // Continuations make a loop through the function's own queue; Lambda's recursive-loop detection would drop a
+      // chain after 16 hops with no audit line. The function bounds its chains itself (24 hours, 500 continuations).
+      recursiveLoop: RecursiveLoop.ALLOW,
       description: 'Deactivates Dfns PATs named in SQS revocation requests (pat-revoker)',
       bundling: {
         format: OutputFormat.ESM,
@@ -153,6 +167,13 @@ export class RevokerFunction extends Construct {
         resources: [props.deadLetterQueue.queueArn],
       }),
     );
+    this.role.addToPolicy(
+      new PolicyStatement({
+        sid: 'SendContinuations',
+        actions: ['sqs:SendMessage'],
+        resources: [props.queue.queueArn],
+      }),
+    );
     // What the event source mapping does with the function's role, written out instead of SqsEventSource's grant
     // (which adds GetQueueUrl and an unconditioned kms:Decrypt).
     this.role.addToPolicy(
@@ -173,6 +194,14 @@ export class RevokerFunction extends Construct {
       );
       this.role.addToPolicy(
         new PolicyStatement({
+          sid: 'EncryptContinuations',
+          actions: ['kms:GenerateDataKey'],
+          resources: [props.queueKey.keyArn],
+          conditions: sqsKeyConditions(stack.region, [props.queue.queueArn]),
+        }),
+      );
+      this.role.addToPolicy(
+        new PolicyStatement({
           sid: 'EncryptForDeadLetterQueue',
           actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
           resources: [props.queueKey.keyArn],
@@ -187,7 +216,7 @@ export class RevokerFunction extends Construct {
         eventSourceArn: props.queue.queueArn,
         batchSize: props.batchSize ?? 10,
         maxBatchingWindow: props.maxBatchingWindow ?? Duration.seconds(1),
-        maxConcurrency: props.maxConcurrency ?? 5,
+        maxConcurrency: props.maxConcurrency ?? DEFAULT_EVENT_SOURCE_MAX_CONCURRENCY,
         reportBatchItemFailures: true,
       },
     );

@@ -128,9 +128,9 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       expectOnly(r.queueId, ADMINISTER, ['deployment', 'break-glass']);
     });
 
-    it('takes sends from its senders and the operators only (a redrive sends as the operator)', () => {
+    it('takes sends from its senders, the operators (a redrive sends as the operator) and the function (its continuations) only', () => {
       const senders = (r.settings.allowedSenders.roleArns ?? []).map((_, i) => `sender ${i + 1}`);
-      expectOnly(r.queueId, ['sqs:SendMessage'], [...senders, ...operators()]);
+      expectOnly(r.queueId, ['sqs:SendMessage'], [...senders, ...operators(), 'function']);
     });
   });
 
@@ -198,7 +198,7 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       }
     });
 
-    it("is used by the function's role to read requests and write dead letters, through SQS only", () => {
+    it("is used by the function's role to read requests and write dead letters and continuations, through SQS only", () => {
       const policy = Object.values(r.template.findResources('AWS::IAM::Policy'))[0] as {
         Properties: { PolicyDocument: { Statement: PolicyStatementJson[] } };
       };
@@ -212,13 +212,15 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       expect({
         'decrypt requests': may('kms:Decrypt', 'sqs', r.queueId),
         'encrypt dead letters': may('kms:GenerateDataKey', 'sqs', r.dlqId),
-        'encrypt requests': may('kms:GenerateDataKey', 'sqs', r.queueId),
+        'encrypt continuations': may('kms:GenerateDataKey', 'sqs', r.queueId),
+        'encrypt continuations directly': may('kms:GenerateDataKey', undefined, r.queueId),
         'decrypt requests directly': may('kms:Decrypt', undefined, r.queueId),
         'decrypt requests through another service': may('kms:Decrypt', 'sns', r.queueId),
       }).toEqual({
         'decrypt requests': true,
         'encrypt dead letters': true,
-        'encrypt requests': false,
+        'encrypt continuations': true,
+        'encrypt continuations directly': false,
         'decrypt requests directly': false,
         'decrypt requests through another service': false,
       });
@@ -264,13 +266,14 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       const granted = policy.Properties.PolicyDocument.Statement.filter((s) =>
         [r.queueId, r.dlqId].some((id) => JSON.stringify(s.Resource) === JSON.stringify(arnOf(id))),
       ).flatMap((s) => [s.Action].flat().map((action) => [action, s.Resource] as const));
-      // the event source mapping consumes the request queue, the function writes dead letters
+      // the event source mapping consumes the request queue, the function writes dead letters and continuations
       expect(granted.map(([action]) => action).sort()).toEqual(
         [
           'sqs:ChangeMessageVisibility',
           'sqs:DeleteMessage',
           'sqs:GetQueueAttributes',
           'sqs:ReceiveMessage',
+          'sqs:SendMessage',
           'sqs:SendMessage',
         ].sort(),
       );

@@ -123,7 +123,7 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       }
     });
 
-    it('let only the configured senders and the operators send', () => {
+    it('let only the configured senders, the operators and the function (its continuations) send', () => {
       const statements = policyStatements(template, queueId).filter((s) => s.Action === 'sqs:SendMessage');
       const { snsTopicArns = [], eventBridgeRuleArns = [] } = settings.allowedSenders;
       const roleArns = [...(settings.allowedSenders.roleArns ?? []), ...settings.operatorRoleArns];
@@ -157,7 +157,10 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
         Condition: {
           Null: { 'aws:SourceArn': 'true' },
-          ArnNotEquals: { 'aws:PrincipalArn': roleArns },
+          // The function's role sends its continuations (CONTRACT section 8).
+          ArnNotEquals: {
+            'aws:PrincipalArn': [...roleArns, { 'Fn::GetAtt': [only(template, 'AWS::IAM::Role')[0], 'Arn'] }],
+          },
         },
       });
       expect(statements).toEqual(expected);
@@ -280,10 +283,44 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
         DFNS_MAX_ATTEMPTS: String(settings.dfnsMaxAttempts),
         DEADLINE_MARGIN_MS: String(settings.deadlineMarginMs),
         MAX_RECEIVE_COUNT: String(settings.maxReceiveCount),
+        DFNS_REQUESTS_PER_MINUTE: String(settings.dfnsRequestsPerMinute),
+        EVENT_SOURCE_MAX_CONCURRENCY: String(settings.eventSourceMaxConcurrency),
+        SOURCE_QUEUE_URLS: { Ref: queueId },
+        FUNCTION_ROLE_ID: { 'Fn::GetAtt': [fn.Properties.Role['Fn::GetAtt'][0], 'RoleId'] },
         POWERTOOLS_SERVICE_NAME: 'pat-revoker',
         POWERTOOLS_METRICS_NAMESPACE: 'PatRevoker',
         POWERTOOLS_LOG_LEVEL: 'INFO',
       });
+    });
+
+    it("shares the environment's Dfns budget by the mapping's own maximum concurrency", () => {
+      const [, mapping] = only(template, 'AWS::Lambda::EventSourceMapping');
+      expect(fn.Properties.Environment.Variables.EVENT_SOURCE_MAX_CONCURRENCY).toBe(
+        String(mapping.Properties.ScalingConfig.MaximumConcurrency),
+      );
+      // Every container's share holds at least one token's three requests.
+      expect(settings.dfnsRequestsPerMinute / settings.eventSourceMaxConcurrency).toBeGreaterThanOrEqual(3);
+    });
+
+    it('sends its continuations to its own queue: allowed to, and Lambda does not cut the loop after 16 hops', () => {
+      expect(fn.Properties.RecursiveLoop).toBe('Allow');
+      const [, policy] = only(template, 'AWS::IAM::Policy', { Roles: [{ Ref: fn.Properties.Role['Fn::GetAtt'][0] }] });
+      const statements = policy.Properties.PolicyDocument.Statement;
+      expect(statements).toContainEqual({
+        Sid: 'SendContinuations',
+        Effect: 'Allow',
+        Action: 'sqs:SendMessage',
+        Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+      });
+      const encrypt = statements.find((st: any) => st.Sid === 'EncryptContinuations');
+      if (settings.queueEncryption === 'kms') {
+        expect(encrypt).toMatchObject({
+          Action: 'kms:GenerateDataKey',
+          Condition: sqsKey([{ 'Fn::GetAtt': [queueId, 'Arn'] }]),
+        });
+      } else {
+        expect(encrypt).toBeUndefined();
+      }
     });
 
     it('logs JSON to its own log group with the configured retention, at an application level of INFO (audit lines survive)', () => {
@@ -362,8 +399,21 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
           Action: ['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage'],
           Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
         },
+        {
+          Sid: 'SendContinuations',
+          Effect: 'Allow',
+          Action: 'sqs:SendMessage',
+          Resource: { 'Fn::GetAtt': [queueId, 'Arn'] },
+        },
         ...(keyArn
           ? [
+              {
+                Sid: 'EncryptContinuations',
+                Effect: 'Allow',
+                Action: 'kms:GenerateDataKey',
+                Resource: keyArn,
+                Condition: sqsKey([{ 'Fn::GetAtt': [queueId, 'Arn'] }]),
+              },
               {
                 Sid: 'DecryptRequests',
                 Effect: 'Allow',
@@ -592,6 +642,11 @@ describe('settings', () => {
       broken('prod', { credentialSecretArn: 'arn:aws:secretsmanager:us-east-1:333333333333:secret:x-Ab12Cd' }),
       /is in us-east-1, the stack in eu-west-1/,
     ],
+    [
+      'prod.dfnsRequestsPerMinute',
+      broken('prod', { dfnsRequestsPerMinute: 29 }),
+      /at least 3 × eventSourceMaxConcurrency \(30\)/,
+    ],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'http://api.dfns.io' }), /https/],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'https://api.dfns.io/v1' }), /origin/],
     ['staging.alarmEmails', broken('staging', { alarmEmails: [] }), /wake a human/],
@@ -764,6 +819,7 @@ describe('settings', () => {
       operatorRoleArns: ['arn:aws:iam::111111111111:role/operator'],
       breakGlassRoleArn: 'arn:aws:iam::111111111111:role/break-glass',
       alarmEmails: ['a@example.com'],
+      dfnsRequestsPerMinute: 60,
     });
     expect(minimal.protectedTokenIds).toEqual([]);
     expect(minimal.allowedSenders).toEqual({ roleArns: [], snsTopicArns: [], eventBridgeRuleArns: [] });
