@@ -3,7 +3,7 @@
  * from a loopback SQS (real receipt handles, attributes and eventSourceARN) and the Dfns sandbox. Budget waits run
  * on a virtual clock unless a test is about real windows against the sandbox's organisation limit.
  */
-import { DeleteMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, describe, expect, it } from '@jest/globals';
@@ -182,6 +182,32 @@ describe('continuations: late, not failed, not dead-lettered', () => {
   });
 });
 
+describe('acknowledged only once the continuation is sent', () => {
+  it('a continuation SQS refuses: the record is retried whole, no token is reported continued, an ERROR says why', async () => {
+    const tokens = world.sandbox.seedPats(3);
+    const event = await deliver({ tokenIds: tokens });
+    // The SQS client refuses sends to the request queue only (dead letters still go through).
+    const sqs = new SQSClient({});
+    sqs.middlewareStack.add(
+      (next) => async (args) => {
+        if ((args.input as { QueueUrl?: string }).QueueUrl === queueUrl) throw new Error('AccessDenied (simulated)');
+        return next(args);
+      },
+      { step: 'initialize', name: 'refuseContinuations' },
+    );
+    const handler = world.eventHandler({ ...SMALL, SOURCE_QUEUE_URLS: queueUrl }, { clock: virtualClock(), sqs });
+    const response = await handler(event, 1_900);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: event.Records[0]!.messageId }] });
+    expect(outcomes().map(([, o]) => o)).toEqual(['deactivated', 'deactivated', 'failed']);
+    expect(output.json().find((l) => l.level === 'ERROR')).toMatchObject({
+      message: 'continuation send failed: the record is retried',
+      error: expect.stringMatching(/AccessDenied \(simulated\)/),
+    });
+    expect(metric('Continuations')).toEqual([]);
+    sqs.destroy();
+  });
+});
+
 describe('bounded chains', () => {
   it.each([
     ['500 continuations', { continuationCount: 500, firstRequestedAt: new Date().toISOString() }, /500 continuations/],
@@ -279,6 +305,19 @@ describe('against the organisation limit (real one-second windows)', () => {
     expect(world.sandbox.rateLimit!.refused).toBe(0);
     // Two tokens per container per window, three containers; a flow's own requests may straddle a window's edge.
     expect(busiestWindow(1_000, 'init')).toBeLessThanOrEqual(6 + 3);
+  });
+
+  it('a container replaced mid-window spends a second share in that window: the worst case is one share per container started', async () => {
+    // Two tokens per window per container; the first container is replaced (a cold start) right after its grants.
+    const env = { ...SMALL, EVENT_SOURCE_MAX_CONCURRENCY: '1' };
+    const first = await deliver({ tokenIds: world.sandbox.seedPats(4) });
+    const second = await deliver({ tokenIds: world.sandbox.seedPats(4) });
+    world.sandbox.resetRecording();
+    await world.eventHandler(env)(first, 1_900);
+    await world.eventHandler(env)(second, 1_900);
+    // Each container held its own share (two tokens before its deadline), so the window saw two shares.
+    expect(busiestWindow(1_000, 'init')).toBe(4);
+    expect(output.audit().filter((l) => l.outcome === 'deactivated')).toHaveLength(4);
   });
 
   it.each([

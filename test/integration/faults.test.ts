@@ -519,17 +519,37 @@ describe('nothing resumes after the handler returns', () => {
   const tokenOf = (request: { route: string; path: string; body: string }) =>
     /to-[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{14,16}/.exec(request.route === 'init' ? request.body : request.path)?.[0];
   const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+  const INVOCATIONS = 6;
 
   it('many warm invocations cut short by the deadline: no Dfns request starts later, no rejection is unhandled, nothing piles up', async () => {
     // An unhandled rejection fails this test by itself: Jest reports it (a process listener here would see nothing).
     {
-      // The real clock: backoffs and hangs really wait, and the deadline really comes.
-      const handler = world.handler({ DFNS_REQUEST_TIMEOUT_MS: '300', MAX_CONCURRENCY: '4' });
+      // The real clock: backoffs, 429 pauses, budget waits and hangs really wait, and the deadline really comes.
+      // A small budget (5 tokens per one-second window) shared by the warm invocations keeps reservations waiting.
+      const handler = world.handler({
+        DFNS_REQUEST_TIMEOUT_MS: '300',
+        MAX_CONCURRENCY: '4',
+        DFNS_REQUESTS_PER_MINUTE: '900',
+        DFNS_BUDGET_WINDOW_SECONDS: '1',
+      });
       const returnedAt: number[] = [];
       const tokensOf: string[][] = [];
       let afterThird = { timers: 0, sockets: 0 };
-      for (let i = 0; i < 8; i += 1) {
-        const [slow, busy, hung, plain] = world.sandbox.seedPats(4) as [string, string, string, string];
+      for (let i = 0; i < INVOCATIONS; i += 1) {
+        const [slow, busy, hung, plain, limited] = world.sandbox.seedPats(5) as [
+          string,
+          string,
+          string,
+          string,
+          string,
+        ];
+        // The organisation's limit: a 429 pauses every flow of the container (floored to 100 ms).
+        world.sandbox.injectFault({
+          route: 'action',
+          tokenId: limited,
+          times: 20,
+          respond: dfnsError(429, 'Too Many Requests', { 'retry-after': '0' }),
+        });
         world.sandbox.injectFault({
           route: 'init',
           tokenId: busy,
@@ -538,8 +558,9 @@ describe('nothing resumes after the handler returns', () => {
         });
         world.sandbox.injectFault({ route: 'deactivate', tokenId: hung, hang: true });
         world.sandbox.injectFault({ route: 'action', tokenId: slow, times: 20, delayMs: 250 });
-        tokensOf.push([slow, busy, hung, plain]);
-        await handler([{ messageId: `m${i}`, body: { tokenIds: [slow, busy, hung, plain] } }], 1_400);
+        tokensOf.push([slow, busy, hung, plain, limited]);
+        // 1.5 s before the margin: long enough for a reservation to wait for the next window.
+        await handler([{ messageId: `m${i}`, body: { tokenIds: [limited, slow, busy, hung, plain] } }], 2_500);
         returnedAt.push(world.sandbox.requests.length);
         if (i === 2) afterThird = { timers: count('Timeout'), sockets: count('TCPSocketWrap') };
       }
@@ -553,7 +574,9 @@ describe('nothing resumes after the handler returns', () => {
           : [];
       });
       expect(late).toEqual([]);
-      expect(world.sandbox.requestsTo('init').length).toBeGreaterThan(8 * 3); // real work was done and cut
+      expect(world.sandbox.requestsTo('init').length).toBeGreaterThan(INVOCATIONS); // real work was done and cut
+      expect(output.metrics().some((m) => [m.DfnsThrottles].flat()[0] > 0)).toBe(true); // 429 pauses happened
+      expect(output.metrics().some((m) => [m.BudgetWaitMs].flat()[0] > 0)).toBe(true); // and budget waits
       expect(count('Timeout')).toBeLessThanOrEqual(afterThird.timers);
       expect(count('TCPSocketWrap')).toBeLessThanOrEqual(Math.max(afterThird.sockets, 4 + 2));
     }
