@@ -83,13 +83,36 @@ describe('npm run sandbox', () => {
     expect(code).toBe(0);
   });
 
-  it('refuses a bad argument with exit code 2 and a message naming it', async () => {
-    const child = sandboxCli('--key', 'dsa');
+  it('enforces an organisation limit when asked: 429 with Retry-After past it, and says so at start', async () => {
+    const child = sandboxCli('--port', '0', '--tokens', '1', '--rate-limit', '2', '--rate-window', '30');
+    try {
+      const out = await outputUntil(child, 'Press Ctrl-C to stop.');
+      expect(out).toContain('Organisation limit: 2 requests per 30 s, then 429 (Retry-After: seconds)');
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] as string;
+      const secret = JSON.parse(/^ {2}\{[\s\S]*?^ {2}\}$/m.exec(out)?.[0] as string);
+      const tokenId = /^ {2}(to-[a-z0-9-]+)$/m.exec(out)?.[1] as string;
+      const get = () =>
+        fetch(`${url}/auth/pats/${tokenId}`, { headers: { authorization: `Bearer ${secret.authToken}` } });
+      const answers = [await get(), await get(), await get()];
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
+      expect(Number(answers[2]!.headers.get('retry-after'))).toBeGreaterThan(25);
+    } finally {
+      child.kill('SIGINT');
+    }
+    await once(child, 'exit');
+  });
+
+  it.each([
+    [['--key', 'dsa'], '--key must be ed25519, p256 or rsa, got "dsa"'],
+    [['--rate-limit', '0'], '--rate-limit must be a whole number from 1'],
+    [['--retry-after', 'soon'], '--retry-after must be one of seconds, http-date, none, got "soon"'],
+  ])('refuses a bad argument (%j) with exit code 2 and a message naming it', async (args, message) => {
+    const child = sandboxCli(...args);
     let err = '';
     child.stderr.on('data', (chunk) => (err += chunk));
     const [code] = await once(child, 'exit');
     expect(code).toBe(2);
-    expect(err).toContain('--key must be ed25519, p256 or rsa, got "dsa"');
+    expect(err).toContain(message);
   });
 });
 
