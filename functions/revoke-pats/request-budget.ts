@@ -11,8 +11,8 @@
  *
  * A 429 speaks for the whole organisation: nothing is granted (and no request of a flow in progress is sent) until
  * its `Retry-After`, or, without one, a pause that doubles from 1 s; then at most half the share for the next window
- * (a quarter after a second 429 within it, and so on: multiplicative decrease); the full share again after a window
- * without a 429.
+ * (a quarter after another 429 within it, down to an eighth: multiplicative decrease); the full share again after a
+ * window without a 429.
  *
  * The interface is what a shared store (a ledger table) can back later; until then each container holds its own
  * share, and the README states the worst case.
@@ -45,8 +45,9 @@ export interface RequestBudget {
   /** The earliest time `n` requests could be granted, were nothing else asked for. */
   nextRoom(n: number): number;
   /**
-   * Time spent waiting for room or for a 429's pause since the last call, ms, summed over the waiters (the
-   * `BudgetWaitMs` metric); resets it. A grant with room at once adds nothing.
+   * Time the budget held work back since the last call, ms (the `BudgetWaitMs` metric): the waits of the reservation
+   * at the head of the queue for room or for a 429's pause (the ones behind it add nothing more), plus the waits of
+   * flows in progress for a pause. Resets it. A grant with room at once adds nothing.
    */
   takeWaitedMs(): number;
 }
@@ -63,6 +64,9 @@ export interface BudgetSettings {
 
 /** The first pause after a 429 without `Retry-After`, ms; it doubles with each further 429 in a window. */
 export const FIRST_THROTTLE_PAUSE_MS = 1_000;
+
+/** The share is never cut below an eighth by 429s (nor under one token's flow). */
+export const MAX_SHARE_DIVISOR = 8;
 
 /** One container's share of the deployment's budget, as a sliding-window log. */
 export class SlidingWindowBudget implements RequestBudget {
@@ -103,9 +107,12 @@ export class SlidingWindowBudget implements RequestBudget {
 
   throttled(retryAfterMs: number | undefined): number {
     const now = this.clock.now();
-    // Half the share after a 429; halved again by each further 429 before a window without one has passed (a share
-    // far above what the organisation has left would otherwise spend every window on flows cut short by 429s).
-    this.divisor = now < this.halvedUntil ? Math.min(this.divisor * 2, this.share) : 2;
+    // Half the share after a 429; halved again by a further 429 before a window without one has passed (a share far
+    // above what the organisation has left would otherwise spend every window on flows cut short by 429s), down to
+    // an eighth. A 429 answering a request sent before the current pause is no new evidence: flows in flight all
+    // meet the same limit at once.
+    if (now >= this.halvedUntil) this.divisor = 2;
+    else if (now >= this.pausedUntil) this.divisor = Math.min(this.divisor * 2, MAX_SHARE_DIVISOR);
     // Without a hint, the pause doubles while 429s keep coming within a window of the last pause.
     if (retryAfterMs === undefined && now > this.halvedUntil) this.pauseWithoutHint = FIRST_THROTTLE_PAUSE_MS;
     const pause = retryAfterMs ?? this.pauseWithoutHint;
