@@ -84,6 +84,9 @@ export function parseQueueUrl(value: string): SourceQueue | string {
   if (!match || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     return `"${value.slice(0, 200)}" must be a queue URL ending in /<account>/<queue name>`;
   }
+  if (match[2]?.endsWith('.fifo')) {
+    return `"${value.slice(0, 200)}" is a FIFO queue: continuations need a standard queue (FIFO takes no per-message delay)`;
+  }
   return { url: url.href, account: match[1] as string, name: match[2] as string };
 }
 
@@ -177,7 +180,7 @@ const schema = z.object({
   FUNCTION_ROLE_ID: z
     .string()
     .trim()
-    .regex(/^AROA[A-Z0-9]{12,28}$/, "must be an IAM role unique ID (AROA…, the role's RoleId)")
+    .regex(/^[A-Z0-9]{16,128}$/, "must be an IAM unique ID (the role's RoleId, AROA…)")
     .optional(),
   DFNS_REQUESTS_PER_MINUTE: integer(600, REQUESTS_PER_TOKEN, 1_000_000),
   EVENT_SOURCE_MAX_CONCURRENCY: integer(1, 1, 1000),

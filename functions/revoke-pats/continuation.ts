@@ -37,6 +37,25 @@ export function queueOf(delivery: Delivery, queues: readonly SourceQueue[]): Sou
   return queues.find((queue) => queue.account === parts[4] && queue.name === parts[5]);
 }
 
+/**
+ * Whether the record was sent by the function's own role (`SenderId` is `<role unique ID>:<session>`): only then are
+ * its continuation fields (chain identity, bounds, attribution) believed. From anyone else they could suppress a
+ * revocation (`continuationOf` naming a request whose tokens this container switched off) or end a chain early.
+ */
+export function sentByOwnRole(delivery: Delivery, ownRoleId: string | undefined): boolean {
+  if (ownRoleId === undefined || delivery.senderId === undefined) return false;
+  return delivery.senderId === ownRoleId || delivery.senderId.startsWith(`${ownRoleId}:`);
+}
+
+/** The request fields only a continuation carries (CONTRACT section 4). */
+export const CONTINUATION_KEYS = [
+  'continuationOf',
+  'firstRequestedAt',
+  'continuationCount',
+  'originalSenderId',
+  'originalSentAt',
+] as const;
+
 /** The continuation to send, or why the chain ends here. */
 export type ContinuationPlan =
   | { send: true; body: Record<string, unknown>; delaySeconds: number }
@@ -61,7 +80,7 @@ export function planContinuation(
   nowEpochMs: number,
 ): ContinuationPlan {
   const sentAt = delivery.sentAt ?? nowEpochMs;
-  const fromUs = ownRoleId !== undefined && delivery.senderId?.startsWith(`${ownRoleId}:`) === true;
+  const fromUs = sentByOwnRole(delivery, ownRoleId);
   // Never later than this record was sent: a claimed future start cannot stretch the 24-hour bound.
   const claimed = metadata.firstRequestedAt === undefined ? undefined : Date.parse(metadata.firstRequestedAt);
   const firstRequestedAt = Math.min(claimed ?? delivery.firstReceivedAt ?? sentAt, sentAt);

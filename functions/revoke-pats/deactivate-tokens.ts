@@ -117,8 +117,12 @@ export async function deactivateTokens(
   let current: Promise<ServiceAccountCredential> | undefined;
   let refreshed: Promise<ServiceAccountCredential> | undefined;
 
+  // A flow that has to wait for room starts only if it can still finish: a request timeout (at most
+  // FLOW_RESERVE_MS) is kept free before the deadline.
+  const startBy = stopAt - Math.min(deps.retry.attemptReserveMs, FLOW_RESERVE_MS);
+  /** Before each request of a flow: wait out a 429's pause, or give the flow up at once if it outlasts the deadline. */
   const unpaused = async () => {
-    await deps.budget.whenUnpaused(stop.signal);
+    if (!(await deps.budget.whenUnpaused(stopAt, stop.signal)) && !stop.signal.aborted) throw new PausedPastDeadline();
   };
 
   /** One attempt; the latency metric counts attempts that reached the PUT. */
@@ -164,7 +168,7 @@ export async function deactivateTokens(
       let refetched = false;
       let lastDetail = '';
       for (let n = 1; ; n += 1) {
-        if (!(await deps.budget.reserve(REQUESTS_PER_TOKEN, stopAt, stop.signal))) {
+        if (!(await deps.budget.reserve(REQUESTS_PER_TOKEN, startBy, stop.signal))) {
           if (!stop.signal.aborted) anyRefused = true;
           const why = stop.signal.aborted
             ? 'the invocation deadline is near'
@@ -173,6 +177,11 @@ export async function deactivateTokens(
         }
         anyStarted = true;
         const result = await attempt(tokenId, credential);
+        if (!result.ok && result.error instanceof PausedPastDeadline) {
+          // Stopped between two requests of its flow: nothing was switched off, the token is late.
+          const why = "held by the organisation's pause after a 429, which lasts past the invocation deadline";
+          return { ...done('failed', answered ? `${lastDetail}; ${why}` : why), ...(answered ? {} : { late: true }) };
+        }
         if (!result.ok && result.error instanceof DfnsApiError && result.error.status === 429) {
           anyThrottled = true;
           // The organisation's limit, not this token's fault: pause every flow, and this is no attempt.
@@ -244,6 +253,14 @@ export async function deactivateTokens(
     throttled: anyThrottled,
     budgetRefused: anyRefused,
   };
+}
+
+/** The longest time kept free for a flow that had to wait for the budget, ms. */
+export const FLOW_RESERVE_MS = 1_000;
+
+/** A flow in progress gave up: the organisation's pause after a 429 lasts past the invocation deadline. */
+class PausedPastDeadline extends Error {
+  override readonly name = 'PausedPastDeadline';
 }
 
 /** A 200 whose PAT is still active: Dfns did not do it (yet); another attempt may. */

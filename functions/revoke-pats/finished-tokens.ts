@@ -37,10 +37,17 @@ export class FinishedTokens {
     }
     if (!tokens.has(tokenId)) this.size += 1;
     tokens.set(tokenId, finished);
+    // Oldest requests first; the one being written last, and then its own oldest tokens.
     for (const [key, oldest] of this.byRequest) {
-      if (this.size <= this.max || key === requestKey) break;
+      if (this.size <= this.max) return;
+      if (key === requestKey) continue;
       this.size -= oldest.size;
       this.byRequest.delete(key);
+    }
+    for (const token of tokens.keys()) {
+      if (this.size <= this.max) return;
+      tokens.delete(token);
+      this.size -= 1;
     }
   }
 }

@@ -25,7 +25,8 @@ export interface RequestBudget {
   /**
    * Reserves `n` requests (a token's whole flow, before its first request), first come, first served.
    *
-   * @param notAfter the latest time a grant is of use: past it the reservation is refused at once, not waited for
+   * @param notAfter the latest time a grant that has to wait is of use: room now is always granted, room that
+   *   comes only after `notAfter` is refused at once, not waited for
    * @returns `true` once granted; `false`, with nothing reserved, when the budget shows it cannot be granted by
    *   `notAfter`, or when `signal` aborts
    */
@@ -33,9 +34,11 @@ export interface RequestBudget {
   /**
    * Waits while Dfns' pause after a 429 lasts (before every request of a flow in progress).
    *
-   * @returns `false` when `signal` aborted the wait
+   * @param notAfter the latest time the flow may go on: a pause past it is not waited for
+   * @returns `true` when the flow may send; `false` at once when the pause lasts past `notAfter`, or when `signal`
+   *   aborted the wait
    */
-  whenUnpaused(signal: AbortSignal): Promise<boolean>;
+  whenUnpaused(notAfter: number, signal: AbortSignal): Promise<boolean>;
   /**
    * Dfns answered 429: pause everything for `retryAfterMs` (or a doubling pause without one), then half the share.
    *
@@ -64,6 +67,13 @@ export interface BudgetSettings {
 
 /** The first pause after a 429 without `Retry-After`, ms; it doubles with each further 429 in a window. */
 export const FIRST_THROTTLE_PAUSE_MS = 1_000;
+
+/**
+ * The longest pause a `Retry-After` is honoured for, ms: 15 minutes (Lambda's longest invocation, SQS' longest
+ * delay). A bogus or hostile header must not stop containment for a day; past the invocation, a longer pause only
+ * turns into continuations anyway.
+ */
+export const MAX_THROTTLE_PAUSE_MS = 15 * 60 * 1000;
 
 /** The share is never cut below an eighth by 429s (nor under one token's flow). */
 export const MAX_SHARE_DIVISOR = 8;
@@ -99,24 +109,36 @@ export class SlidingWindowBudget implements RequestBudget {
     return turn;
   }
 
-  async whenUnpaused(signal: AbortSignal): Promise<boolean> {
+  async whenUnpaused(notAfter: number, signal: AbortSignal): Promise<boolean> {
     const now = this.clock.now();
     if (now >= this.pausedUntil) return true;
+    if (this.pausedUntil > notAfter) return false; // not waited for: the caller gives up at once
     return this.sleepUntil(this.pausedUntil, signal);
   }
 
   throttled(retryAfterMs: number | undefined): number {
     const now = this.clock.now();
-    // Half the share after a 429; halved again by a further 429 before a window without one has passed (a share far
-    // above what the organisation has left would otherwise spend every window on flows cut short by 429s), down to
-    // an eighth. A 429 answering a request sent before the current pause is no new evidence: flows in flight all
-    // meet the same limit at once.
-    if (now >= this.halvedUntil) this.divisor = 2;
-    else if (now >= this.pausedUntil) this.divisor = Math.min(this.divisor * 2, MAX_SHARE_DIVISOR);
-    // Without a hint, the pause doubles while 429s keep coming within a window of the last pause.
-    if (retryAfterMs === undefined && now > this.halvedUntil) this.pauseWithoutHint = FIRST_THROTTLE_PAUSE_MS;
-    const pause = retryAfterMs ?? this.pauseWithoutHint;
-    if (retryAfterMs === undefined) this.pauseWithoutHint = Math.min(this.pauseWithoutHint * 2, this.windowMs);
+    // A 429 answering a request sent before the current pause is no new evidence: flows in flight all meet the same
+    // limit at once, and one burst must neither stack its pauses nor cut the share again and again.
+    const fresh = now >= this.pausedUntil;
+    if (now >= this.halvedUntil) {
+      // A window without a 429 has passed: start over.
+      this.divisor = 2;
+      this.pauseWithoutHint = FIRST_THROTTLE_PAUSE_MS;
+    } else if (fresh) {
+      // Halved again (a share far above what the organisation has left would otherwise spend every window on flows
+      // cut short by 429s), down to an eighth.
+      this.divisor = Math.min(this.divisor * 2, MAX_SHARE_DIVISOR);
+    }
+    let pause: number;
+    if (retryAfterMs !== undefined) {
+      pause = Math.min(retryAfterMs, MAX_THROTTLE_PAUSE_MS);
+    } else if (fresh) {
+      pause = this.pauseWithoutHint;
+      this.pauseWithoutHint = Math.min(this.pauseWithoutHint * 2, this.windowMs);
+    } else {
+      pause = this.pausedUntil - now; // the pause already under way
+    }
     this.pausedUntil = Math.max(this.pausedUntil, now + pause);
     this.halvedUntil = this.pausedUntil + this.windowMs;
     return pause;
@@ -149,11 +171,12 @@ export class SlidingWindowBudget implements RequestBudget {
       const now = this.clock.now();
       this.forget(now);
       const at = this.earliest(n, now);
-      if (at > notAfter) return false;
+      // Room now is always taken; room later only if it comes before `notAfter` (the flow needs time after it).
       if (at <= now) {
         this.log.push({ at: now, n });
         return true;
       }
+      if (at > notAfter) return false;
       if (!(await this.sleepUntil(at, signal))) return false;
     }
   }

@@ -18,7 +18,14 @@ import { MIN_DEADLINE_MARGIN_MS, REQUESTS_PER_TOKEN, type SourceQueue } from '..
 import type { Pat } from '../lib/dfns/client.js';
 import { formatError } from '../lib/format-error.js';
 import { deactivateTokens, systemClock, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
-import { planContinuation, queueOf, type ContinuationSender, type Delivery } from './continuation.js';
+import {
+  CONTINUATION_KEYS,
+  planContinuation,
+  queueOf,
+  sentByOwnRole,
+  type ContinuationSender,
+  type Delivery,
+} from './continuation.js';
 import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
 import type { FinishedTokens } from './finished-tokens.js';
 import { DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
@@ -228,6 +235,10 @@ function plan(record: BatchRecord, { settings, audit, finished }: BatchDeps): Pl
       items: [{ tokenId: null, outcome: 'invalid', detail: error.message }],
     };
   }
+  if (!sentByOwnRole(record, settings.ownRoleId) && CONTINUATION_KEYS.some((key) => request[key] !== undefined)) {
+    for (const key of CONTINUATION_KEYS) delete request[key];
+    request.warnings.push("continuation fields ignored: the record was not sent by the function's own role");
+  }
   if (request.warnings.length > 0) {
     audit.warning('request fields ignored or cut', { messageId: record.messageId, warnings: request.warnings });
   }
@@ -276,14 +287,15 @@ async function settle(
   // A configuration fault never dead-letters a token (CONTRACT section 3), not even on the last receive: the
   // redrive policy moves such records with their original bodies, and the ERROR line and alarm say why.
   if (invocation.configFault) return { plan: p, tokens, retry: true };
+  const { maxReceiveCount } = deps.settings;
+  const onLastReceive = maxReceiveCount !== undefined && p.record.receiveCount >= maxReceiveCount;
   if (invocation.progressed && tokens.some((t) => t.late)) {
     const continued = await continueLate(p, tokens, deps, sendDeadline);
-    if (continued === 'retry') return { plan: p, tokens, retry: true };
-    tokens = continued;
+    // Not continued: retried, or on its last receive dead-lettered below with its reasons, as any failure.
+    if (continued === 'retry' && !onLastReceive) return { plan: p, tokens, retry: true };
+    if (continued !== 'retry') tokens = continued;
   }
-  const { maxReceiveCount } = deps.settings;
-  const lastReceive =
-    (maxReceiveCount !== undefined && p.record.receiveCount >= maxReceiveCount) || tokens.some((t) => t.final);
+  const lastReceive = onLastReceive || tokens.some((t) => t.final);
   if (tokens.some((t) => t.outcome === 'failed') && !lastReceive) return { plan: p, tokens, retry: true };
 
   const failures: DeadLetterFailure[] = tokens

@@ -47,8 +47,17 @@ async function nextContinuation(waitSeconds = 3) {
   return { event, body: JSON.parse(event.Records[0]!.body) };
 }
 
-/** A small share: 360 requests per minute over one-second windows is 6 requests, two tokens, per window. */
-const SMALL = { DFNS_REQUESTS_PER_MINUTE: '360', DFNS_BUDGET_WINDOW_SECONDS: '1' };
+/**
+ * A small share: 360 requests per minute over one-second windows is 6 requests, two tokens, per window. Every message
+ * of the loopback SQS has the same SenderId; it stands for the function's own role here (FUNCTION_ROLE_ID), so the
+ * continuations it reads back are believed.
+ */
+const LOOPBACK_SENDER_ID = 'ABCDEFGHI1JKLMNOPQ23R';
+const SMALL = {
+  DFNS_REQUESTS_PER_MINUTE: '360',
+  DFNS_BUDGET_WINDOW_SECONDS: '1',
+  FUNCTION_ROLE_ID: LOOPBACK_SENDER_ID,
+};
 const outcomes = () => output.audit().map((l) => [l.tokenId, l.outcome]);
 const puts = (tokenId: string) => world.sandbox.requestsTo('deactivate').filter((r) => r.path.includes(tokenId));
 /** Every value of an EMF metric (a blob holds one value, or a list of them). */
@@ -182,6 +191,32 @@ describe('continuations: late, not failed, not dead-lettered', () => {
   });
 });
 
+describe("a 429's pause past the deadline: late, not failed", () => {
+  it("a flow in progress held by another token's pause gives up at once and travels in the continuation", async () => {
+    const [a, b] = world.sandbox.seedPats(2) as [string, string];
+    world.sandbox.injectFault({
+      route: 'init',
+      tokenId: a,
+      respond: dfnsError(429, 'Slow down', { 'retry-after': '30' }),
+    });
+    world.sandbox.injectFault({ route: 'init', tokenId: b, delayMs: 150 }); // b's next request meets a's pause
+    const event = await deliver({ tokenIds: [a, b] });
+    const started = performance.now();
+    const handler = world.eventHandler({ ...SMALL, SOURCE_QUEUE_URLS: queueUrl, DFNS_BUDGET_WINDOW_SECONDS: '60' });
+    const response = await handler(event, 20_000);
+    expect(performance.now() - started).toBeLessThan(5_000); // not held until the deadline
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(outcomes()).toEqual([
+      [a, 'continued'],
+      [b, 'continued'],
+    ]);
+    expect(output.audit()[1]!.detail).toMatch(/held by the organisation's pause after a 429/);
+    expect(world.sandbox.requestsTo('action')).toHaveLength(0); // b sent nothing during the pause
+    expect(await world.sqs.depth(queueUrl)).toMatchObject({ delayed: 1 });
+    expect(world.sandbox.isActive(a)).toBe(true);
+  });
+});
+
 describe('acknowledged only once the continuation is sent', () => {
   it('a continuation SQS refuses: the record is retried whole, no token is reported continued, an ERROR says why', async () => {
     const tokens = world.sandbox.seedPats(3);
@@ -204,6 +239,45 @@ describe('acknowledged only once the continuation is sent', () => {
       error: expect.stringMatching(/AccessDenied \(simulated\)/),
     });
     expect(metric('Continuations')).toEqual([]);
+    sqs.destroy();
+  });
+});
+
+describe("continuation fields are believed only from the function's own role", () => {
+  it('a continuationOf from another sender cannot suppress a revocation, nor a forged count end a chain', async () => {
+    const [token] = world.sandbox.seedPats(1) as [string];
+    const handler = world.handler({ ...SMALL, FUNCTION_ROLE_ID: 'AROAOWNROLE1234567890' }, { clock: virtualClock() });
+    await handler([{ messageId: 'original', body: { tokenIds: [token] } }], 1_900);
+    world.sandbox.setActive(token, true); // switched back on after a false positive
+    // An ordinary sender (the event's SenderId is a playbook's role) copies the chain identity of 'original'.
+    const forged = { tokenIds: [token], continuationOf: 'original', continuationCount: 500 };
+    await handler([{ messageId: 'copy', body: forged }], 1_900);
+    expect(world.sandbox.isActive(token)).toBe(false);
+    expect(output.audit().map((l) => l.outcome)).toEqual(['deactivated', 'deactivated']);
+    expect(output.json().find((l) => l.message === 'request fields ignored or cut')?.warnings).toEqual([
+      "continuation fields ignored: the record was not sent by the function's own role",
+    ]);
+  });
+
+  it('a continuation whose send fails on its last receive is dead-lettered with the reasons, not left bare', async () => {
+    const tokens = world.sandbox.seedPats(3);
+    const sqs = new SQSClient({});
+    sqs.middlewareStack.add(
+      (next) => async (args) => {
+        if ((args.input as { QueueUrl?: string }).QueueUrl === queueUrl) throw new Error('AccessDenied (simulated)');
+        return next(args);
+      },
+      { step: 'initialize', name: 'refuseContinuations' },
+    );
+    const event = await deliver({ tokenIds: tokens });
+    const env = { ...SMALL, SOURCE_QUEUE_URLS: queueUrl, MAX_RECEIVE_COUNT: '1' };
+    const response = await world.eventHandler(env, { clock: virtualClock(), sqs })(event, 1_900);
+    expect(response).toEqual({ batchItemFailures: [] });
+    const dead = await world.sqs.drainDeadLetters();
+    expect(dead[0]!.body).toMatchObject({
+      tokenIds: [tokens[2]],
+      failures: [{ tokenId: tokens[2], outcome: 'failed' }],
+    });
     sqs.destroy();
   });
 });
@@ -299,7 +373,7 @@ describe('against the organisation limit (real one-second windows)', () => {
     };
     const batches = await Promise.all([0, 1, 2].map(() => deliver({ tokenIds: world.sandbox.seedPats(5) })));
     world.sandbox.resetRecording();
-    const responses = await Promise.all(batches.map((event) => world.eventHandler(env)(event, 10_000)));
+    const responses = await Promise.all(batches.map((event) => world.eventHandler(env)(event, 20_000)));
     expect(responses.every((r) => r.batchItemFailures.length === 0)).toBe(true);
     expect(output.audit().every((l) => l.outcome === 'deactivated')).toBe(true);
     expect(world.sandbox.rateLimit!.refused).toBe(0);

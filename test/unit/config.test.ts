@@ -54,7 +54,7 @@ describe('parseConfig', () => {
       EVENT_SOURCE_MAX_CONCURRENCY: '4',
       DFNS_BUDGET_WINDOW_SECONDS: '10',
       SOURCE_QUEUE_URLS:
-        'https://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-requests, http://127.0.0.1:9324/000000000000/q.fifo',
+        'https://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-requests, http://127.0.0.1:9324/000000000000/q',
     });
     expect(config).toMatchObject({
       dfnsRequestsPerMinute: 300,
@@ -66,7 +66,7 @@ describe('parseConfig', () => {
           account: '123456789012',
           name: 'pat-revoker-requests',
         },
-        { url: 'http://127.0.0.1:9324/000000000000/q.fifo', account: '000000000000', name: 'q.fifo' },
+        { url: 'http://127.0.0.1:9324/000000000000/q', account: '000000000000', name: 'q.fifo' },
       ],
       dfnsApiUrl: 'https://api.uae.dfns.io',
       protectedTokenIds: new Set(['to-aaaaa-bbbbb-cccccccccccccccc', 'to-ddddd-eeeee-fffffffffffffff']),
@@ -125,6 +125,12 @@ describe('parseConfig', () => {
       /https:\/\/ on an SQS host/,
     ],
     ['SOURCE_QUEUE_URLS', { SOURCE_QUEUE_URLS: 'https://evil.example.com/123456789012/q' }, /on an SQS host/],
+    [
+      'SOURCE_QUEUE_URLS',
+      { SOURCE_QUEUE_URLS: 'https://sqs.eu-west-1.amazonaws.com/123456789012/q.fifo' },
+      /FIFO queue: continuations need a standard queue/,
+    ],
+    ['FUNCTION_ROLE_ID', { FUNCTION_ROLE_ID: 'arn:aws:iam::123456789012:role/x' }, /IAM unique ID/],
     [
       'SOURCE_QUEUE_URLS',
       { SOURCE_QUEUE_URLS: 'https://sqs.eu-west-1.amazonaws.com/queues/q' },

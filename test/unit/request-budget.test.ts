@@ -3,7 +3,11 @@
  * waits the budget asked for, never elapsed time.
  */
 import { describe, expect, it } from '@jest/globals';
-import { FIRST_THROTTLE_PAUSE_MS, SlidingWindowBudget } from '../../functions/revoke-pats/request-budget.js';
+import {
+  FIRST_THROTTLE_PAUSE_MS,
+  MAX_THROTTLE_PAUSE_MS,
+  SlidingWindowBudget,
+} from '../../functions/revoke-pats/request-budget.js';
 import { virtualClock, type InstantClock } from '../support/clock.js';
 
 const never = new AbortController().signal;
@@ -86,7 +90,7 @@ describe('a 429 speaks for the whole organisation', () => {
     const { budget: b, clock } = budget(60); // 20 tokens per minute
     const start = clock.now();
     expect(b.throttled(45_000)).toBe(45_000);
-    expect(await b.whenUnpaused(never)).toBe(true);
+    expect(await b.whenUnpaused(Infinity, never)).toBe(true);
     expect(clock.now() - start).toBeCloseTo(45_000, -1);
     const grants = await reserveTokens(b, clock, 20);
     // Half the share (30 requests: 10 tokens) in the window after the pause, the rest once it has passed.
@@ -100,7 +104,7 @@ describe('a 429 speaks for the whole organisation', () => {
     for (let i = 0; i < 5; i++) {
       b.throttled(1_000);
       b.throttled(1_000); // in flight before the pause: no new evidence, no further cut
-      await b.whenUnpaused(never);
+      await b.whenUnpaused(Infinity, never);
     }
     // An eighth, not a thirty-second: 75 requests, 25 tokens.
     const grants = await reserveTokens(b, clock, 30, MINUTE - 1);
@@ -111,9 +115,36 @@ describe('a 429 speaks for the whole organisation', () => {
 
   it('without Retry-After: a pause that doubles from 1 s, back to 1 s after a window without a 429', async () => {
     const { budget: b, clock } = budget(600);
-    expect([b.throttled(undefined), b.throttled(undefined), b.throttled(undefined)]).toEqual([1_000, 2_000, 4_000]);
-    await clock.sleep(4_000 + MINUTE + 1, never);
+    const pauses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      pauses.push(b.throttled(undefined));
+      await b.whenUnpaused(Infinity, never); // the next 429 answers a request sent after the pause
+    }
+    expect(pauses).toEqual([1_000, 2_000, 4_000]);
+    await clock.sleep(MINUTE + 1, never);
     expect(b.throttled(undefined)).toBe(FIRST_THROTTLE_PAUSE_MS);
+  });
+
+  it('one burst of 429s (every flow in flight meets the limit at once) is one pause, not one per 429', async () => {
+    const { budget: b, clock } = budget(600);
+    const start = clock.now();
+    const pauses = Array.from({ length: 8 }, () => b.throttled(undefined));
+    expect(pauses[0]).toBe(1_000);
+    expect(b.nextRoom(3) - start).toBe(1_000);
+    // and the share was cut once: half of it after the pause
+    await b.whenUnpaused(Infinity, never);
+    const grants = await reserveTokens(b, clock, 101, MINUTE - 1);
+    expect(grants.filter((g) => g.granted)).toHaveLength(100);
+  });
+
+  it('honours a Retry-After of at most 15 minutes, and does not wait for a pause past the deadline', async () => {
+    const { budget: b, clock } = budget(600);
+    const start = clock.now();
+    expect(b.throttled(86_400_000)).toBe(MAX_THROTTLE_PAUSE_MS);
+    expect(await b.whenUnpaused(start + 60_000, never)).toBe(false);
+    expect(clock.now()).toBe(start); // given up at once
+    expect(await b.reserve(3, start + 60_000, never)).toBe(false);
+    expect(b.nextRoom(3) - start).toBe(MAX_THROTTLE_PAUSE_MS);
   });
 
   it('a reservation waiting for room also waits out a pause that starts meanwhile', async () => {
