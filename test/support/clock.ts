@@ -30,7 +30,8 @@ export function instantClock(): InstantClock {
  */
 export function virtualClock(): InstantClock {
   const sleeps: number[] = [];
-  const start = { now: performance.now(), epoch: Date.now() };
+  // Whole milliseconds: sums of whole sleeps stay exact (no float noise in the assertions).
+  const start = { now: Math.floor(performance.now()), epoch: Date.now() };
   let offset = 0;
   return {
     sleeps,

@@ -66,7 +66,7 @@ describe('parseConfig', () => {
           account: '123456789012',
           name: 'pat-revoker-requests',
         },
-        { url: 'http://127.0.0.1:9324/000000000000/q', account: '000000000000', name: 'q.fifo' },
+        { url: 'http://127.0.0.1:9324/000000000000/q', account: '000000000000', name: 'q' },
       ],
       dfnsApiUrl: 'https://api.uae.dfns.io',
       protectedTokenIds: new Set(['to-aaaaa-bbbbb-cccccccccccccccc', 'to-ddddd-eeeee-fffffffffffffff']),
