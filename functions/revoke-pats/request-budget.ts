@@ -151,9 +151,12 @@ export class SlidingWindowBudget implements RequestBudget {
   /** The earliest time from `now` on at which `n` more requests fit in the share. */
   private earliest(n: number, now: number): number {
     const start = Math.max(now, this.pausedUntil);
-    // Room can only appear when a reservation leaves the window or the halved share ends.
-    const candidates = [start, this.halvedUntil, ...this.log.map((r) => r.at + this.windowMs)]
-      .filter((t) => t >= start)
+    // The common case, on every token's path: room at once.
+    if (this.used(start) + n <= this.shareAt(start)) return start;
+    // Otherwise room can only appear when a reservation leaves the window (the log is in time order) or the halved
+    // share ends.
+    const candidates = [this.halvedUntil, ...this.log.map((r) => r.at + this.windowMs)]
+      .filter((t) => t > start)
       .sort((a, b) => a - b);
     for (const t of candidates) if (this.used(t) + n <= this.shareAt(t)) return t;
     return Number.POSITIVE_INFINITY; // n is over the share itself

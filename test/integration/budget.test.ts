@@ -40,6 +40,19 @@ async function acknowledge(event: SQSEvent, response: SQSBatchResponse) {
   }
 }
 
+/** An SQS client that refuses sends to `url` only (dead letters still go through): an error path. */
+function refusingSendsTo(url: string): SQSClient {
+  const sqs = new SQSClient({});
+  sqs.middlewareStack.add(
+    (next) => async (args) => {
+      if ((args.input as { QueueUrl?: string }).QueueUrl === url) throw new Error('AccessDenied (simulated)');
+      return next(args);
+    },
+    { step: 'initialize', name: 'refuseContinuations' },
+  );
+  return sqs;
+}
+
 /** The continuation on the queue, once its delay has passed. */
 async function nextContinuation(waitSeconds = 3) {
   const event = await world.sqs.receiveEvent(queueUrl, 10, waitSeconds);
@@ -221,15 +234,7 @@ describe('acknowledged only once the continuation is sent', () => {
   it('a continuation SQS refuses: the record is retried whole, no token is reported continued, an ERROR says why', async () => {
     const tokens = world.sandbox.seedPats(3);
     const event = await deliver({ tokenIds: tokens });
-    // The SQS client refuses sends to the request queue only (dead letters still go through).
-    const sqs = new SQSClient({});
-    sqs.middlewareStack.add(
-      (next) => async (args) => {
-        if ((args.input as { QueueUrl?: string }).QueueUrl === queueUrl) throw new Error('AccessDenied (simulated)');
-        return next(args);
-      },
-      { step: 'initialize', name: 'refuseContinuations' },
-    );
+    const sqs = refusingSendsTo(queueUrl);
     const handler = world.eventHandler({ ...SMALL, SOURCE_QUEUE_URLS: queueUrl }, { clock: virtualClock(), sqs });
     const response = await handler(event, 1_900);
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: event.Records[0]!.messageId }] });
@@ -261,14 +266,7 @@ describe("continuation fields are believed only from the function's own role", (
 
   it('a continuation whose send fails on its last receive is dead-lettered with the reasons, not left bare', async () => {
     const tokens = world.sandbox.seedPats(3);
-    const sqs = new SQSClient({});
-    sqs.middlewareStack.add(
-      (next) => async (args) => {
-        if ((args.input as { QueueUrl?: string }).QueueUrl === queueUrl) throw new Error('AccessDenied (simulated)');
-        return next(args);
-      },
-      { step: 'initialize', name: 'refuseContinuations' },
-    );
+    const sqs = refusingSendsTo(queueUrl);
     const event = await deliver({ tokenIds: tokens });
     const env = { ...SMALL, SOURCE_QUEUE_URLS: queueUrl, MAX_RECEIVE_COUNT: '1' };
     const response = await world.eventHandler(env, { clock: virtualClock(), sqs })(event, 1_900);
