@@ -257,8 +257,11 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
     operatorRoleArns: ['arn:aws:iam::111111111111:role/security-operator'],
     breakGlassRoleArn: 'arn:aws:iam::111111111111:role/break-glass',
     alarmEmails: ['security-dev@example.com'],
-    // A Trial organisation (100 requests per minute) shared with the team's own tests: a third of it.
+    // A Trial organisation (100 requests per minute) shared with the team's own tests: a third of it, in two larger
+    // shares (15 requests, 5 tokens, per container per minute), with batches about the size of a share.
     dfnsRequestsPerMinute: 30,
+    eventSourceMaxConcurrency: 2,
+    batchSize: 2,
     dryRun: true,
     logRetentionDays: 30,
     removalPolicy: 'destroy',
