@@ -37,6 +37,9 @@ export interface CredentialSource {
   refresh(signal?: AbortSignal): Promise<ServiceAccountCredential>;
 }
 
+/** Longest credential ID accepted (Dfns' are about 40 characters). */
+const MAX_CRED_ID_CHARS = 256;
+
 const secretSchema = z.object({
   authToken: z
     .string({ error: 'must be a string' })
@@ -44,7 +47,17 @@ const secretSchema = z.object({
     .min(1, 'must not be empty')
     // It becomes an HTTP header: a token wrapped over lines when pasted would make every request fail.
     .regex(/^[\x21-\x7e]+$/, 'must be one line of printable ASCII (a JWT) without spaces or line breaks'),
-  credId: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
+  // A Dfns credential ID is URL-safe text. Anything else (the private key pasted into the wrong field, a PEM marker,
+  // a wrapped line) would otherwise travel into every request, error and log line that names the credential.
+  credId: z
+    .string({ error: 'must be a string' })
+    .trim()
+    .min(1, 'must not be empty')
+    .max(MAX_CRED_ID_CHARS, `must be a Dfns credential ID (at most ${MAX_CRED_ID_CHARS} characters)`)
+    .regex(
+      /^[A-Za-z0-9_-]+$/,
+      'must be a Dfns credential ID: URL-safe characters only (letters, digits, - and _), no whitespace or PEM marker',
+    ),
   privateKey: z.string({ error: 'must be a string' }).min(1, 'must not be empty'),
 });
 

@@ -583,6 +583,32 @@ describe('nothing resumes after the handler returns', () => {
   }, 60_000);
 });
 
+describe('a credId holding the private key (fields mixed up by hand)', () => {
+  it('is a configuration fault naming credId: every record retried, no key material anywhere', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const mixedUp = { ...world.secret, credId: world.secret.privateKey };
+    world.secrets.setSecret(SECRET_ID, JSON.stringify(mixedUp));
+    const { response, audit, dead } = await revoke(tokenId);
+    expect(response).toEqual(RETRY);
+    expect(dead).toEqual([]);
+    expect(audit[0]).toMatchObject({
+      outcome: 'failed',
+      detail: expect.stringMatching(/credId must be a Dfns credential ID/),
+    });
+    expect(output.text()).not.toContain(world.secret.privateKey.split('\n')[1]!.slice(0, 16));
+    expect(world.sandbox.requestCount).toBe(0);
+  });
+
+  it('a credId the challenge does not allow is named by its first characters only', async () => {
+    const { tokenId } = world.sandbox.addPat();
+    const other = { ...world.secret, credId: 'Zm9yZWlnbi1jcmVkZW50aWFsLWlkLTEyMzQ1Njc4OTA' };
+    world.secrets.setSecret(SECRET_ID, JSON.stringify(other));
+    const { audit } = await revoke(tokenId);
+    expect(audit[0]!.detail).toMatch(/credId Zm9yZWln… is not among/);
+    expect(output.text()).not.toContain(other.credId);
+  });
+});
+
 describe('errors are described, never as {}', () => {
   it('a dead-letter send rejected with a non-Error: the ERROR line says what was thrown', async () => {
     const { SQSClient } = await import('@aws-sdk/client-sqs');

@@ -62,6 +62,17 @@ describe('parseCredentialSecret', () => {
     ],
     ['a numeric privateKey', JSON.stringify({ ...good, privateKey: 42 }), /privateKey must be a string/],
     [
+      'the private key in credId (fields mixed up by hand)',
+      JSON.stringify({ ...good, credId: key.privateKeyPem }),
+      /credId must be a Dfns credential ID: URL-safe characters only/,
+    ],
+    ['a credId with a space', JSON.stringify({ ...good, credId: 'cr 1' }), /credId must be a Dfns credential ID/],
+    [
+      'a credId too long',
+      JSON.stringify({ ...good, credId: 'c'.repeat(257) }),
+      /credId must be a Dfns credential ID \(at most 256/,
+    ],
+    [
       'an OpenSSH key',
       JSON.stringify({
         ...good,

@@ -6,6 +6,7 @@
  * the token). No error carries the bearer token, the user action, the private key or a response body beyond the
  * Dfns message; the token ID being revoked is not secret and is kept for the audit trail.
  */
+import { shortCredId } from './redact.js';
 
 /** The three requests of a deactivation, in order (dfns-protocol.md, "The four steps"). */
 export type DfnsStep = 'init' | 'action' | 'deactivate';
@@ -132,6 +133,10 @@ export class DfnsResponseError extends DfnsError {
 export class DfnsCredentialNotAllowedError extends DfnsError {
   override readonly name = 'DfnsCredentialNotAllowedError';
   constructor(tokenId: string, credId: string, allowedCount: number) {
-    super('init', tokenId, `credId ${credId} is not among the ${allowedCount} key credential(s) the challenge allows`);
+    super(
+      'init',
+      tokenId,
+      `credId ${shortCredId(credId)} is not among the ${allowedCount} key credential(s) the challenge allows`,
+    );
   }
 }

@@ -38,3 +38,11 @@ export function redact(text: string, secrets: SecretWindows[]): string {
   }
   return out;
 }
+
+/** How much of a credential ID a message shows: enough to tell two apart, never the whole value. */
+export const CRED_ID_SHOWN_CHARS = 8;
+
+/** `credId` as messages show it: its first {@link CRED_ID_SHOWN_CHARS} characters and `…`. */
+export function shortCredId(credId: string): string {
+  return credId.length <= CRED_ID_SHOWN_CHARS ? credId : `${credId.slice(0, CRED_ID_SHOWN_CHARS)}…`;
+}
