@@ -130,13 +130,16 @@ const schema = z.object({
     }
   }),
   DFNS_CREDENTIALS_SECRET_ID: required('the Secrets Manager secret name or ARN of the service-account credential'),
-  DEAD_LETTER_QUEUE_URL: required('the URL of the dead-letter queue').refine((value) => {
-    try {
-      return /^https?:$/.test(new URL(value).protocol);
-    } catch {
-      return false;
+  // Dead letters hold what a human needs to act on: only to an SQS host (or loopback), never to any URL.
+  DEAD_LETTER_QUEUE_URL: required('the URL of the dead-letter queue').superRefine((value, ctx) => {
+    const queue = parseQueueUrl(value);
+    if (typeof queue === 'string') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${queue}, such as https://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-dlq`,
+      });
     }
-  }, 'must be an SQS queue URL such as https://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-dlq'),
+  }),
   PROTECTED_TOKEN_IDS: z
     .string()
     .optional()

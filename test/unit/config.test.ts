@@ -94,7 +94,17 @@ describe('parseConfig', () => {
     ['DFNS_API_URL', { DFNS_API_URL: 'https://api.dfns.io/v1' }, /origin without path/],
     ['DFNS_CREDENTIALS_SECRET_ID', { DFNS_CREDENTIALS_SECRET_ID: undefined }, /is required/],
     ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: undefined }, /is required/],
-    ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: 'pat-revoker-dlq' }, /SQS queue URL/],
+    ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: 'pat-revoker-dlq' }, /is not a URL/],
+    [
+      'DEAD_LETTER_QUEUE_URL',
+      { DEAD_LETTER_QUEUE_URL: 'https://collector.example.com/123456789012/pat-revoker-dlq' },
+      /must be https:\/\/ on an SQS host \(or http:\/\/ on loopback\)/,
+    ],
+    [
+      'DEAD_LETTER_QUEUE_URL',
+      { DEAD_LETTER_QUEUE_URL: 'http://sqs.eu-west-1.amazonaws.com/123456789012/pat-revoker-dlq' },
+      /must be https:\/\/ on an SQS host/,
+    ],
     [
       'PROTECTED_TOKEN_IDS',
       { PROTECTED_TOKEN_IDS: 'to-aaaaa-bbbbb-cccccccccccccccc,TO-BAD' },
