@@ -137,6 +137,7 @@ export class RevocationStack extends Stack {
       metricsNamespace: METRICS_NAMESPACE,
       serviceName: SERVICE_NAME,
       dashboardName: `pat-revoker-${settings.name}`,
+      pageOnDryRun: !settings.dryRun,
     });
 
     this.tamperAlarm = new TamperAlarm(this, 'TamperAlarm', {

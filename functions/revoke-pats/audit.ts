@@ -50,6 +50,8 @@ export interface AuditSink {
   budgetWait(ms: number): void;
   /** One continuation message sent. */
   continuation(): void;
+  /** This invocation ran with the function-wide `DRY_RUN` on. */
+  dryRunActive(): void;
   /** A problem of the function (not of a token) an operator must see. */
   problem(message: string, fields?: Record<string, unknown>): void;
   /** Something in a request was ignored or adjusted; the revocation went on. */
@@ -154,6 +156,10 @@ export class PowertoolsAudit implements AuditSink {
 
   continuation(): void {
     this.telemetry.metrics.addMetric('Continuations', MetricUnit.Count, 1);
+  }
+
+  dryRunActive(): void {
+    this.telemetry.metrics.addMetric('DryRunActive', MetricUnit.Count, 1);
   }
 
   problem(message: string, fields: Record<string, unknown> = {}): void {

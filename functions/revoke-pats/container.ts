@@ -45,6 +45,11 @@ const AWS_REQUEST_HANDLER = { connectionTimeout: 2_000, requestTimeout: 5_000, t
  */
 export function createContainer(config: Config, overrides: ContainerOverrides = {}): Container {
   const telemetry = createTelemetry(config);
+  if (config.dryRun) {
+    telemetry.logger.warn('DRY_RUN is on: this function deactivates no token; every valid request ends dry_run', {
+      dryRun: true,
+    });
+  }
   const audit = new PowertoolsAudit(telemetry);
   const credentials = new SecretsManagerCredentials({
     client: overrides.secretsManager ?? new SecretsManagerClient({ requestHandler: AWS_REQUEST_HANDLER }),

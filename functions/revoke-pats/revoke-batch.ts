@@ -151,6 +151,9 @@ export async function revokeBatch(
       },
     );
   }
+  // A function-wide dry run stops revocation silently: say so on every invocation (the stack pages on it where
+  // the environment's settings say the dry run is off).
+  if (deps.settings.dryRun) deps.audit.dryRunActive();
   const stopAt = (deps.clock ?? systemClock).now() + invocation.remainingMs - margin;
   const plans = records.map((record) => plan(record, deps));
   const unique = new Set<string>();

@@ -44,6 +44,11 @@ export interface RevocationAlarmsProps {
   serviceName?: string;
   /** Dashboard name. */
   dashboardName: string;
+  /**
+   * Page when the function reports a function-wide dry run (`DryRunActive`): set where the environment's settings
+   * say the dry run is off, so a `DRY_RUN` changed outside the stack does not stop revocation silently.
+   */
+  pageOnDryRun: boolean;
 }
 
 /** The alarms, their topic and the dashboard. */
@@ -140,6 +145,14 @@ export class RevocationAlarms extends Construct {
     };
     for (const outcome of PAGING_OUTCOMES) {
       this.alarm(`Revocations-${outcome}`, revocations(outcome), 1, why[outcome]);
+    }
+    if (props.pageOnDryRun) {
+      this.alarm(
+        'DryRunActive',
+        new Metric({ namespace, metricName: 'DryRunActive', dimensionsMap: { service }, statistic: 'Sum', period }),
+        1,
+        "The function runs with DRY_RUN on, but this environment's settings say it is off: nothing is being deactivated. Its configuration was changed outside the stack: redeploy, and find out who changed it.",
+      );
     }
 
     this.dashboard = new Dashboard(this, 'Dashboard', { dashboardName: props.dashboardName });

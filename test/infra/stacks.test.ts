@@ -472,7 +472,7 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     });
 
     it('every alarm pages: one datapoint, missing data not breaching, SNS action', () => {
-      expect(alarms).toHaveLength(8);
+      expect(alarms).toHaveLength(settings.dryRun ? 8 : 9);
       for (const alarm of alarms) {
         expect(alarm.Properties).toMatchObject({
           EvaluationPeriods: 1,
@@ -482,6 +482,22 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
           OKActions: [{ Ref: topicId }],
         });
         expect(alarm.Properties.AlarmDescription).toEqual(expect.any(String));
+      }
+    });
+
+    it('pages on a function-wide dry run where the settings say it is off (DRY_RUN changed outside the stack)', () => {
+      const dryRunAlarms = alarms.filter((a) => a.Properties.MetricName === 'DryRunActive');
+      if (settings.dryRun) {
+        expect(dryRunAlarms).toEqual([]);
+      } else {
+        expect(dryRunAlarms).toHaveLength(1);
+        expect(dryRunAlarms[0].Properties).toMatchObject({
+          Namespace: 'PatRevoker',
+          Dimensions: [{ Name: 'service', Value: 'pat-revoker' }],
+          Statistic: 'Sum',
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        });
       }
     });
 

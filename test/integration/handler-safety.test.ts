@@ -248,6 +248,28 @@ describe('no secret in any output', () => {
   });
 });
 
+describe('a function-wide dry run never goes unnoticed', () => {
+  it('warns once at the cold start and counts DryRunActive on every invocation', async () => {
+    const output = captureOutput();
+    try {
+      const handler = world.handler({ DRY_RUN: 'true' });
+      for (let i = 0; i < 2; i++)
+        await handler([{ messageId: `m${i}`, body: { tokenIds: world.sandbox.seedPats(1) } }]);
+    } finally {
+      output.stop();
+    }
+    const warnings = output.json().filter((l) => l.level === 'WARN' && /DRY_RUN is on/.test(l.message));
+    expect(warnings).toHaveLength(1);
+    expect(
+      output
+        .metrics()
+        .map((m) => m.DryRunActive)
+        .filter((v) => v !== undefined),
+    ).toEqual([1, 1]);
+    expect(output.audit().map((l) => l.outcome)).toEqual(['dry_run', 'dry_run']);
+  });
+});
+
 describe('start-up', () => {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const start = (env: Record<string, string | undefined>) => {
