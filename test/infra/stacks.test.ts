@@ -665,6 +665,7 @@ describe('settings', () => {
     ],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'http://api.dfns.io' }), /https/],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'https://api.dfns.io/v1' }), /origin/],
+    ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'https://dfns.attacker.example' }), /documented API origins/],
     ['staging.alarmEmails', broken('staging', { alarmEmails: [] }), /wake a human/],
     ['staging.alarmEmails[0]', broken('staging', { alarmEmails: ['oncall'] }), /e-mail address/],
     [

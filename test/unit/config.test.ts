@@ -92,6 +92,11 @@ describe('parseConfig', () => {
     ['DFNS_API_URL', { DFNS_API_URL: 'api.dfns.io' }, /absolute URL/],
     ['DFNS_API_URL', { DFNS_API_URL: 'http://api.dfns.io' }, /https/],
     ['DFNS_API_URL', { DFNS_API_URL: 'https://api.dfns.io/v1' }, /origin without path/],
+    [
+      'DFNS_API_URL',
+      { DFNS_API_URL: 'https://api.dfns.io.attacker.example' },
+      /one of Dfns' documented API origins \(https:\/\/api\.dfns\.io, https:\/\/api\.uae\.dfns\.io/,
+    ],
     ['DFNS_CREDENTIALS_SECRET_ID', { DFNS_CREDENTIALS_SECRET_ID: undefined }, /is required/],
     ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: undefined }, /is required/],
     ['DEAD_LETTER_QUEUE_URL', { DEAD_LETTER_QUEUE_URL: 'pat-revoker-dlq' }, /is not a URL/],

@@ -83,6 +83,16 @@ export interface CallOptions {
 /** The `User-Agent` of every request to Dfns. */
 export const USER_AGENT = 'pat-revoker';
 
+/**
+ * Dfns' documented API origins (dfns-protocol.md): Europe (the default), the UAE region, and the deprecated staging
+ * origin. A new region is one line here.
+ */
+export const DFNS_API_ORIGINS: readonly string[] = [
+  'https://api.dfns.io',
+  'https://api.uae.dfns.io',
+  'https://api.dfns.ninja',
+];
+
 /** Hosts for which plain `http:` is allowed (the local sandbox). */
 export const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
@@ -113,6 +123,13 @@ export function parseDfnsOrigin(apiUrl: string | URL): string {
   }
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
     throw new TypeError(`Dfns API URL must be an origin without path, query or credentials, e.g. https://api.dfns.io`);
+  }
+  // The bearer token goes to this host: only Dfns' own origins, or the loopback sandbox, never a host anyone could
+  // name by editing one variable.
+  if (!LOOPBACK_HOSTS.has(url.hostname) && !DFNS_API_ORIGINS.includes(url.origin)) {
+    throw new TypeError(
+      `Dfns API URL must be one of Dfns' documented API origins (${DFNS_API_ORIGINS.join(', ')}) or a loopback address, got ${url.origin}`,
+    );
   }
   return url.origin;
 }
