@@ -7,6 +7,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { capLine } from '../lib/output-cap.js';
+import type { Attribution } from './dead-letter.js';
 import type { Outcome } from './outcomes.js';
 
 /** The fields of one audit line. */
@@ -27,6 +28,14 @@ export interface AuditEntry {
   incidentId?: string;
   requestedBy?: string;
   reason?: string;
+  /** Who sent the record and when; for a continuation, the original's (see {@link Attribution}). */
+  senderId?: string;
+  sentAt?: string;
+  continuationOf?: string;
+  /** What the envelope claims (SNS topic, EventBridge source and account): the sender's words, labelled so. */
+  claimedTopicArn?: string;
+  claimedEventSource?: string;
+  claimedEventAccount?: string;
   /** From the PAT Dfns returned, where known. */
   linkedUserId?: string;
   orgId?: string;

@@ -17,8 +17,24 @@ export interface DeadLetterFailure {
   detail: string;
 }
 
+/**
+ * Who sent a record and when, and what its envelope claims (the `claimed…` fields are the sender's own words): on
+ * its audit lines and dead letters.
+ */
+export interface Attribution {
+  /** The record's `SenderId` (for a continuation from the function's own role: the original's). */
+  senderId?: string;
+  /** When it was sent, ISO 8601 (the original's, for such a continuation). */
+  sentAt?: string;
+  /** The chain the record belongs to, for a continuation. */
+  continuationOf?: string;
+  claimedTopicArn?: string;
+  claimedEventSource?: string;
+  claimedEventAccount?: string;
+}
+
 /** The dead-letter message body (CONTRACT section 6). */
-export interface DeadLetterMessage {
+export interface DeadLetterMessage extends Omit<Attribution, 'continuationOf'> {
   /** Failed valid token IDs only: redriving the message retries exactly these. */
   tokenIds: string[];
   incidentId?: string;
@@ -65,12 +81,14 @@ export type DeadLetterSender = (message: DeadLetterMessage, signal?: AbortSignal
  * @param metadata the request's metadata (kept even when the request itself was refused)
  * @param failures the record's permanent failures, in request order
  * @param refusedBody the record body when it was refused whole; kept up to {@link MAX_DEAD_LETTER_BODY_CHARS}
+ * @param attribution who sent the record and when, and its envelope's claims
  */
 export function buildDeadLetter(
   sourceMessageId: string,
   metadata: RequestMetadata,
   failures: DeadLetterFailure[],
   refusedBody?: string,
+  attribution: Attribution = {},
 ): DeadLetterMessage {
   const tokenIds = failures.filter((f) => f.outcome !== 'invalid').map((f) => f.tokenId as string);
   return fitFailures({
@@ -81,6 +99,7 @@ export function buildDeadLetter(
     ...(metadata.dryRun ? { dryRun: true } : {}),
     failures,
     sourceMessageId,
+    ...attribution,
     ...(metadata.continuationOf === undefined ? {} : { continuationOf: metadata.continuationOf }),
     ...(refusedBody === undefined ? {} : keepBody(refusedBody)),
   });

@@ -27,8 +27,32 @@ export type TokenEntry =
 /** Which format a request came in: its envelope, or plain text. */
 export type RequestSource = 'json' | 'sns' | 'eventbridge' | 'text';
 
+/**
+ * What an envelope says of where a request came from: the SNS topic, or the EventBridge event's source and account.
+ * Claims only (the body is the sender's own text, and anyone who may send can write these), labelled so wherever
+ * they are shown.
+ */
+export interface EnvelopeClaims {
+  claimedTopicArn?: string;
+  claimedEventSource?: string;
+  claimedEventAccount?: string;
+}
+
+/** A claim is kept only when it is a short line of printable ASCII: never a place to smuggle text into a line. */
+const CLAIM = /^[\x21-\x7e]{1,256}$/;
+
+function claimsOf(fields: Record<keyof EnvelopeClaims, unknown>): EnvelopeClaims {
+  const out: EnvelopeClaims = {};
+  for (const [key, value] of Object.entries(fields) as Array<[keyof EnvelopeClaims, unknown]>) {
+    if (typeof value === 'string' && CLAIM.test(value)) out[key] = value;
+  }
+  return out;
+}
+
 /** A parsed revocation request: its metadata (continuation fields included), entries and warnings. */
 export interface RevocationRequest extends Omit<RequestMetadata, 'dryRun'> {
+  /** What its envelope claims of its origin (SNS, EventBridge). */
+  claims?: EnvelopeClaims;
   /** The format it came in (`+base64` when a message attribute said so). */
   source: string;
   /** The token list in order, without exact repeats. */
@@ -132,9 +156,10 @@ export function parseRequest(body: string, options: { contentEncoding?: string }
   const content = text.replace(/^\uFEFF/, '');
   if (content.trim() === '') throw new InvalidRequestError('body is empty: no token ID');
   try {
-    const { value, source } = unwrap(content);
+    const { value, source, claims } = unwrap(content);
     const label = encoding ? `${source}+${encoding}` : source;
-    return typeof value === 'string' ? textRequest(value, label) : objectRequest(value, label);
+    const request = typeof value === 'string' ? textRequest(value, label) : objectRequest(value, label);
+    return claims && Object.keys(claims).length > 0 ? { ...request, claims } : request;
   } catch (error) {
     if (error instanceof InvalidRequestError && encoding && error.source && !error.source.endsWith(`+${encoding}`)) {
       throw new InvalidRequestError(error.message, error.metadata, `${error.source}+${encoding}`);
@@ -171,7 +196,11 @@ const snsNotification = z.looseObject({ Type: z.literal('Notification'), Message
 const eventBridgeEvent = z.looseObject({ 'detail-type': z.string(), source: z.string(), detail: z.unknown() });
 
 /** Detects the format by shape (zod schemas of the envelopes) and unwraps one level. */
-function unwrap(text: string): { value: Record<string, unknown> | string; source: RequestSource } {
+function unwrap(text: string): {
+  value: Record<string, unknown> | string;
+  source: RequestSource;
+  claims?: EnvelopeClaims;
+} {
   const json = parseJson(text);
   if (json === undefined) {
     // Broken JSON is refused, not split into words that would all be "invalid" token IDs.
@@ -189,22 +218,32 @@ function unwrap(text: string): { value: Record<string, unknown> | string; source
   if (sns.success) {
     // SNS with raw delivery off: the request (or plain text) is the string Message. One level only.
     const message = sns.data.Message;
+    const claims = claimsOf({
+      claimedTopicArn: json.TopicArn,
+      claimedEventSource: undefined,
+      claimedEventAccount: undefined,
+    });
     const inner = parseJson(message);
     if (inner === undefined) {
       if (/^\s*[[{]/.test(message))
         throw new InvalidRequestError('SNS Message is not JSON; expected a request', {}, 'sns');
-      return { value: message, source: 'sns' };
+      return { value: message, source: 'sns', claims };
     }
-    if (typeof inner === 'string') return { value: message, source: 'sns' }; // one level: a JSON string stays text
+    if (typeof inner === 'string') return { value: message, source: 'sns', claims }; // one level: a JSON string stays text
     if (!isObject(inner))
       throw new InvalidRequestError('SNS Message must hold a request object or plain token IDs', {}, 'sns');
-    return { value: inner, source: 'sns' };
+    return { value: inner, source: 'sns', claims };
   }
   const event = eventBridgeEvent.safeParse(json);
   if (event.success) {
     if (!isObject(event.data.detail))
       throw new InvalidRequestError('EventBridge detail must be a request object', {}, 'eventbridge');
-    return { value: event.data.detail, source: 'eventbridge' };
+    const claims = claimsOf({
+      claimedTopicArn: undefined,
+      claimedEventSource: event.data.source,
+      claimedEventAccount: json.account,
+    });
+    return { value: event.data.detail, source: 'eventbridge', claims };
   }
   return { value: json, source: 'json' };
 }

@@ -26,10 +26,16 @@ import {
   type ContinuationSender,
   type Delivery,
 } from './continuation.js';
-import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
+import { buildDeadLetter, type Attribution, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
 import type { FinishedTokens } from './finished-tokens.js';
 import { DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
-import { InvalidRequestError, parseRequest, type RequestMetadata, type RevocationRequest } from './request.js';
+import {
+  InvalidRequestError,
+  parseRequest,
+  type EnvelopeClaims,
+  type RequestMetadata,
+  type RevocationRequest,
+} from './request.js';
 
 /** One SQS record, as the batch needs it. */
 export interface BatchRecord extends Delivery {
@@ -108,6 +114,8 @@ interface Plan {
   /** True when the body was refused whole (then `items` holds that one `invalid` entry). */
   refused: boolean;
   items: PlannedItem[];
+  /** Who sent it and when, and what its envelope claims: on every audit line and dead letter of the record. */
+  attribution: Attribution;
 }
 
 /** Containers (their deps) that already said their invocations are too short for the margin: once each. */
@@ -202,6 +210,7 @@ export async function revokeBatch(
         messageId: token.messageId,
         source: p.source,
         ...pick(p.metadata, ['incidentId', 'requestedBy', 'reason']),
+        ...p.attribution,
         ...pick(pat, ['linkedUserId', 'orgId']),
         ...(token.detail === undefined ? {} : { detail: token.detail }),
         ...(token.ms === undefined ? {} : { latencyMs: Math.round(token.ms) }),
@@ -230,12 +239,15 @@ function plan(record: BatchRecord, { settings, audit, finished }: BatchDeps): Pl
     );
   } catch (error) {
     if (!(error instanceof InvalidRequestError)) throw error;
+    const metadata = error.metadata;
+    if (!sentByOwnRole(record, settings.ownRoleId)) for (const key of CONTINUATION_KEYS) delete metadata[key];
     return {
       record,
       source: error.source ?? 'unknown',
-      metadata: error.metadata,
+      metadata,
       refused: true,
       items: [{ tokenId: null, outcome: 'invalid', detail: error.message }],
+      attribution: attributionOf(record, metadata),
     };
   }
   if (!sentByOwnRole(record, settings.ownRoleId) && CONTINUATION_KEYS.some((key) => request[key] !== undefined)) {
@@ -251,6 +263,7 @@ function plan(record: BatchRecord, { settings, audit, finished }: BatchDeps): Pl
     source: request.source,
     metadata: metadataOf(request),
     refused: false,
+    attribution: attributionOf(record, request, request.claims),
     items: request.entries.map((entry): PlannedItem => {
       if (!entry.valid) return { tokenId: entry.raw, outcome: 'invalid', detail: entry.detail };
       if (settings.protectedTokenIds.has(entry.tokenId)) {
@@ -314,7 +327,7 @@ async function settle(
   if (failures.length === 0) return { plan: p, tokens, retry: false };
   try {
     await deps.deadLetter(
-      buildDeadLetter(p.record.messageId, p.metadata, failures, p.refused ? p.record.body : undefined),
+      buildDeadLetter(p.record.messageId, p.metadata, failures, p.refused ? p.record.body : undefined, p.attribution),
       sendDeadline,
     );
     return { plan: p, tokens, retry: false };
@@ -342,7 +355,7 @@ function pick<K extends string>(
 
 /** The metadata a request carries on (into audit lines, dead letters and continuations). */
 function metadataOf(request: RevocationRequest): RequestMetadata {
-  const { source: _source, entries: _entries, warnings: _warnings, dryRun, ...metadata } = request;
+  const { source: _source, entries: _entries, warnings: _warnings, claims: _claims, dryRun, ...metadata } = request;
   return { ...metadata, ...(dryRun ? { dryRun: true } : {}) };
 }
 
@@ -386,4 +399,24 @@ async function continueLate(
     });
     return 'retry';
   }
+}
+
+/**
+ * Who sent a record and when (its `SenderId` and `SentTimestamp`; for a continuation from the function's own role,
+ * the original's, which it carries), the chain it belongs to, and what its envelope claims.
+ */
+function attributionOf(
+  record: BatchRecord,
+  metadata: Pick<RequestMetadata, 'originalSenderId' | 'originalSentAt' | 'continuationOf'>,
+  claims: EnvelopeClaims = {},
+): Attribution {
+  const senderId = metadata.originalSenderId ?? record.senderId;
+  const sentAt =
+    metadata.originalSentAt ?? (record.sentAt === undefined ? undefined : new Date(record.sentAt).toISOString());
+  return {
+    ...(senderId === undefined ? {} : { senderId }),
+    ...(sentAt === undefined ? {} : { sentAt }),
+    ...(metadata.continuationOf === undefined ? {} : { continuationOf: metadata.continuationOf }),
+    ...claims,
+  };
 }

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { dfnsError } from '../../tools/sandbox/faults.js';
 import { virtualClock } from '../support/clock.js';
-import type { Captured } from '../support/stdout.js';
+import { captureOutput, type Captured } from '../support/stdout.js';
 import { useWorld, type World } from '../support/world.js';
 
 let world: World;
@@ -114,9 +114,17 @@ describe('continuations: late, not failed, not dead-lettered', () => {
       originalSentAt: new Date(Number(original.attributes.SentTimestamp)).toISOString(),
     });
 
-    // The chain goes on in other containers, keeping the original's identity, until every token is off.
-    output.stop();
+    // The chain goes on in other containers, keeping the original's identity, until every token is off; its audit
+    // lines name the original's sender, send time and chain, not the function's own continuation message.
+    const hop = captureOutput();
     await acknowledge(first.event, await world.eventHandler(env, { clock: virtualClock() })(first.event, 1_900));
+    hop.stop();
+    expect(hop.audit()[0]).toMatchObject({
+      senderId: original.attributes.SenderId,
+      sentAt: new Date(Number(original.attributes.SentTimestamp)).toISOString(),
+      continuationOf: original.messageId,
+    });
+    output.stop();
     const second = await nextContinuation();
     expect(second.body).toMatchObject({
       tokenIds: [tokens[4]],
@@ -304,6 +312,8 @@ describe('bounded chains', () => {
       continuationOf: 'original-1',
       failures: [{ tokenId: tokens[2], outcome: 'failed', detail: expect.stringMatching(why) }],
       sourceMessageId: event.Records[0]!.messageId,
+      senderId: LOOPBACK_SENDER_ID, // who sent it and when, on every dead letter
+      sentAt: new Date(Number(event.Records[0]!.attributes.SentTimestamp)).toISOString(),
     });
   });
 });

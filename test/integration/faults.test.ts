@@ -13,6 +13,9 @@ import { startHungServer } from '../support/hung-server.js';
 import { captureOutput, type Captured } from '../support/stdout.js';
 import { SECRET_ID, useWorld, type World } from '../support/world.js';
 
+/** What every dead letter says of its record's sender (the events' SenderId) and send time. */
+const SENT = { senderId: 'AROAEXAMPLE:playbook', sentAt: expect.any(String) };
+
 let world: World;
 let output: Captured;
 let clock: InstantClock;
@@ -452,6 +455,7 @@ describe('the last receive (MAX_RECEIVE_COUNT)', () => {
             { tokenId: unknown, outcome: 'not_found', detail: expect.stringMatching(/404/) },
           ],
           sourceMessageId: 'm1',
+          ...SENT, // who sent it and when, on every dead letter
         },
         attributes: { outcome: 'mixed', sourceMessageId: 'm1' },
       },

@@ -10,6 +10,9 @@ import { instantClock } from '../support/clock.js';
 import type { Captured } from '../support/stdout.js';
 import { SECRET_ID, useWorld, type World } from '../support/world.js';
 
+/** What every dead letter says of its record's sender (the events' SenderId) and send time. */
+const SENT = { senderId: 'AROAEXAMPLE:playbook', sentAt: expect.any(String) };
+
 let world: World;
 let output: Captured;
 useWorld({ world: (w) => (world = w), output: (o) => (output = o) });
@@ -129,6 +132,7 @@ describe('safety: protected tokens, dry runs, approvals', () => {
             { tokenId: guarded, outcome: 'protected', detail: expect.stringContaining('PROTECTED_TOKEN_IDS') },
           ],
           sourceMessageId: 'm1',
+          ...SENT, // who sent it and when, on every dead letter
         },
         attributes: { outcome: 'protected', sourceMessageId: 'm1' },
       },
@@ -217,6 +221,49 @@ describe('concurrency', () => {
   });
 });
 
+describe('attribution: who sent each record, and what its envelope claims', () => {
+  it("audit lines name the SenderId and send time, and an envelope's claims labelled as claims", async () => {
+    const [a, b, c] = world.sandbox.seedPats(3) as [string, string, string];
+    const topic = 'arn:aws:sns:eu-west-1:123456789012:siem-alerts';
+    const response = await world.handler()([
+      { messageId: 'plain', body: { tokenIds: [a], requestedBy: 'playbook:x' } },
+      {
+        messageId: 'sns',
+        body: { Type: 'Notification', TopicArn: topic, Message: JSON.stringify({ tokenIds: [b] }) },
+      },
+      {
+        messageId: 'eb',
+        body: { 'detail-type': 'Leak', source: 'siem.leaks', account: '444444444444', detail: { tokenIds: [c] } },
+      },
+    ]);
+    expect(response).toEqual({ batchItemFailures: [] });
+    const byRecord = Object.fromEntries(output.audit().map((l) => [l.messageId, l]));
+    expect(byRecord.plain).toMatchObject({ ...SENT, requestedBy: 'playbook:x' });
+    expect(byRecord.sns).toMatchObject({ ...SENT, claimedTopicArn: topic });
+    expect(byRecord.eb).toMatchObject({
+      ...SENT,
+      claimedEventSource: 'siem.leaks',
+      claimedEventAccount: '444444444444',
+    });
+    expect(Date.parse(byRecord.plain!.sentAt)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('a claim that is not a short printable line is left out, never copied into a line', async () => {
+    const [a] = world.sandbox.seedPats(1) as [string];
+    await world.handler()([
+      {
+        messageId: 'sns',
+        body: {
+          Type: 'Notification',
+          TopicArn: 'arn:x\n{"level":"ERROR"}',
+          Message: JSON.stringify({ tokenIds: [a] }),
+        },
+      },
+    ]);
+    expect(output.audit()[0]).not.toHaveProperty('claimedTopicArn');
+  });
+});
+
 describe('permanent failures go to the dead-letter queue', () => {
   it('dead-letters an unknown token as not_found and still deactivates the rest of the record', async () => {
     const known = world.sandbox.addPat().tokenId;
@@ -238,6 +285,7 @@ describe('permanent failures go to the dead-letter queue', () => {
           requestedBy: 'siem:rule-7',
           failures: [{ tokenId: unknown, outcome: 'not_found', detail: expect.stringMatching(/HTTP 404/) }],
           sourceMessageId: 'm1',
+          ...SENT, // who sent it and when, on every dead letter
         },
         attributes: { outcome: 'not_found', sourceMessageId: 'm1' },
       },
@@ -268,6 +316,7 @@ describe('permanent failures go to the dead-letter queue', () => {
           { tokenId: 7, outcome: 'invalid', detail: expect.stringContaining('not a string') },
         ],
         sourceMessageId: 'm9',
+        ...SENT, // who sent it and when, on every dead letter
       },
       attributes: { outcome: 'mixed', sourceMessageId: 'm9' },
     });
@@ -288,6 +337,7 @@ describe('permanent failures go to the dead-letter queue', () => {
           tokenIds: [],
           failures: [{ tokenId: null, outcome: 'invalid', detail: expect.stringMatching(/not JSON/) }],
           sourceMessageId: 'bad',
+          ...SENT, // who sent it and when, on every dead letter
           body: '{"tokenIds": ["to-',
         },
         attributes: { outcome: 'invalid', sourceMessageId: 'bad' },
@@ -310,6 +360,7 @@ describe('permanent failures go to the dead-letter queue', () => {
           tokenIds: [],
           failures: [{ tokenId: null, outcome: 'invalid', detail: expect.stringMatching(/no token ID|empty/) }],
           sourceMessageId: 'm1',
+          ...SENT, // who sent it and when, on every dead letter
         }),
         attributes: { outcome: 'invalid', sourceMessageId: 'm1' },
       }),
@@ -363,6 +414,7 @@ describe('hostile and odd input never fails the batch', () => {
             { tokenId: '<array not copied: nested too deep>', outcome: 'invalid', detail: 'not a string (got object)' },
           ],
           sourceMessageId: 'poison',
+          ...SENT, // who sent it and when, on every dead letter
         },
         attributes: { outcome: 'invalid', sourceMessageId: 'poison' },
       },
