@@ -275,6 +275,46 @@ describe('every key type and PEM shape is accepted by the sandbox', () => {
 });
 
 describe('hardening', () => {
+  it('never echoes what the far end controls unless it has the expected shape: header values, ids, token IDs', async () => {
+    const { tokenId } = sandbox.addPat();
+    const bearer = account.secret.authToken;
+    // A proxy that reflects the request's Authorization into its Content-Type.
+    sandbox.injectFault({
+      route: 'init',
+      respond: {
+        status: 502,
+        headers: { 'content-type': `text/html; Bearer ${bearer}` },
+        body: '<html>bad gateway</html>',
+      },
+    });
+    const reflected = (await thrown(() => account.client.deactivatePat(tokenId))) as DfnsApiError;
+    expect(reflected.message).toMatch(/text\/html, 24 bytes/);
+    sandbox.injectFault({
+      route: 'init',
+      respond: { status: 502, headers: { 'content-type': `Bearer ${bearer}` }, body: '' },
+    });
+    const odd = (await thrown(() => account.client.deactivatePat(tokenId))) as DfnsApiError;
+    expect(odd.message).toMatch(/an unusual content-type, 0 bytes/);
+    for (const error of [reflected, odd]) expect(error.message).not.toContain(bearer.slice(10, 40));
+
+    sandbox.injectFault({ route: 'deactivate', respond: { status: 202, body: { id: `ap-1 ${bearer}` } } });
+    const held = (await thrown(() => account.client.deactivatePat(tokenId))) as {
+      approvalId?: string;
+      message: string;
+    };
+    expect(held.approvalId).toBeUndefined();
+    expect(held.message).not.toContain(bearer.slice(10, 40));
+
+    const pat = sandbox.pat(tokenId)!;
+    sandbox.injectFault({
+      route: 'deactivate',
+      respond: { status: 200, body: { ...pat, isActive: false, tokenId: bearer } },
+    });
+    const other = await thrown(() => account.client.deactivatePat(tokenId));
+    expect(other.message).toMatch(/answer is about another token \(not a token ID\)/);
+    expect(other.message).not.toContain(bearer.slice(10, 40));
+  });
+
   it('redacts an echoed bearer token before cutting the message, whatever its length', async () => {
     // Real Dfns JWTs are long; the cut at 300 characters must never leave a piece of one.
     const authToken = `eyJ${'a'.repeat(400)}.${'b'.repeat(400)}.${'c'.repeat(86)}`;

@@ -568,8 +568,9 @@ describe('nothing resumes after the handler returns', () => {
         returnedAt.push(world.sandbox.requests.length);
         if (i === 2) afterThird = { timers: count('Timeout'), sockets: count('TCPSocketWrap') };
       }
-      // Idle longer than the largest backoff injected (Retry-After 0 → 100 ms) and the request timeout.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      // Idle longer than the largest backoff injected (Retry-After 0 → 100 ms), the request timeout and the last
+      // invocation's own deadline (its dead-letter send timer, which ends by itself).
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
       const late = world.sandbox.requests.flatMap((request, index) => {
         const invocation = tokensOf.findIndex((tokens) => tokens.includes(tokenOf(request) ?? ''));
         const started = request.route === 'init' || request.route === 'deactivate';

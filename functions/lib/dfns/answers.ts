@@ -9,7 +9,7 @@ const dfnsErrorBodySchema = z.object({
   message: z.string().optional(),
 });
 
-/** A Dfns error ID as support asks for it; anything else in that field is not echoed. */
+/** A Dfns ID (an error's `id`, an approval's): anything else in those fields is not echoed. */
 const DFNS_ERROR_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** `error.id` of a Dfns error body, when it has the shape of one. */
@@ -26,9 +26,17 @@ export function dfnsErrorIdOf(text: string): string | undefined {
 /** The most of what Dfns (or the network) said that an error keeps, in characters. */
 export const MAX_MESSAGE_CHARS = 300;
 
-/** A body described by its type and size, never echoed. */
+/**
+ * A media type as servers send it (`text/html`, `application/problem+json`); parameters (`; charset=...`) are
+ * dropped. A header value is the far end's text: anything else in it (a bearer token, a line break) is never echoed.
+ */
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}$/;
+
+/** A body described by its media type and size, never echoed. */
 export function describeBody(text: string, contentType: string): string {
-  return `${contentType || 'no content-type'}, ${Buffer.byteLength(text)} bytes`;
+  const type = contentType.split(';')[0]?.trim() ?? '';
+  const shown = type === '' ? 'no content-type' : MEDIA_TYPE.test(type) ? type : 'an unusual content-type';
+  return `${shown}, ${Buffer.byteLength(text)} bytes`;
 }
 
 /**
@@ -54,11 +62,11 @@ export function describeErrorBody(text: string, contentType: string, redactText:
   return `no Dfns error message (${describeBody(text, contentType)})`;
 }
 
-/** The approval ID of a 202 answer, when it has one (at most 64 characters). */
+/** The approval ID of a 202 answer, when it has the shape of a Dfns ID (anything else is not echoed). */
 export function approvalIdOf(text: string): string | undefined {
   try {
     const id = (JSON.parse(text) as { id?: unknown })?.id;
-    return typeof id === 'string' ? id.slice(0, 64) : undefined;
+    return typeof id === 'string' && DFNS_ERROR_ID.test(id) ? id : undefined;
   } catch {
     return undefined;
   }

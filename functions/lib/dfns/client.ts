@@ -248,7 +248,8 @@ export class DfnsClient {
         'deactivate',
         tokenId,
         200,
-        `answer is about another token (${pat.data.tokenId.slice(0, 40)})`,
+        // Dfns' answer, shown only when it is a token ID: a string of the far end's choosing is not echoed.
+        `answer is about another token (${TOKEN_ID_PATTERN.test(pat.data.tokenId) ? pat.data.tokenId : 'not a token ID'})`,
       );
     }
     return pat.data as Pat;
