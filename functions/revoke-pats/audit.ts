@@ -10,8 +10,8 @@ import { capLine } from '../lib/output-cap.js';
 import type { Attribution } from './dead-letter.js';
 import type { Outcome } from './outcomes.js';
 
-/** The fields of one audit line. */
-export interface AuditEntry {
+/** The fields of one audit line, with the record's {@link Attribution} (who sent it and when, envelope claims). */
+export interface AuditEntry extends Attribution {
   /** The token ID, or the raw value as received when it is not one (`null` when the body named none). */
   tokenId: unknown;
   /**
@@ -28,14 +28,6 @@ export interface AuditEntry {
   incidentId?: string;
   requestedBy?: string;
   reason?: string;
-  /** Who sent the record and when; for a continuation, the original's (see {@link Attribution}). */
-  senderId?: string;
-  sentAt?: string;
-  continuationOf?: string;
-  /** What the envelope claims (SNS topic, EventBridge source and account): the sender's words, labelled so. */
-  claimedTopicArn?: string;
-  claimedEventSource?: string;
-  claimedEventAccount?: string;
   /** From the PAT Dfns returned, where known. */
   linkedUserId?: string;
   orgId?: string;

@@ -18,24 +18,11 @@ import { MIN_DEADLINE_MARGIN_MS, REQUESTS_PER_TOKEN, type SourceQueue } from '..
 import type { Pat } from '../lib/dfns/client.js';
 import { formatError } from '../lib/format-error.js';
 import { deactivateTokens, systemClock, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
-import {
-  CONTINUATION_KEYS,
-  planContinuation,
-  queueOf,
-  sentByOwnRole,
-  type ContinuationSender,
-  type Delivery,
-} from './continuation.js';
-import { buildDeadLetter, type Attribution, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
+import { planContinuation, queueOf, type ContinuationSender, type Delivery } from './continuation.js';
+import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
 import type { FinishedTokens } from './finished-tokens.js';
 import { DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
-import {
-  InvalidRequestError,
-  parseRequest,
-  type EnvelopeClaims,
-  type RequestMetadata,
-  type RevocationRequest,
-} from './request.js';
+import { planRecord, type Plan } from './plan-record.js';
 
 /** One SQS record, as the batch needs it. */
 export interface BatchRecord extends Delivery {
@@ -103,21 +90,6 @@ export interface BatchResult {
   results: TokenResult[];
 }
 
-type PlannedItem = { tokenId: unknown; outcome: Outcome; detail: string } | { tokenId: string; dfns: true };
-
-interface Plan {
-  record: BatchRecord;
-  /** The format the request came in (`unknown` when the body could not be read). */
-  source: string;
-  /** The request's metadata, also when the request was refused. */
-  metadata: RequestMetadata;
-  /** True when the body was refused whole (then `items` holds that one `invalid` entry). */
-  refused: boolean;
-  items: PlannedItem[];
-  /** Who sent it and when, and what its envelope claims: on every audit line and dead letter of the record. */
-  attribution: Attribution;
-}
-
 /** Containers (their deps) that already said their invocations are too short for the margin: once each. */
 const warnedOfShortInvocation = new WeakSet<object>();
 
@@ -163,7 +135,7 @@ export async function revokeBatch(
   // the environment's settings say the dry run is off).
   if (deps.settings.dryRun) deps.audit.dryRunActive();
   const stopAt = (deps.clock ?? systemClock).now() + invocation.remainingMs - margin;
-  const plans = records.map((record) => plan(record, deps));
+  const plans = records.map((record) => planRecord(record, deps));
   const unique = new Set<string>();
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
   const report = await deactivateTokens([...unique], deps, stopAt);
@@ -219,68 +191,6 @@ export async function revokeBatch(
   }
   deps.audit.flush();
   return { retry: verdicts.filter((v) => v.retry).map((v) => v.plan.record.messageId), results };
-}
-
-/**
- * Local decisions for one record: parse, then per token `invalid`, `protected`, `dry_run`, `already_inactive` (known
- * to this container for this request); the rest goes to Dfns.
- */
-function plan(record: BatchRecord, { settings, audit, finished }: BatchDeps): Plan {
-  if (!Number.isInteger(record.receiveCount) || record.receiveCount < 1) {
-    audit.warning('ApproximateReceiveCount is missing or not a positive integer: treated as a first delivery', {
-      messageId: record.messageId,
-    });
-  }
-  let request: RevocationRequest;
-  try {
-    request = parseRequest(
-      record.body,
-      record.contentEncoding === undefined ? {} : { contentEncoding: record.contentEncoding },
-    );
-  } catch (error) {
-    if (!(error instanceof InvalidRequestError)) throw error;
-    const metadata = error.metadata;
-    if (!sentByOwnRole(record, settings.ownRoleId)) for (const key of CONTINUATION_KEYS) delete metadata[key];
-    return {
-      record,
-      source: error.source ?? 'unknown',
-      metadata,
-      refused: true,
-      items: [{ tokenId: null, outcome: 'invalid', detail: error.message }],
-      attribution: attributionOf(record, metadata),
-    };
-  }
-  if (!sentByOwnRole(record, settings.ownRoleId) && CONTINUATION_KEYS.some((key) => request[key] !== undefined)) {
-    for (const key of CONTINUATION_KEYS) delete request[key];
-    request.warnings.push("continuation fields ignored: the record was not sent by the function's own role");
-  }
-  if (request.warnings.length > 0) {
-    audit.warning('request fields ignored or cut', { messageId: record.messageId, warnings: request.warnings });
-  }
-  const dryRun = settings.dryRun || request.dryRun;
-  return {
-    record,
-    source: request.source,
-    metadata: metadataOf(request),
-    refused: false,
-    attribution: attributionOf(record, request, request.claims),
-    items: request.entries.map((entry): PlannedItem => {
-      if (!entry.valid) return { tokenId: entry.raw, outcome: 'invalid', detail: entry.detail };
-      if (settings.protectedTokenIds.has(entry.tokenId)) {
-        return { tokenId: entry.tokenId, outcome: 'protected', detail: 'on the protected list (PROTECTED_TOKEN_IDS)' };
-      }
-      if (dryRun) {
-        const why = settings.dryRun ? 'DRY_RUN is on' : 'the request asked for a dry run';
-        return { tokenId: entry.tokenId, outcome: 'dry_run', detail: `${why}: not deactivated` };
-      }
-      const known = finished.get(request.continuationOf ?? record.messageId, entry.tokenId);
-      if (known) {
-        const detail = `switched off for this request at ${known.at} by delivery ${known.messageId}: no Dfns call`;
-        return { tokenId: entry.tokenId, outcome: 'already_inactive', detail };
-      }
-      return { tokenId: entry.tokenId, dfns: true };
-    }),
-  };
 }
 
 /**
@@ -353,12 +263,6 @@ function pick<K extends string>(
   return out;
 }
 
-/** The metadata a request carries on (into audit lines, dead letters and continuations). */
-function metadataOf(request: RevocationRequest): RequestMetadata {
-  const { source: _source, entries: _entries, warnings: _warnings, claims: _claims, dryRun, ...metadata } = request;
-  return { ...metadata, ...(dryRun ? { dryRun: true } : {}) };
-}
-
 /**
  * Hands a record's unfinished tokens (late ones, and those that failed transiently beside them) to a continuation on
  * the record's own queue (CONTRACT section 8). A chain past its bounds ends instead: those tokens stay `failed`, on
@@ -399,24 +303,4 @@ async function continueLate(
     });
     return 'retry';
   }
-}
-
-/**
- * Who sent a record and when (its `SenderId` and `SentTimestamp`; for a continuation from the function's own role,
- * the original's, which it carries), the chain it belongs to, and what its envelope claims.
- */
-function attributionOf(
-  record: BatchRecord,
-  metadata: Pick<RequestMetadata, 'originalSenderId' | 'originalSentAt' | 'continuationOf'>,
-  claims: EnvelopeClaims = {},
-): Attribution {
-  const senderId = metadata.originalSenderId ?? record.senderId;
-  const sentAt =
-    metadata.originalSentAt ?? (record.sentAt === undefined ? undefined : new Date(record.sentAt).toISOString());
-  return {
-    ...(senderId === undefined ? {} : { senderId }),
-    ...(sentAt === undefined ? {} : { sentAt }),
-    ...(metadata.continuationOf === undefined ? {} : { continuationOf: metadata.continuationOf }),
-    ...claims,
-  };
 }
