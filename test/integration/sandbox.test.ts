@@ -5,10 +5,17 @@
 import { sign } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { TOKEN_ID_PATTERN } from '../../functions/lib/dfns/client.js';
 import { SigningKey } from '../../functions/lib/dfns/signing.js';
-import { newTokenId } from '../../tools/sandbox/ids.js';
+import { decodeAccessToken, verifyAccessToken } from '../../tools/sandbox/access-token.js';
+import { dfnsId, newTokenId } from '../../tools/sandbox/ids.js';
 import { startOrgTraffic } from '../../tools/sandbox/org-traffic.js';
-import { startSandbox, type DfnsSandbox, type ServiceAccountSecret } from '../../tools/sandbox/sandbox.js';
+import {
+  issuedSecrets,
+  startSandbox,
+  type DfnsSandbox,
+  type ServiceAccountSecret,
+} from '../../tools/sandbox/sandbox.js';
 import { actWith, call, clientFor, initFor, userActionFor } from '../support/dfns.js';
 
 let sandbox: DfnsSandbox;
@@ -312,7 +319,7 @@ describe('PAT store', () => {
   });
 
   it('reads a PAT with GET', async () => {
-    const pat = sandbox.addPat();
+    const { accessToken: _shownOnlyAtCreation, ...pat } = sandbox.addPat();
     const response = await fetch(`${sandbox.url}/auth/pats/${pat.tokenId}`, {
       headers: { authorization: `Bearer ${ed.authToken}` },
     });
@@ -322,6 +329,197 @@ describe('PAT store', () => {
 
   it('answers 404 for an unknown route', async () => {
     expect((await call(sandbox, 'POST', '/auth/pats/x/activate', ed.authToken, '{}')).status).toBe(404);
+  });
+});
+
+describe('access tokens', () => {
+  const DAY = 86_400;
+  const claimsOf = (token: string) => decodeAccessToken(token).claims as Record<string, any>;
+
+  it("are Dfns' JWTs: EdDSA, a 64-byte Ed25519 signature by the sandbox's key, Dfns' claims in Dfns' order", () => {
+    const { header } = decodeAccessToken(ed.authToken);
+    expect(header).toEqual({ typ: 'JWT', alg: 'EdDSA' });
+    expect(ed.authToken.split('.')[0]).toBe('eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9'); // as every Dfns token starts
+    expect(Buffer.from(ed.authToken.split('.')[2]!, 'base64url')).toHaveLength(64);
+    expect(verifyAccessToken(ed.authToken, sandbox.accessTokenPublicKey)).toBe(true);
+    const forged = ed.authToken.replace(/\.[^.]+\./, `.${Buffer.from('{"sub":"or-x"}').toString('base64url')}.`);
+    expect(verifyAccessToken(forged, sandbox.accessTokenPublicKey)).toBe(false);
+    expect(Object.keys(claimsOf(ed.authToken))).toEqual([
+      'iss',
+      'aud',
+      'sub',
+      'jti',
+      'https://custom/username',
+      'https://custom/app_metadata',
+      'iat',
+      'exp',
+    ]);
+  });
+
+  it('of a service account: sub the organisation, jti its token ID, userId its user, valid 730 days', () => {
+    const secret = sandbox.createServiceAccount({ kind: 'ed25519', name: 'pat-revoker prod' });
+    const tokenId = sandbox.tokenIdOf(secret.authToken);
+    expect(tokenId).toMatch(TOKEN_ID_PATTERN);
+    expect(Object.keys(secret)).toEqual(['authToken', 'credId', 'privateKey']); // the secret stays the CONTRACT shape
+    const claims = claimsOf(secret.authToken);
+    expect(claims).toEqual({
+      iss: 'auth.dfns.io',
+      aud: 'dfns:auth:user',
+      sub: sandbox.orgId,
+      jti: tokenId,
+      'https://custom/username': 'pat-revoker prod',
+      'https://custom/app_metadata': {
+        userId: expect.stringMatching(/^us-[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{16}$/),
+        orgId: sandbox.orgId,
+        tokenKind: 'ServiceAccount',
+      },
+      iat: expect.any(Number),
+      exp: claims.iat + 730 * DAY,
+    });
+    expect(Math.abs(claims.iat - Date.now() / 1000)).toBeLessThan(60);
+    expect(sandbox.pat(tokenId)).toMatchObject({
+      tokenId,
+      kind: 'ServiceAccount',
+      isActive: true,
+      name: 'pat-revoker prod',
+      linkedUserId: claims['https://custom/app_metadata'].userId,
+      orgId: sandbox.orgId,
+    });
+    expect(sandbox.accessTokenOf(tokenId)).toBe(secret.authToken);
+  });
+
+  it('of a PAT: jti its token ID, userId its owner, tokenKind Pat; a bearer that reads but cannot sign', async () => {
+    const pat = sandbox.addPat({ linkedUserId: dfnsId('us', 16) });
+    expect(claimsOf(pat.accessToken)).toMatchObject({
+      sub: sandbox.orgId,
+      jti: pat.tokenId,
+      'https://custom/username': expect.stringMatching(/@/),
+      'https://custom/app_metadata': { userId: pat.linkedUserId, orgId: sandbox.orgId, tokenKind: 'Pat' },
+    });
+    expect(verifyAccessToken(pat.accessToken, sandbox.accessTokenPublicKey)).toBe(true);
+    expect(sandbox.tokenIdOf(pat.accessToken)).toBe(pat.tokenId);
+    expect(sandbox.accessTokenOf(pat.tokenId)).toBe(pat.accessToken);
+
+    const asPat = { authToken: pat.accessToken, credId: ed.credId, privateKey: ed.privateKey };
+    expect((await call(sandbox, 'GET', `/auth/pats/${pat.tokenId}`, pat.accessToken)).status).toBe(200);
+    const init = await initFor(sandbox, asPat, newTokenId());
+    expect(init.body.allowCredentials.key).toEqual([]);
+    expect(await actWith(sandbox, asPat, init.body)).toMatchObject({ status: 401 });
+
+    // Revoked, the leaked value is worth nothing.
+    expect((await put(ed, pat.tokenId, await userActionFor(sandbox, ed, pat.tokenId))).status).toBe(200);
+    expect((await call(sandbox, 'GET', `/auth/pats/${pat.tokenId}`, pat.accessToken)).status).toBe(401);
+  });
+
+  it('of seeded PATs are issued only when asked for, once', () => {
+    const before = issuedSecrets().size;
+    const [tokenId] = sandbox.seedPats(3) as [string];
+    expect(issuedSecrets().size).toBe(before);
+    const accessToken = sandbox.accessTokenOf(tokenId);
+    expect(sandbox.accessTokenOf(tokenId)).toBe(accessToken);
+    expect(claimsOf(accessToken)).toMatchObject({ jti: tokenId, 'https://custom/app_metadata': { tokenKind: 'Pat' } });
+    expect(issuedSecrets().size).toBe(before + 1);
+    expect(() => sandbox.accessTokenOf(newTokenId())).toThrow(/unknown token/);
+  });
+
+  it('of another organisation, or naming no token ID, for tests; none of them is a bearer here', async () => {
+    const foreignOrg = dfnsId('or', 16);
+    const foreign = sandbox.accessTokenFor({ orgId: foreignOrg });
+    expect(claimsOf(foreign)).toMatchObject({
+      sub: foreignOrg,
+      jti: expect.stringMatching(TOKEN_ID_PATTERN),
+      'https://custom/app_metadata': { orgId: foreignOrg, tokenKind: 'Pat' },
+    });
+
+    // A login token, as Dfns issues them: jti a uj- ID, userId the user, valid 6 hours.
+    const login = claimsOf(sandbox.accessTokenFor({ tokenKind: 'Token' }));
+    expect(login).toMatchObject({
+      sub: sandbox.orgId,
+      jti: expect.stringMatching(/^uj-[a-z0-9]{5}-[a-z0-9]{5}-[a-z0-9]{16}$/),
+      'https://custom/app_metadata': { userId: expect.stringMatching(/^us-/), tokenKind: 'Token' },
+    });
+    expect(login.exp - login.iat).toBe(6 * 3600);
+    expect(JSON.stringify(login)).not.toMatch(/"to-/);
+
+    // Anything else a test needs: the fallbacks of the own-token rule, a claim removed, a token already expired.
+    const tokenId = newTokenId();
+    const odd = claimsOf(
+      sandbox.accessTokenFor({
+        claims: { jti: undefined },
+        appMetadata: { tokenId },
+        issuedAt: new Date(Date.now() - 2 * DAY * 1000),
+        lifetimeSeconds: DAY,
+      }),
+    );
+    expect(odd.jti).toBeUndefined();
+    expect(odd['https://custom/app_metadata']).toMatchObject({ orgId: sandbox.orgId, tokenId });
+    expect(odd.exp * 1000).toBeLessThan(Date.now());
+
+    expect((await call(sandbox, 'GET', `/auth/pats/${tokenId}`, foreign)).status).toBe(401);
+  });
+
+  it('are all in issuedSecrets(), which the suite scans every test output for', () => {
+    const secret = sandbox.createServiceAccount({ kind: 'ed25519' });
+    const tokens = [
+      secret.authToken,
+      sandbox.addPat().accessToken,
+      sandbox.accessTokenFor({ orgId: dfnsId('or', 16) }),
+      sandbox.accessTokenFor({ tokenKind: 'Token' }),
+    ];
+    for (const token of tokens) expect(issuedSecrets().has(token)).toBe(true);
+  });
+
+  it('never appear in an answer of the API', async () => {
+    const pat = sandbox.addPat();
+    const own = sandbox.tokenIdOf(ed.authToken);
+    const answers = [
+      await call(sandbox, 'GET', `/auth/pats/${pat.tokenId}`, ed.authToken),
+      await call(sandbox, 'GET', `/auth/pats/${own}`, ed.authToken),
+      await put(ed, pat.tokenId, await userActionFor(sandbox, ed, pat.tokenId)),
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    const secrets = [...issuedSecrets()];
+    for (const { body } of answers) {
+      expect(body).not.toHaveProperty('accessToken');
+      const text = JSON.stringify(body);
+      expect(secrets.filter((secret) => text.includes(secret))).toEqual([]);
+    }
+    expect(sandbox.pat(pat.tokenId)).not.toHaveProperty('accessToken');
+  });
+});
+
+describe("a service account's own token", () => {
+  it('deactivated with PUT /auth/pats/{its ID}/deactivate, answers 401 to every request from then on', async () => {
+    const self = sandbox.createServiceAccount({ kind: 'ed25519' });
+    const tokenId = sandbox.tokenIdOf(self.authToken);
+    const userAction = await userActionFor(sandbox, self, tokenId);
+    expect(await put(self, tokenId, userAction)).toMatchObject({
+      status: 200,
+      body: { tokenId, kind: 'ServiceAccount', isActive: false },
+    });
+    expect(sandbox.isActive(tokenId)).toBe(false);
+    expect((await initFor(sandbox, self, newTokenId())).status).toBe(401);
+    expect(await call(sandbox, 'GET', `/auth/pats/${tokenId}`, self.authToken)).toMatchObject({
+      status: 401,
+      body: { error: { message: /Unauthorized/ } },
+    });
+    // Others are not affected, and switching it back on lets it in again.
+    expect((await initFor(sandbox, ed, newTokenId())).status).toBe(200);
+    sandbox.setActive(tokenId, true);
+    expect((await initFor(sandbox, self, newTokenId())).status).toBe(200);
+  });
+
+  it('can be switched off by another account, and has a token ID whatever bearer the test chose', async () => {
+    const chosen = sandbox.createServiceAccount({
+      kind: 'ed25519',
+      authToken: `opaque-${newTokenId()}`,
+      tokenId: 'to-aaaaa-bbbbb-cccccccccccccccc',
+    });
+    expect(sandbox.tokenIdOf(chosen.authToken)).toBe('to-aaaaa-bbbbb-cccccccccccccccc');
+    expect(issuedSecrets().has(chosen.authToken)).toBe(true);
+    const tokenId = sandbox.tokenIdOf(chosen.authToken);
+    expect((await put(ed, tokenId, await userActionFor(sandbox, ed, tokenId))).status).toBe(200);
+    expect((await initFor(sandbox, chosen, newTokenId())).status).toBe(401);
   });
 });
 

@@ -13,6 +13,7 @@ import { createPublicKey, constants, verify, type KeyObject } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { accessTokenClaims, AccessTokenSigner, type AccessTokenSpec } from './access-token.js';
 import { errorBody, FaultScript, type SandboxFault, type SandboxRoute } from './faults.js';
 import { dfnsId, generateKey, newTokenId, opaque, type KeyKind } from './ids.js';
 import { OrgRateLimit, type RateLimitOptions } from './rate-limit.js';
@@ -35,11 +36,14 @@ export interface SandboxOptions {
   rateLimit?: RateLimitOptions;
 }
 
-/** A PAT as the sandbox stores and returns it (dfns-protocol.md, "The PAT object"). */
+/**
+ * A token as the sandbox stores and returns it (dfns-protocol.md, "The PAT object"): a PAT, or the token of a
+ * service account (which `PUT /auth/pats/{id}/deactivate` switches off alike). It never holds the access token.
+ */
 export interface SandboxPat {
   tokenId: string;
   isActive: boolean;
-  kind: 'Pat';
+  kind: 'Pat' | 'ServiceAccount';
   name: string;
   credId: string;
   linkedUserId: string;
@@ -49,6 +53,15 @@ export interface SandboxPat {
   permissionAssignments: unknown[];
   publicKey: string;
 }
+
+/** A PAT just added, with its access token (Dfns shows it only at creation, and never in API answers). */
+export interface IssuedPat extends SandboxPat {
+  /** The PAT's bearer token: a Dfns access token (`jti` the token ID, `tokenKind` `Pat`). */
+  accessToken: string;
+}
+
+/** An access token of any organisation, kind and claims: see {@link DfnsSandbox.accessTokenFor}. */
+export type AccessTokenOptions = Partial<AccessTokenSpec>;
 
 /** The credential secret of a service account, in the CONTRACT section 3 shape. */
 export interface ServiceAccountSecret {
@@ -81,9 +94,12 @@ export interface RecordedRequest {
   at: number;
 }
 
+/** Who a bearer token is: a service account, or a PAT (whose bearer has no key credential to sign with). */
 interface ServiceAccount {
   authToken: string;
   userId: string;
+  /** The token this bearer is, in the token store: every request with it answers 401 once it is deactivated. */
+  tokenId: string;
   /** credId → public key */
   credentials: Map<string, KeyObject>;
 }
@@ -119,7 +135,7 @@ class HttpError extends Error {
 
 const PAT_PATH = /^\/auth\/pats\/([^/?#]+)(\/deactivate)?$/;
 
-/** Every secret any sandbox of this process issued: bearer tokens, generated private keys, user actions. */
+/** Every secret any sandbox of this process issued: bearer and access tokens, generated private keys, user actions. */
 const ISSUED = new Set<string>();
 
 /**
@@ -142,6 +158,8 @@ export class DfnsSandbox {
   readonly requests: RecordedRequest[] = [];
   /** The scripted faults; add with {@link DfnsSandbox.injectFault}. */
   readonly faults = new FaultScript();
+  /** Verifies the signature of this sandbox's access tokens (Ed25519, a key per sandbox; Dfns' own is not needed). */
+  readonly accessTokenPublicKey: KeyObject;
   /** Latency added to every request, in ms; may be changed at any time. */
   latencyMs: number;
   /** TCP connections accepted so far (keep-alive reuse shows as a small number). */
@@ -158,6 +176,11 @@ export class DfnsSandbox {
   private readonly options: Required<Omit<SandboxOptions, 'port' | 'latencyMs' | 'orgId' | 'rateLimit'>>;
   private readonly accounts = new Map<string, ServiceAccount>();
   private readonly pats = new Map<string, SandboxPat>();
+  /** tokenId → the access token issued for it (PATs: on {@link DfnsSandbox.addPat} or when first asked for). */
+  private readonly accessTokens = new Map<string, string>();
+  /** Signs this sandbox's access tokens: a key of its own, as Dfns' auth service has. */
+  private readonly signer = new AccessTokenSigner();
+  private serviceAccounts = 0;
   private readonly challenges = new Map<string, Challenge>();
   private readonly userActions = new Map<string, UserAction>();
   private readonly sockets = new Set<Socket>();
@@ -169,6 +192,7 @@ export class DfnsSandbox {
     this.url = `http://127.0.0.1:${port}`;
     this.latencyMs = options.latencyMs ?? 0;
     this.orgId = options.orgId ?? dfnsId('or', 16);
+    this.accessTokenPublicKey = this.signer.publicKey;
     this.rateLimit = options.rateLimit ? new OrgRateLimit(options.rateLimit) : undefined;
     this.options = {
       challengeTtlMs: options.challengeTtlMs ?? 900_000,
@@ -191,28 +215,91 @@ export class DfnsSandbox {
 
   /**
    * Registers a service account with a key credential. Give the public key of an existing key pair, or a key kind
-   * to have one generated (then the returned secret holds its private key); `authToken` picks its bearer token.
+   * to have one generated (then the returned secret holds its private key).
+   *
+   * Its bearer token is a Dfns access token (`jti` its token ID, `tokenKind` `ServiceAccount`, `userId` its user),
+   * unless `authToken` picks another; either way the account has a token ID ({@link DfnsSandbox.tokenIdOf}, or
+   * `tokenId` to choose it), and `PUT /auth/pats/{that ID}/deactivate` switches its bearer off (401 from then on).
    *
    * @returns the credential secret in the CONTRACT section 3 shape (`privateKey` is `''` when a public key was given)
    */
   createServiceAccount(
-    key: ({ kind: KeyKind; rsaBits?: number } | { publicKeyPem: string }) & { authToken?: string } = {
-      kind: 'ed25519',
-    },
+    key: ({ kind: KeyKind; rsaBits?: number } | { publicKeyPem: string }) & {
+      authToken?: string;
+      tokenId?: string;
+      name?: string;
+    } = { kind: 'ed25519' },
   ): ServiceAccountSecret {
     const generated = 'kind' in key ? generateKey(key.kind, key.rsaBits) : undefined;
     const publicKeyPem = generated?.publicKeyPem ?? (key as { publicKeyPem: string }).publicKeyPem;
     const userId = dfnsId('us', 16);
-    const authToken = key.authToken ?? fakeJwt({ sub: userId, org: this.orgId, kind: 'ServiceAccount' });
+    const tokenId = key.tokenId ?? newTokenId();
+    const name = key.name ?? `Service Account ${this.serviceAccounts + 1}`;
     const credId = opaque(24);
+    const authToken =
+      key.authToken ??
+      this.issue({ tokenKind: 'ServiceAccount', orgId: this.orgId, jti: tokenId, userId, username: name });
+    this.serviceAccounts += 1;
+    this.storeToken(this.tokenRecord(tokenId, 'ServiceAccount', name, userId, credId));
+    this.accessTokens.set(tokenId, authToken);
     this.accounts.set(authToken, {
       authToken,
       userId,
+      tokenId,
       credentials: new Map([[credId, createPublicKey(publicKeyPem)]]),
     });
     ISSUED.add(authToken);
     if (generated) ISSUED.add(generated.privateKeyPem);
     return { authToken, credId, privateKey: generated?.privateKeyPem ?? '' };
+  }
+
+  /**
+   * The token ID of a bearer this sandbox accepts: a service account's (its `jti` when it is an access token) or a
+   * PAT's access token.
+   *
+   * @throws for a bearer the sandbox does not know (or one revoked with {@link DfnsSandbox.revokeAuthToken})
+   */
+  tokenIdOf(authToken: string): string {
+    return this.accountOf(authToken).tokenId;
+  }
+
+  /**
+   * The access token of a PAT or service account of this sandbox, issued when first asked for (a PAT of
+   * {@link DfnsSandbox.seedPats} has none until then): a bearer the sandbox accepts until the token is deactivated.
+   * It has no key credential, so it cannot sign a user action; it can read (`GET /auth/pats/{id}`).
+   *
+   * @throws for an unknown token ID
+   */
+  accessTokenOf(tokenId: string): string {
+    const issued = this.accessTokens.get(tokenId);
+    if (issued !== undefined) return issued;
+    const pat = this.pats.get(tokenId);
+    if (!pat) throw new Error(`unknown token ${tokenId}`);
+    const accessToken = this.issue({
+      tokenKind: 'Pat',
+      orgId: this.orgId,
+      jti: tokenId,
+      userId: pat.linkedUserId,
+      issuedAt: new Date(pat.dateCreated),
+    });
+    this.accessTokens.set(tokenId, accessToken);
+    this.accounts.set(accessToken, {
+      authToken: accessToken,
+      userId: pat.linkedUserId,
+      tokenId,
+      credentials: new Map(),
+    });
+    return accessToken;
+  }
+
+  /**
+   * A Dfns access token with any claims, signed by this sandbox, for values a test sends where a token ID belongs:
+   * a PAT's token (the default: a fresh token ID in this organisation), one of another organisation
+   * (`{ orgId: dfnsId('or', 16) }`), a login token naming no token ID (`{ tokenKind: 'Token' }`: `jti` a `uj-…`
+   * ID)... It is added to {@link issuedSecrets} and is no bearer of this sandbox (a request with it answers 401).
+   */
+  accessTokenFor(options: AccessTokenOptions = {}): string {
+    return this.issue({ ...options, orgId: options.orgId ?? this.orgId });
   }
 
   /**
@@ -238,29 +325,18 @@ export class DfnsSandbox {
     this.accounts.delete(authToken);
   }
 
-  /** Adds a PAT (active unless said otherwise) and returns it. */
-  addPat(fields: Partial<Pick<SandboxPat, 'tokenId' | 'isActive' | 'name' | 'linkedUserId'>> = {}): SandboxPat {
-    const tokenId = fields.tokenId ?? newTokenId();
-    const pat: SandboxPat = {
-      tokenId,
-      isActive: fields.isActive ?? true,
-      kind: 'Pat',
-      name: fields.name ?? `pat ${tokenId.slice(-6)}`,
-      credId: opaque(24),
-      linkedUserId: fields.linkedUserId ?? dfnsId('us', 16),
-      linkedAppId: '',
-      orgId: this.orgId,
-      dateCreated: new Date().toISOString(),
-      permissionAssignments: [],
-      publicKey: '',
-    };
-    this.pats.set(tokenId, pat);
-    return { ...pat };
+  /**
+   * Adds a PAT (active unless said otherwise) and returns it with its access token (see
+   * {@link DfnsSandbox.accessTokenOf}), as Dfns answers its creation.
+   */
+  addPat(fields: Partial<Pick<SandboxPat, 'tokenId' | 'isActive' | 'name' | 'linkedUserId'>> = {}): IssuedPat {
+    const pat = this.storePat(fields);
+    return { ...pat, accessToken: this.accessTokenOf(pat.tokenId) };
   }
 
-  /** Adds `count` active PATs and returns their token IDs. */
+  /** Adds `count` active PATs and returns their token IDs (their access tokens are issued only when asked for). */
   seedPats(count: number): string[] {
-    return Array.from({ length: count }, () => this.addPat().tokenId);
+    return Array.from({ length: count }, () => this.storePat({}).tokenId);
   }
 
   /** A copy of a PAT's current state, or `undefined` if the sandbox does not know it. */
@@ -441,9 +517,64 @@ export class DfnsSandbox {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer (\S+)$/.exec(header);
     const account = match ? this.accounts.get(match[1] as string) : undefined;
-    if (!account)
+    // A deactivated token is refused like an unknown one: the revoker that switched its own token off is locked out.
+    if (!account || this.pats.get(account.tokenId)?.isActive === false)
       throw new HttpError(401, match ? 'Unauthorized: invalid or expired token' : 'Unauthorized: missing bearer token');
     return account;
+  }
+
+  /** Signs an access token and counts it as issued. */
+  private issue(spec: AccessTokenSpec): string {
+    const token = this.signer.sign(accessTokenClaims(spec));
+    ISSUED.add(token);
+    return token;
+  }
+
+  /** Adds a PAT to the store, without an access token. */
+  private storePat(fields: Partial<Pick<SandboxPat, 'tokenId' | 'isActive' | 'name' | 'linkedUserId'>>): SandboxPat {
+    const tokenId = fields.tokenId ?? newTokenId();
+    const pat = this.tokenRecord(
+      tokenId,
+      'Pat',
+      fields.name ?? `pat ${tokenId.slice(-6)}`,
+      fields.linkedUserId ?? dfnsId('us', 16),
+      opaque(24),
+    );
+    if (fields.isActive === false) pat.isActive = false;
+    this.storeToken(pat);
+    return { ...pat };
+  }
+
+  /** Puts a token in the store. One added again under the same ID is a new token: the old one's bearer is gone. */
+  private storeToken(record: SandboxPat): void {
+    const previous = this.accessTokens.get(record.tokenId);
+    if (previous !== undefined) {
+      this.accounts.delete(previous);
+      this.accessTokens.delete(record.tokenId);
+    }
+    this.pats.set(record.tokenId, record);
+  }
+
+  private tokenRecord(
+    tokenId: string,
+    kind: SandboxPat['kind'],
+    name: string,
+    linkedUserId: string,
+    credId: string,
+  ): SandboxPat {
+    return {
+      tokenId,
+      isActive: true,
+      kind,
+      name,
+      credId,
+      linkedUserId,
+      linkedAppId: '',
+      orgId: this.orgId,
+      dateCreated: new Date().toISOString(),
+      permissionAssignments: [],
+      publicKey: '',
+    };
   }
 
   private accountOf(authToken: string): ServiceAccount {
@@ -694,10 +825,4 @@ function flattenHeaders(req: IncomingMessage): Record<string, string> {
     if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return out;
-}
-
-/** A JWT-shaped opaque token (unsigned: the sandbox looks tokens up, it does not verify them). */
-function fakeJwt(claims: Record<string, string>): string {
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  return `${part({ alg: 'EdDSA', typ: 'JWT' })}.${part({ ...claims, jti: opaque(8) })}.${opaque(48)}`;
 }
