@@ -7,6 +7,7 @@
  */
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as z from 'zod';
+import { readAccessToken } from './dfns/access-token.js';
 import type { ServiceAccountCredential } from './dfns/client.js';
 import { InvalidPrivateKeyError, SigningKey } from './dfns/signing.js';
 
@@ -86,11 +87,15 @@ export function parseCredentialSecret(secretString: string, secretId: string): S
     const rule = issue?.code === 'invalid_type' && issue.path.length === 0 ? 'must be a JSON object' : issue?.message;
     throw new CredentialError('malformed', `secret ${secretId}: ${field} ${rule}`);
   }
+  // What the token says of itself (decoded, not verified): the token to protect, and our organisation.
+  const { tokenId: ownTokenId, orgId } = readAccessToken(parsed.data.authToken) ?? {};
   try {
     return {
       authToken: parsed.data.authToken,
       credId: parsed.data.credId,
       key: SigningKey.fromPem(parsed.data.privateKey),
+      ...(ownTokenId === undefined ? {} : { ownTokenId }),
+      ...(orgId === undefined ? {} : { orgId }),
     };
   } catch (error) {
     if (error instanceof InvalidPrivateKeyError)

@@ -54,6 +54,7 @@ export const CONTINUATION_KEYS = [
   'continuationCount',
   'originalSenderId',
   'originalSentAt',
+  'receivedAs',
 ] as const;
 
 /** The continuation to send, or why the chain ends here. */
@@ -64,6 +65,8 @@ export type ContinuationPlan =
 /**
  * Builds the continuation of a record for `tokenIds`.
  *
+ * @param tokenIds the tokens to continue: IDs only, a leaked access token travels as the ID it named
+ * @param receivedAs token ID → `jwt sha256:<hex>` for those of `tokenIds` received as a leaked access token
  * @param metadata the request's metadata (continuation fields included when it is one)
  * @param delivery the record's delivery attributes
  * @param ownRoleId the unique ID of the function's role (`AROA…`): continuation attribution is trusted only from
@@ -73,6 +76,7 @@ export type ContinuationPlan =
  */
 export function planContinuation(
   tokenIds: readonly string[],
+  receivedAs: Readonly<Record<string, string>>,
   metadata: RequestMetadata,
   delivery: Delivery,
   ownRoleId: string | undefined,
@@ -97,6 +101,7 @@ export function planContinuation(
   const trusted = fromUs && metadata.originalSenderId !== undefined && metadata.originalSentAt !== undefined;
   const body = {
     tokenIds,
+    ...(Object.keys(receivedAs).length === 0 ? {} : { receivedAs }),
     ...pickDefined(metadata, ['incidentId', 'reason', 'requestedBy']),
     ...(metadata.dryRun ? { dryRun: true } : {}),
     continuationOf: metadata.continuationOf ?? delivery.messageId,

@@ -17,7 +17,7 @@ import type { CallOptions, Pat, ServiceAccountCredential } from '../lib/dfns/cli
 import { DfnsApiError, DfnsError } from '../lib/dfns/errors.js';
 import { CredentialError, type CredentialSource } from '../lib/credentials.js';
 import type { AuditSink } from './audit.js';
-import { classify, type Classification, type Outcome } from './outcomes.js';
+import { classify, OWN_TOKEN_DETAIL, type Classification, type Outcome } from './outcomes.js';
 import type { RequestBudget } from './request-budget.js';
 import { decideRetry, parseRetryAfter, type RetryPolicy } from './retry-policy.js';
 
@@ -98,6 +98,7 @@ export async function deactivateTokens(
   tokenIds: string[],
   deps: DeactivationDeps,
   stopAt: number,
+  credential: ServiceAccountCredential,
 ): Promise<DeactivationReport> {
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? Math.random;
@@ -114,7 +115,7 @@ export async function deactivateTokens(
   let anyStarted = false;
   let anyThrottled = false;
   let anyRefused = false;
-  let current: Promise<ServiceAccountCredential> | undefined;
+  let current = Promise.resolve(credential);
   let refreshed: Promise<ServiceAccountCredential> | undefined;
 
   // A flow that has to wait for room starts only if it can still finish: a request timeout (at most
@@ -163,8 +164,9 @@ export async function deactivateTokens(
     });
     if (stop.signal.aborted) return late('the invocation deadline is near');
     try {
-      current ??= deps.credentials.get(stop.signal);
+      // A secret refetched for another token's 401 may name another token to protect: checked with each credential.
       let credential = await current;
+      if (credential.ownTokenId === tokenId) return done('protected', OWN_TOKEN_DETAIL);
       let refetched = false;
       let lastDetail = '';
       for (let n = 1; ; n += 1) {
@@ -203,6 +205,7 @@ export async function deactivateTokens(
           refetched = true;
           if (!refreshed) current = refreshed = deps.credentials.refresh(stop.signal);
           const fresh = await refreshed;
+          if (fresh.ownTokenId === tokenId) return done('protected', OWN_TOKEN_DETAIL);
           if (fresh !== credential) {
             credential = fresh;
             n -= 1;

@@ -6,6 +6,7 @@
  * appear only there.
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { maskSecrets } from '../lib/secret-values.js';
 import type { Outcome } from './outcomes.js';
 import { MAX_BODY_BYTES, type RequestMetadata } from './request.js';
 
@@ -13,6 +14,8 @@ import { MAX_BODY_BYTES, type RequestMetadata } from './request.js';
 export interface DeadLetterFailure {
   /** The token ID, or the raw value as received when it was not a token ID (`null` when the body had none). */
   tokenId: unknown;
+  /** `jwt sha256:<hex>` when the token was named by a leaked access token (CONTRACT section 4). */
+  receivedAs?: string;
   outcome: Outcome;
   detail: string;
 }
@@ -129,8 +132,12 @@ function fitFailures(message: DeadLetterMessage): DeadLetterMessage {
   return { ...message, failures, failuresTruncated: true, failuresNotShown: all.length - failures.length };
 }
 
-/** The original body, or as much of its start as fits once JSON-escaped (escaping can grow text sixfold). */
-function keepBody(body: string): { body: string; bodyTruncated?: true } {
+/**
+ * The original body, secret-shaped runs shown only as fingerprints (CONTRACT section 6), or as much of its start as
+ * fits once JSON-escaped (escaping can grow text sixfold).
+ */
+function keepBody(received: string): { body: string; bodyTruncated?: true } {
+  const body = maskSecrets(received, { longRuns: true });
   if (JSON.stringify(body).length <= MAX_DEAD_LETTER_BODY_CHARS) return { body };
   let head = body.slice(0, MAX_DEAD_LETTER_BODY_CHARS);
   while (JSON.stringify(head).length > MAX_DEAD_LETTER_BODY_CHARS) head = head.slice(0, Math.floor(head.length * 0.75));

@@ -35,6 +35,10 @@ export type Outcome = (typeof OUTCOMES)[number];
 /** Outcomes whose token is dead-lettered for a human (CONTRACT section 5, "what happens to the record"). */
 export const DEAD_LETTER_OUTCOMES: ReadonlySet<Outcome> = new Set(['protected', 'invalid', 'not_found', 'rejected']);
 
+/** Why the token the function authenticates with is `protected` (CONTRACT section 3). */
+export const OWN_TOKEN_DETAIL =
+  'the token this function authenticates with (named by its service-account token): never deactivated by it';
+
 /** The result of classifying one failed deactivation attempt. */
 export interface Classification {
   outcome: Outcome;

@@ -3,10 +3,15 @@
  * function's own role are dropped; and each token is decided in the CONTRACT section 5 order (`invalid`,
  * `protected`, `dry_run`, `already_inactive` known to this container for this request), the rest left to Dfns. The
  * record's attribution (who sent it and when, what its envelope claims) is read here too.
+ *
+ * Planning needs the credential (CONTRACT section 5): the token it names is protected, and a leaked access token
+ * stands for its token ID only when it names the credential's organisation. Without the credential, every token
+ * that would need it ends `failed` and the record is retried, dry runs included.
  */
+import type { ServiceAccountCredential } from '../lib/dfns/client.js';
 import { CONTINUATION_KEYS, sentByOwnRole } from './continuation.js';
 import type { Attribution } from './dead-letter.js';
-import type { Outcome } from './outcomes.js';
+import { OWN_TOKEN_DETAIL, type Outcome } from './outcomes.js';
 import {
   InvalidRequestError,
   parseRequest,
@@ -15,9 +20,16 @@ import {
   type RevocationRequest,
 } from './request.js';
 import type { BatchDeps, BatchRecord } from './revoke-batch.js';
+import type { TokenEntry } from './token-entry.js';
 
 /** One token of a record: decided locally, or to be deactivated at Dfns. */
-export type PlannedItem = { tokenId: unknown; outcome: Outcome; detail: string } | { tokenId: string; dfns: true };
+export type PlannedItem = ({ tokenId: unknown; outcome: Outcome; detail: string } | { tokenId: string; dfns: true }) & {
+  /** `jwt sha256:<hex>` when the token was named by a leaked access token. */
+  receivedAs?: string;
+};
+
+/** The service-account credential as planning sees it: loaded, or why not (a message for the tokens' detail). */
+export type CredentialState = { credential: ServiceAccountCredential } | { failed: string };
 
 /** One record, planned. */
 export interface Plan {
@@ -40,6 +52,7 @@ export interface Plan {
 export function planRecord(
   record: BatchRecord,
   { settings, audit, finished }: Pick<BatchDeps, 'settings' | 'audit' | 'finished'>,
+  loaded: CredentialState,
 ): Plan {
   if (!Number.isInteger(record.receiveCount) || record.receiveCount < 1) {
     audit.warning('ApproximateReceiveCount is missing or not a positive integer: treated as a first delivery', {
@@ -73,29 +86,82 @@ export function planRecord(
     audit.warning('request fields ignored or cut', { messageId: record.messageId, warnings: request.warnings });
   }
   const dryRun = settings.dryRun || request.dryRun;
+  const credential = 'credential' in loaded ? loaded.credential : undefined;
+  const planned = new Set<string>();
+  const items: PlannedItem[] = [];
+  for (const entry of request.entries) {
+    const named = nameOf(entry, loaded, request.receivedAs);
+    if ('decided' in named) {
+      items.push(named.decided);
+      continue;
+    }
+    const { tokenId, receivedAs } = named;
+    // A leaked token and its own ID in one request are one token: one outcome.
+    if (planned.has(tokenId)) continue;
+    planned.add(tokenId);
+    const item = (fields: { outcome: Outcome; detail: string } | { dfns: true }): PlannedItem => ({
+      tokenId,
+      ...fields,
+      ...(receivedAs === undefined ? {} : { receivedAs }),
+    });
+    if (settings.protectedTokenIds.has(tokenId)) {
+      items.push(item({ outcome: 'protected', detail: 'on the protected list (PROTECTED_TOKEN_IDS)' }));
+    } else if (!credential) {
+      // Whether it is the function's own token cannot be told: not even a dry run is decided without the credential.
+      items.push(item({ outcome: 'failed', detail: (loaded as { failed: string }).failed }));
+    } else if (tokenId === credential.ownTokenId) {
+      items.push(item({ outcome: 'protected', detail: OWN_TOKEN_DETAIL }));
+    } else if (dryRun) {
+      const why = settings.dryRun ? 'DRY_RUN is on' : 'the request asked for a dry run';
+      items.push(item({ outcome: 'dry_run', detail: `${why}: not deactivated` }));
+    } else {
+      const known = finished.get(request.continuationOf ?? record.messageId, tokenId);
+      items.push(
+        known
+          ? item({
+              outcome: 'already_inactive',
+              detail: `switched off for this request at ${known.at} by delivery ${known.messageId}: no Dfns call`,
+            })
+          : item({ dfns: true }),
+      );
+    }
+  }
   return {
     record,
     source: request.source,
     metadata: metadataOf(request),
     refused: false,
     attribution: attributionOf(record, request, request.claims),
-    items: request.entries.map((entry): PlannedItem => {
-      if (!entry.valid) return { tokenId: entry.raw, outcome: 'invalid', detail: entry.detail };
-      if (settings.protectedTokenIds.has(entry.tokenId)) {
-        return { tokenId: entry.tokenId, outcome: 'protected', detail: 'on the protected list (PROTECTED_TOKEN_IDS)' };
-      }
-      if (dryRun) {
-        const why = settings.dryRun ? 'DRY_RUN is on' : 'the request asked for a dry run';
-        return { tokenId: entry.tokenId, outcome: 'dry_run', detail: `${why}: not deactivated` };
-      }
-      const known = finished.get(request.continuationOf ?? record.messageId, entry.tokenId);
-      if (known) {
-        const detail = `switched off for this request at ${known.at} by delivery ${known.messageId}: no Dfns call`;
-        return { tokenId: entry.tokenId, outcome: 'already_inactive', detail };
-      }
-      return { tokenId: entry.tokenId, dfns: true };
-    }),
+    items,
   };
+}
+
+/**
+ * The token ID an entry names: a valid ID, or the ID a leaked access token of the credential's organisation names
+ * (CONTRACT section 4). Otherwise the entry is decided here: `invalid`, or `failed` for a leaked token while the
+ * credential is not loaded (whether it is ours cannot be told yet: the record is retried).
+ */
+function nameOf(
+  entry: TokenEntry,
+  loaded: CredentialState,
+  continued: Readonly<Record<string, string>> | undefined,
+): { tokenId: string; receivedAs?: string } | { decided: PlannedItem } {
+  if (entry.valid) {
+    const receivedAs = continued?.[entry.tokenId];
+    return { tokenId: entry.tokenId, ...(receivedAs === undefined ? {} : { receivedAs }) };
+  }
+  const invalid = (detail: string) => ({ decided: { tokenId: entry.raw, outcome: 'invalid' as const, detail } });
+  const { leaked } = entry;
+  if (!leaked) return invalid(entry.detail);
+  if (!('credential' in loaded)) return { decided: { tokenId: entry.raw, outcome: 'failed', detail: loaded.failed } };
+  const { orgId } = loaded.credential;
+  if (orgId === undefined) {
+    return invalid(
+      `${entry.detail}; the service-account token names no organisation to match it with: give the token ID`,
+    );
+  }
+  if (leaked.orgId !== orgId) return invalid(`${entry.detail}; not of this organisation (${orgId}): not revoked`);
+  return { tokenId: leaked.tokenId, receivedAs: leaked.receivedAs };
 }
 
 /** The metadata a request carries on (into audit lines, dead letters and continuations). */

@@ -11,6 +11,8 @@
  */
 import * as z from 'zod';
 import { TOKEN_ID_PATTERN } from '../lib/dfns/client.js';
+import { maskSecrets } from '../lib/secret-values.js';
+import { dedupe, entryOf, plainTextValues, type TokenEntry } from './token-entry.js';
 
 /** At most this many token IDs per message (CONTRACT section 4). */
 export const MAX_TOKEN_IDS = 100;
@@ -18,11 +20,6 @@ export const MAX_TOKEN_IDS = 100;
 export const MAX_BODY_BYTES = 256 * 1024;
 /** Longest kept metadata string, in characters: they go to every audit line and dead-letter message. */
 export const MAX_METADATA_CHARS = 1_000;
-
-/** One entry of a request's token list, as received and as validated. */
-export type TokenEntry =
-  | { valid: true; tokenId: string; raw: unknown }
-  | { valid: false; raw: unknown; detail: string };
 
 /** Which format a request came in: its envelope, or plain text. */
 export type RequestSource = 'json' | 'sns' | 'eventbridge' | 'text';
@@ -79,6 +76,8 @@ export interface RequestMetadata {
   /** The original record's `SenderId` and `SentTimestamp` (ISO 8601), as the continuation claims them. */
   originalSenderId?: string;
   originalSentAt?: string;
+  /** Token ID → `jwt sha256:<hex>`: the tokens the original request named by a leaked access token. */
+  receivedAs?: Record<string, string>;
 }
 
 /** The continuation fields and what each must be; anything else is ignored with a warning. */
@@ -88,6 +87,7 @@ const CONTINUATION_FIELDS = {
   continuationCount: z.number().int().min(1).max(1_000_000),
   originalSenderId: z.string().min(1).max(256),
   originalSentAt: z.iso.datetime(),
+  receivedAs: z.record(z.string().regex(TOKEN_ID_PATTERN), z.string().regex(/^jwt sha256:[0-9a-f]{64}$/)),
 } as const;
 
 /** The body is not a usable request; the record is dead-lettered as `invalid` with this detail. */
@@ -102,32 +102,6 @@ export class InvalidRequestError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Longest JSON form of a rejected raw value kept as received, in characters; larger ones are described. */
-export const MAX_RAW_VALUE_CHARS = 1_000;
-
-const ASCII_WHITESPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
-
-/**
- * Validates one token ID as received: ASCII whitespace around it is trimmed, nothing else is repaired.
- *
- * @returns the token ID, or the rule it broke (naming what is wrong, never guessing what was meant)
- */
-export function validateTokenId(raw: unknown): { valid: true; tokenId: string } | { valid: false; detail: string } {
-  if (typeof raw !== 'string')
-    return { valid: false, detail: `not a string (got ${raw === null ? 'null' : typeof raw})` };
-  const tokenId = raw.replace(ASCII_WHITESPACE, '');
-  if (tokenId === '') return { valid: false, detail: 'empty' };
-  if (TOKEN_ID_PATTERN.test(tokenId)) return { valid: true, tokenId };
-  // eslint-disable-next-line no-control-regex
-  if (/[^\x21-\x7e]/.test(tokenId)) {
-    return { valid: false, detail: 'contains whitespace, control, zero-width or non-ASCII characters' };
-  }
-  if (/[/\\.%?#]/.test(tokenId)) return { valid: false, detail: 'contains path characters (/ \\ . % ? #)' };
-  if (/[A-Z]/.test(tokenId))
-    return { valid: false, detail: `contains upper-case letters; does not match ${TOKEN_ID_PATTERN.source}` };
-  return { valid: false, detail: `does not match ${TOKEN_ID_PATTERN.source}` };
 }
 
 /**
@@ -173,7 +147,9 @@ function decode(body: string, contentEncoding: string | undefined): { text: stri
   const encoding = contentEncoding?.trim().toLowerCase();
   if (encoding === undefined || encoding === '' || encoding === 'identity') return { text: body };
   if (encoding !== 'base64') {
-    throw new InvalidRequestError(`contentEncoding "${contentEncoding}" is not supported; use base64 or none`);
+    // The attribute is the sender's text: shown only when short and printable.
+    const shown = /^[\x20-\x7e]{1,32}$/.test(contentEncoding ?? '') ? `"${contentEncoding}"` : 'of this record';
+    throw new InvalidRequestError(`contentEncoding ${shown} is not supported; use base64 or none`);
   }
   const compact = body.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 !== 0) {
@@ -252,14 +228,11 @@ function unwrap(text: string): {
 function textRequest(text: string, source: string): RevocationRequest {
   // ASCII whitespace only (CONTRACT section 4): a non-breaking or zero-width space stays in the value and makes it
   // invalid, exactly as in a JSON request, rather than being silently taken for a separator.
-  const raws = text.split(PLAIN_TEXT_SEPARATORS).filter((piece) => piece !== '');
+  const raws = plainTextValues(text);
   if (raws.length === 0) throw new InvalidRequestError('body holds no token ID', {}, source);
   const entries = limited(dedupe(raws.map((raw) => entryOf(raw))), {}, source);
   return { source, entries, dryRun: false, warnings: [] };
 }
-
-/** Separators of token IDs in plain text: ASCII whitespace and commas. */
-export const PLAIN_TEXT_SEPARATORS = /[\t\n\v\f\r ,]+/;
 
 /** Most entries (valid or not) read from one message, to bound the work on a hostile body. */
 const MAX_ENTRIES = 1_000;
@@ -330,8 +303,11 @@ function readMetadata(request: Record<string, unknown>, warnings: string[]): Req
       warnings.push(`${field} ignored: must be a string`);
       continue;
     }
-    if (value.length > MAX_METADATA_CHARS) warnings.push(`${field} cut to ${MAX_METADATA_CHARS} characters`);
-    out[field] = cut(value, MAX_METADATA_CHARS);
+    // A leaked secret pasted into a reason must not reach every audit line: only its fingerprint does.
+    const masked = maskSecrets(value, { longRuns: false });
+    if (masked !== value) warnings.push(`${field}: a secret-shaped value is shown only as its fingerprint`);
+    if (masked.length > MAX_METADATA_CHARS) warnings.push(`${field} cut to ${MAX_METADATA_CHARS} characters`);
+    out[field] = cut(masked, MAX_METADATA_CHARS);
   }
   if (request.dryRun === true) out.dryRun = true;
   for (const [field, schema] of Object.entries(CONTINUATION_FIELDS) as Array<
@@ -351,40 +327,4 @@ function cut(text: string, max: number): string {
   if (text.length <= max) return text;
   const head = text.slice(0, max);
   return /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
-}
-
-/** Validates one raw entry; a rejected object or array is kept as received only if it is small and printable. */
-function entryOf(raw: unknown): TokenEntry {
-  const result = validateTokenId(raw);
-  if (result.valid) return { ...result, raw };
-  if (typeof raw === 'string' && raw.length > MAX_RAW_VALUE_CHARS) {
-    return { ...result, raw: `<string not copied: ${raw.length} characters>` };
-  }
-  if (typeof raw !== 'object' || raw === null) return { ...result, raw };
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(raw);
-  } catch {
-    // nested too deep to serialise
-  }
-  const kept =
-    json !== undefined && json.length <= MAX_RAW_VALUE_CHARS
-      ? raw
-      : `<${Array.isArray(raw) ? 'array' : 'object'} not copied: ${json === undefined ? 'nested too deep' : `${json.length} characters of JSON`}>`;
-  return { ...result, raw: kept };
-}
-
-/** Drops repeats: the same valid token ID, or the same invalid raw value (objects and arrays are all kept). */
-function dedupe(entries: TokenEntry[]): TokenEntry[] {
-  const seen = new Set<unknown>();
-  return entries.filter((entry) => {
-    const key = entry.valid
-      ? `id:${entry.tokenId}`
-      : typeof entry.raw === 'object' && entry.raw !== null
-        ? entry
-        : `raw:${typeof entry.raw}:${String(entry.raw)}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }

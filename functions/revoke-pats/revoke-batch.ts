@@ -17,7 +17,14 @@
 import { MIN_DEADLINE_MARGIN_MS, REQUESTS_PER_TOKEN, type SourceQueue } from '../lib/config.js';
 import type { Pat } from '../lib/dfns/client.js';
 import { formatError } from '../lib/format-error.js';
-import { deactivateTokens, systemClock, type DeactivationDeps, type DeactivationResult } from './deactivate-tokens.js';
+import { loadCredential } from './admission.js';
+import {
+  deactivateTokens,
+  systemClock,
+  type DeactivationDeps,
+  type DeactivationReport,
+  type DeactivationResult,
+} from './deactivate-tokens.js';
 import { planContinuation, queueOf, type ContinuationSender, type Delivery } from './continuation.js';
 import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from './dead-letter.js';
 import type { FinishedTokens } from './finished-tokens.js';
@@ -59,6 +66,15 @@ export interface BatchDeps extends DeactivationDeps {
   finished: FinishedTokens;
 }
 
+/** The Dfns half's report when no token could be sent (the credential did not load). */
+const NOTHING_SENT: DeactivationReport = {
+  results: new Map(),
+  stillRejected: 0,
+  started: false,
+  throttled: false,
+  budgetRefused: false,
+};
+
 /** Time kept back to log, publish metrics and answer Lambda after the last dead-letter send, ms. */
 export const RESPONSE_RESERVE_MS = 500;
 
@@ -80,6 +96,8 @@ export interface TokenResult {
   late?: true;
   /** `failed` and at the end of its continuation chain: dead-lettered now, as on a last receive. */
   final?: true;
+  /** `jwt sha256:<hex>` when the token was named by a leaked access token (CONTRACT section 4). */
+  receivedAs?: string;
 }
 
 /** The batch's verdict. */
@@ -134,12 +152,19 @@ export async function revokeBatch(
   // A function-wide dry run stops revocation silently: say so on every invocation (the stack pages on it where
   // the environment's settings say the dry run is off).
   if (deps.settings.dryRun) deps.audit.dryRunActive();
-  const stopAt = (deps.clock ?? systemClock).now() + invocation.remainingMs - margin;
-  const plans = records.map((record) => planRecord(record, deps));
+  const clock = deps.clock ?? systemClock;
+  const stopAt = clock.now() + invocation.remainingMs - margin;
+  // The credential before planning (CONTRACT section 5): an empty batch needs nothing.
+  const loaded = records.length > 0 ? await loadCredential(deps, clock, stopAt) : { state: { failed: 'no records' } };
+  const plans = records.map((record) => planRecord(record, deps, loaded.state));
   const unique = new Set<string>();
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
-  const report = await deactivateTokens([...unique], deps, stopAt);
-  const { results: dfns, configFault, stillRejected } = report;
+  const report =
+    'credential' in loaded.state
+      ? await deactivateTokens([...unique], deps, stopAt, loaded.state.credential)
+      : NOTHING_SENT;
+  const { results: dfns, stillRejected } = report;
+  const configFault = loaded.configFault ?? report.configFault;
   const waitedMs = unique.size > 0 ? deps.budget.takeWaitedMs() : 0;
   if (unique.size > 0) deps.audit.budgetWait(waitedMs);
   // An invocation that started nothing and neither waited for the budget nor was refused by it (or by a 429) only
@@ -178,6 +203,7 @@ export async function revokeBatch(
       }
       deps.audit.outcome({
         tokenId: token.tokenId,
+        ...(token.receivedAs === undefined ? {} : { receivedAs: token.receivedAs }),
         outcome: token.outcome,
         messageId: token.messageId,
         source: p.source,
@@ -205,7 +231,11 @@ async function settle(
   sendDeadline: AbortSignal,
 ): Promise<{ plan: Plan; tokens: Array<TokenResult & { pat?: Pat }>; retry: boolean }> {
   let tokens = p.items.map((item): TokenResult & { pat?: Pat } => {
-    const base = { messageId: p.record.messageId, tokenId: item.tokenId };
+    const base = {
+      messageId: p.record.messageId,
+      tokenId: item.tokenId,
+      ...(item.receivedAs === undefined ? {} : { receivedAs: item.receivedAs }),
+    };
     if (!('dfns' in item)) return { ...base, outcome: item.outcome, detail: item.detail };
     const result = dfns.get(item.tokenId) as DeactivationResult;
     return { ...base, ...result };
@@ -228,6 +258,7 @@ async function settle(
     .filter((t) => DEAD_LETTER_OUTCOMES.has(t.outcome) || t.outcome === 'failed')
     .map((t) => ({
       tokenId: t.tokenId,
+      ...(t.receivedAs === undefined ? {} : { receivedAs: t.receivedAs }),
       outcome: t.outcome,
       detail:
         t.outcome === 'failed' && !t.final
@@ -281,9 +312,20 @@ async function continueLate(
   if (!queue) return 'retry';
   const unfinished = tokens.filter((t) => t.outcome === 'failed');
   const tokenIds = unfinished.map((t) => t.tokenId as string);
+  const receivedAs = Object.fromEntries(
+    unfinished.flatMap((t) => (t.receivedAs === undefined ? [] : [[t.tokenId as string, t.receivedAs]])),
+  );
   const clock = deps.clock ?? systemClock;
   const delayMs = deps.budget.nextRoom(REQUESTS_PER_TOKEN) - clock.now();
-  const planned = planContinuation(tokenIds, p.metadata, p.record, deps.settings.ownRoleId, delayMs, Date.now());
+  const planned = planContinuation(
+    tokenIds,
+    receivedAs,
+    p.metadata,
+    p.record,
+    deps.settings.ownRoleId,
+    delayMs,
+    Date.now(),
+  );
   if (!planned.send) {
     return tokens.map((t) =>
       t.outcome === 'failed' ? { ...t, detail: `${t.detail}; ${planned.why}`, final: true } : t,

@@ -162,7 +162,8 @@ describe('safety: protected tokens, dry runs, approvals', () => {
     expect(response.batchItemFailures).toEqual([]);
     expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([true, true]);
     expect(world.sandbox.requestCount).toBe(0);
-    expect(world.secrets.calls).toEqual([]);
+    // The credential is loaded even so (CONTRACT section 5): it names the token that must never be switched off.
+    expect(world.secrets.calls).toEqual(['pat-revoker/dfns-credential']);
     expect(outcomes()).toEqual([
       ['m1', tokens[0], 'dry_run'],
       ['m1', unknownId, 'dry_run'],
@@ -456,7 +457,8 @@ describe('hostile and odd input never fails the batch', () => {
 
   it('a body over 256 KB is dead-lettered whole, telling to split it', async () => {
     const { tokenId } = world.sandbox.addPat();
-    const body = JSON.stringify({ tokenIds: [tokenId], reason: 'x'.repeat(300 * 1024) });
+    // Words, not one run: a run of over 64 base64 characters is shown only as a fingerprint, and would not be cut.
+    const body = JSON.stringify({ tokenIds: [tokenId], reason: 'many words '.repeat(28 * 1024) });
     const response = await world.handler()([{ messageId: 'big', body }]);
     expect(response.batchItemFailures).toEqual([]);
     expect(world.sandbox.isActive(tokenId)).toBe(true);

@@ -19,12 +19,8 @@ import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, ENVIRONMENT_NAMES, type EnvironmentName } from '../../infra/environments.js';
 import { formatError } from '../../functions/lib/format-error.js';
 import { capLines, listed, notShownMarker } from '../../functions/lib/output-cap.js';
-import {
-  MAX_METADATA_CHARS,
-  MAX_TOKEN_IDS,
-  PLAIN_TEXT_SEPARATORS,
-  validateTokenId,
-} from '../../functions/revoke-pats/request.js';
+import { MAX_METADATA_CHARS, MAX_TOKEN_IDS } from '../../functions/revoke-pats/request.js';
+import { entryOf, plainTextValues } from '../../functions/revoke-pats/token-entry.js';
 
 /** Where the CLI reads and writes; injectable for tests. */
 export interface CliIo {
@@ -186,15 +182,16 @@ async function enqueue(
         `cannot read --file ${values.file}: ${(error as { code?: string } | undefined)?.code ?? formatError(error)}`,
       );
     }
-    for (const piece of text.split(PLAIN_TEXT_SEPARATORS)) if (piece !== '') raw.push(piece);
+    for (const piece of plainTextValues(text)) raw.push(piece);
   }
   if (raw.length === 0) throw new UsageError('no token ID: give them as arguments or with --file');
   const invalid: string[] = [];
   const tokenIds = new Set<string>();
   for (const value of raw) {
-    const result = validateTokenId(value);
-    if (result.valid) tokenIds.add(result.tokenId);
-    else invalid.push(`  ${JSON.stringify(value)}: ${result.detail}`);
+    // A secret pasted by mistake is shown only as its fingerprint, as the function shows it.
+    const entry = entryOf(value);
+    if (entry.valid) tokenIds.add(entry.tokenId);
+    else invalid.push(`  ${JSON.stringify(entry.raw)}: ${entry.detail}`);
   }
   if (invalid.length > 0) {
     const { shown, notShown } = listed(invalid);

@@ -44,6 +44,10 @@ export interface ServiceAccountCredential {
   readonly credId: string;
   /** The parsed private key of that credential. */
   readonly key: SigningKey;
+  /** The token ID `authToken` names (CONTRACT section 3): never deactivated by this function. */
+  readonly ownTokenId?: string;
+  /** The organisation `authToken` names: a leaked access token is revoked only if it names the same one. */
+  readonly orgId?: string;
 }
 
 /** The PAT object Dfns returns (dfns-protocol.md, "The PAT object"); unknown fields are kept. */
