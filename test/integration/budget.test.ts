@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * The request budget and continuations (CONTRACT section 8) through the real handler, with records really received
  * from a loopback SQS (real receipt handles, attributes and eventSourceARN) and the Dfns sandbox. Budget waits run
@@ -209,6 +210,29 @@ describe('continuations: late, not failed, not dead-lettered', () => {
     }
     expect(tokens.map((t) => world.sandbox.isActive(t))).toEqual([false, false, false, false]);
     expect(await world.sqs.drainDeadLetters()).toEqual([]);
+  });
+  it('a token named by a leaked access token travels as its ID and fingerprint, never as the token', async () => {
+    const tokens = world.sandbox.seedPats(2);
+    const leaked = world.sandbox.addPat();
+    const fingerprint = `jwt sha256:${createHash('sha256').update(leaked.accessToken).digest('hex')}`;
+    const event = await deliver({ tokenIds: [...tokens, leaked.accessToken], incidentId: 'INC-J' });
+    const env = { ...SMALL, SOURCE_QUEUE_URLS: queueUrl };
+    expect(await world.eventHandler(env, { clock: virtualClock() })(event, 1_900)).toEqual({ batchItemFailures: [] });
+    expect(outcomes()).toEqual([
+      [tokens[0], 'deactivated'],
+      [tokens[1], 'deactivated'],
+      [leaked.tokenId, 'continued'],
+    ]);
+    const { event: next, body } = await nextContinuation();
+    expect(body).toMatchObject({ tokenIds: [leaked.tokenId], receivedAs: { [leaked.tokenId]: fingerprint } });
+    expect(next.Records[0]!.body).not.toContain(leaked.accessToken.split('.')[1]);
+    await world.eventHandler(env, { clock: virtualClock() })(next, 1_900);
+    expect(output.audit().at(-1)).toMatchObject({
+      tokenId: leaked.tokenId,
+      receivedAs: fingerprint,
+      outcome: 'deactivated',
+    });
+    expect(world.sandbox.isActive(leaked.tokenId)).toBe(false);
   });
 });
 

@@ -149,6 +149,18 @@ describe('enqueue', () => {
     expect(await queued()).toEqual([]);
   });
 
+  it('a leaked access token given as an argument is refused and shown only as its start and fingerprint', async () => {
+    const pat = world.sandbox.addPat();
+    const { code, stderr, stdout } = await cli(['enqueue', pat.accessToken]);
+    expect(code).toBe(2);
+    const fingerprint = createHash('sha256').update(pat.accessToken).digest('hex');
+    expect(stderr).toContain(
+      `"${pat.accessToken.slice(0, 8)}…sha256:${fingerprint}": an access token (JWT) naming ${pat.tokenId}`,
+    );
+    expect(`${stdout}${stderr}`).not.toContain(pat.accessToken.split('.')[1]);
+    expect(await queued()).toEqual([]);
+  });
+
   it('an error line quoting a huge argument stays within the cap', async () => {
     const { code, stderr } = await cli([`x${'y'.repeat(200_000)}`]);
     expect(code).toBe(2);
