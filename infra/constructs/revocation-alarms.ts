@@ -146,6 +146,13 @@ export class RevocationAlarms extends Construct {
     for (const outcome of PAGING_OUTCOMES) {
       this.alarm(`Revocations-${outcome}`, revocations(outcome), 1, why[outcome]);
     }
+    // Every environment: the stack always sets SOURCE_QUEUE_URLS, so every record is proven to come from the queue.
+    this.alarm(
+      'ForgedRecords',
+      new Metric({ namespace, metricName: 'ForgedRecords', dimensionsMap: { service }, statistic: 'Sum', period }),
+      1,
+      "The function refused records that did not come from its queue (ForgedRecords; none was acted on): someone invoked it directly with a forged SQS event, or an event source mapping feeds it a queue it does not know. Check CloudTrail for Invoke calls on this stack's revoker function (Lambda data events) and who made them, and its event source mappings (aws lambda list-event-source-mappings); its ERROR lines say which records were refused and why.",
+    );
     if (props.pageOnDryRun) {
       this.alarm(
         'DryRunActive',

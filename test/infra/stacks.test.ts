@@ -23,6 +23,7 @@ import {
   type EnvironmentSettings,
 } from '../../infra/environments.js';
 import { scratchDir, synthesize, type Synthesized } from '../support/cdk.js';
+import { deniedBy, type Caller } from '../support/iam-policy.js';
 
 let synthesized: Map<string, Synthesized>;
 beforeAll(() => {
@@ -334,6 +335,25 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       });
     });
 
+    it("may prove its records' source on every queue of SOURCE_QUEUE_URLS: granted, and not denied by the queue policy", () => {
+      const sources = [fn.Properties.Environment.Variables.SOURCE_QUEUE_URLS];
+      expect(sources).toEqual([{ Ref: queueId }]);
+      const [roleId] = only(template, 'AWS::IAM::Role');
+      const [, policy] = only(template, 'AWS::IAM::Policy');
+      const granted: any[] = policy.Properties.PolicyDocument.Statement.filter((s: any) => s.Effect === 'Allow');
+      const role: Caller = { principalArn: { 'Fn::GetAtt': [roleId, 'Arn'] } };
+      for (const { Ref: id } of sources) {
+        const arn = { 'Fn::GetAtt': [id, 'Arn'] };
+        for (const action of ['sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes']) {
+          const grants = granted.filter(
+            (s) => [s.Action].flat().includes(action) && JSON.stringify(s.Resource) === JSON.stringify(arn),
+          );
+          expect([action, grants.length]).toEqual([action, 1]);
+          expect([action, deniedBy(policyStatements(template, id), role, action, arn)]).toEqual([action, []]);
+        }
+      }
+    });
+
     it('is triggered with partial batch responses and the configured batching and concurrency', () => {
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [queueId, 'Arn'] },
@@ -472,7 +492,7 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     });
 
     it('every alarm pages: one datapoint, missing data not breaching, SNS action', () => {
-      expect(alarms).toHaveLength(settings.dryRun ? 8 : 9);
+      expect(alarms).toHaveLength(settings.dryRun ? 9 : 10);
       for (const alarm of alarms) {
         expect(alarm.Properties).toMatchObject({
           EvaluationPeriods: 1,
@@ -498,6 +518,30 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
           Threshold: 1,
           ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         });
+      }
+    });
+
+    it('pages on ForgedRecords ≥ 1 in every environment, saying what it means and where to look', () => {
+      const forged = alarms.filter((a) => a.Properties.MetricName === 'ForgedRecords');
+      expect(forged).toHaveLength(1);
+      const { AlarmDescription: description, ...properties } = forged[0].Properties;
+      expect(properties).toMatchObject({
+        Namespace: 'PatRevoker',
+        Dimensions: [{ Name: 'service', Value: 'pat-revoker' }],
+        Statistic: 'Sum',
+        Period: 60,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      for (const words of [
+        'did not come from its queue',
+        'forged SQS event',
+        'event source mapping',
+        'CloudTrail',
+        'Invoke',
+      ]) {
+        expect(description).toContain(words);
       }
     });
 
