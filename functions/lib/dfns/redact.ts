@@ -1,35 +1,36 @@
 /**
  * Removal of secrets from text we did not write (Dfns error messages), including pieces of them: a message that
- * quotes 70 characters of a 900-character bearer token leaks as much as one that quotes all of it.
+ * quotes 70 characters of a 900-character bearer token leaks as much as one that quotes all of it. Pieces are found
+ * disguised too (split, case-changed, encoded): see secret-search.ts.
  */
+import { findSecretPieces, SecretIndex } from './secret-search.js';
 
-/** Shortest run of a secret's characters treated as a leak. */
+/** Shortest run of a secret's characters treated as a leak (of the secret as written, or of its skeleton). */
 export const REDACT_WINDOW = 12;
 
 /** The windows of a secret, precomputed once (a bearer token is redacted in many messages). */
-export class SecretWindows {
-  readonly windows = new Set<string>();
+export class SecretWindows extends SecretIndex {
+  /** @param secret the whole secret, e.g. the bearer token */
   constructor(secret: string) {
-    for (let i = 0; i + REDACT_WINDOW <= secret.length; i += 1) this.windows.add(secret.slice(i, i + REDACT_WINDOW));
+    super([secret], REDACT_WINDOW);
   }
 }
 
 /**
- * Replaces every run of text that shares {@link REDACT_WINDOW} or more consecutive characters with one of the
- * secrets by `[redacted]`.
+ * Replaces every span of text that holds {@link REDACT_WINDOW} or more consecutive characters of one of the secrets
+ * by `[redacted]`: as written, split by whitespace, zero-width characters or punctuation, in another case, or
+ * percent-, base64- or hex-encoded (then the encoded characters go). Overlapping and touching spans become one.
  *
  * @param text untrusted text, e.g. a Dfns error message (callers bound its length first: cost is linear in it)
+ * @returns `text` itself when nothing in it is secret
  */
 export function redact(text: string, secrets: SecretWindows[]): string {
   const marked = new Uint8Array(text.length);
   let any = false;
-  for (let i = 0; i + REDACT_WINDOW <= text.length; i += 1) {
-    const window = text.slice(i, i + REDACT_WINDOW);
-    if (secrets.some((s) => s.windows.has(window))) {
-      marked.fill(1, i, i + REDACT_WINDOW);
-      any = true;
-    }
-  }
+  findSecretPieces(text, secrets, (start, end) => {
+    marked.fill(1, start, end);
+    any = true;
+  });
   if (!any) return text;
   let out = '';
   for (let i = 0; i < text.length; i += 1) {
