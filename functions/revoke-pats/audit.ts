@@ -53,6 +53,8 @@ export interface AuditSink {
   continuation(): void;
   /** This invocation ran with the function-wide `DRY_RUN` on. */
   dryRunActive(): void;
+  /** One record refused by the source proof (CONTRACT section 2). */
+  forgedRecord(): void;
   /** A problem of the function (not of a token) an operator must see. */
   problem(message: string, fields?: Record<string, unknown>): void;
   /** Something in a request was ignored or adjusted; the revocation went on. */
@@ -161,6 +163,10 @@ export class PowertoolsAudit implements AuditSink {
 
   dryRunActive(): void {
     this.telemetry.metrics.addMetric('DryRunActive', MetricUnit.Count, 1);
+  }
+
+  forgedRecord(): void {
+    this.telemetry.metrics.addMetric('ForgedRecords', MetricUnit.Count, 1);
   }
 
   problem(message: string, fields: Record<string, unknown> = {}): void {

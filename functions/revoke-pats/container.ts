@@ -13,6 +13,7 @@ import { sqsDeadLetterSender } from './dead-letter.js';
 import { FinishedTokens } from './finished-tokens.js';
 import { systemClock, type Clock } from './deactivate-tokens.js';
 import { SlidingWindowBudget } from './request-budget.js';
+import { sqsSourceProof } from './source-proof.js';
 import type { BatchDeps } from './revoke-batch.js';
 import { DEFAULT_RETRY_DELAYS } from './retry-policy.js';
 
@@ -96,6 +97,7 @@ export function createContainer(config: Config, overrides: ContainerOverrides = 
       ),
       deadLetter: sqsDeadLetterSender(sqs, config.deadLetterQueueUrl),
       continuation: sqsContinuationSender(sqs),
+      ...(config.sourceQueues.length > 0 ? { sourceProof: sqsSourceProof(sqs, config.sourceQueues) } : {}),
       finished: new FinishedTokens(),
       audit,
       ...(overrides.clock ? { clock: overrides.clock } : {}),

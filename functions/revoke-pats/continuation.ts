@@ -22,6 +22,8 @@ export interface Delivery {
   messageId: string;
   /** `eventSourceARN`: `arn:aws:sqs:<region>:<account>:<queue>`. */
   eventSourceArn?: string;
+  /** `receiptHandle`: proves the record came from its queue (source-proof.ts); never logged. */
+  receiptHandle?: string;
   /** `SentTimestamp`, epoch ms. */
   sentAt?: number;
   /** `ApproximateFirstReceiveTimestamp`, epoch ms. */

@@ -17,7 +17,7 @@
 import { MIN_DEADLINE_MARGIN_MS, REQUESTS_PER_TOKEN, type SourceQueue } from '../lib/config.js';
 import type { Pat } from '../lib/dfns/client.js';
 import { formatError } from '../lib/format-error.js';
-import { loadCredential } from './admission.js';
+import { admit } from './admission.js';
 import {
   deactivateTokens,
   systemClock,
@@ -30,6 +30,7 @@ import { buildDeadLetter, type DeadLetterFailure, type DeadLetterSender } from '
 import type { FinishedTokens } from './finished-tokens.js';
 import { DEAD_LETTER_OUTCOMES, type Outcome } from './outcomes.js';
 import { planRecord, type Plan } from './plan-record.js';
+import type { SourceProof } from './source-proof.js';
 
 /** One SQS record, as the batch needs it. */
 export interface BatchRecord extends Delivery {
@@ -64,6 +65,8 @@ export interface BatchDeps extends DeactivationDeps {
   continuation: ContinuationSender;
   /** The tokens this container switched off, per request (no budget spent twice). */
   finished: FinishedTokens;
+  /** Proves each record came from its queue (with `SOURCE_QUEUE_URLS`); without it every record is taken. */
+  sourceProof?: SourceProof;
 }
 
 /** The Dfns half's report when no token could be sent (the credential did not load). */
@@ -154,9 +157,12 @@ export async function revokeBatch(
   if (deps.settings.dryRun) deps.audit.dryRunActive();
   const clock = deps.clock ?? systemClock;
   const stopAt = clock.now() + invocation.remainingMs - margin;
-  // The credential before planning (CONTRACT section 5): an empty batch needs nothing.
-  const loaded = records.length > 0 ? await loadCredential(deps, clock, stopAt) : { state: { failed: 'no records' } };
-  const plans = records.map((record) => planRecord(record, deps, loaded.state));
+  // Before any Dfns call: where the records come from, and the credential planning needs (CONTRACT sections 2, 5).
+  const { admitted, held, notAdmitted, loaded } = await admit(records, deps, clock, stopAt);
+  const plans = admitted.map((record) => {
+    const why = held.get(record.messageId);
+    return planRecord(record, deps, why === undefined ? loaded.state : { failed: why });
+  });
   const unique = new Set<string>();
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
   const report =
@@ -189,7 +195,15 @@ export async function revokeBatch(
   const untilDeadline = invocation.remainingMs - (performance.now() - startedAt);
   const sendDeadline = AbortSignal.timeout(Math.max(1, Math.floor(untilDeadline - RESPONSE_RESERVE_MS)));
   const verdicts = await Promise.all(
-    plans.map((p) => settle(p, dfns, { configFault: configFault !== undefined, progressed }, deps, sendDeadline)),
+    plans.map((p) =>
+      settle(
+        p,
+        dfns,
+        { configFault: configFault !== undefined || held.has(p.record.messageId), progressed },
+        deps,
+        sendDeadline,
+      ),
+    ),
   );
 
   const results: TokenResult[] = [];
@@ -216,7 +230,8 @@ export async function revokeBatch(
     }
   }
   deps.audit.flush();
-  return { retry: verdicts.filter((v) => v.retry).map((v) => v.plan.record.messageId), results };
+  const retried = new Set([...notAdmitted, ...verdicts.filter((v) => v.retry).map((v) => v.plan.record.messageId)]);
+  return { retry: [...new Set(records.map((r) => r.messageId).filter((id) => retried.has(id)))], results };
 }
 
 /**

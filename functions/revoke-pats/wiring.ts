@@ -30,13 +30,14 @@ export function createHandler({ telemetry, deps }: Container) {
     });
 }
 
-/** What a record says of its delivery: its queue, when it was sent and first received, and by whom. */
+/** What a record says of its delivery: its queue and receipt handle, when it was sent and first received, by whom. */
 function delivery(record: SQSRecord): Omit<Delivery, 'messageId'> {
   const epoch = (value: string | undefined) => (value && /^\d+$/.test(value) ? Number(value) : undefined);
   const sentAt = epoch(record.attributes?.SentTimestamp);
   const firstReceivedAt = epoch(record.attributes?.ApproximateFirstReceiveTimestamp);
   return {
     ...(typeof record.eventSourceARN === 'string' ? { eventSourceArn: record.eventSourceARN } : {}),
+    ...(typeof record.receiptHandle === 'string' ? { receiptHandle: record.receiptHandle } : {}),
     ...(sentAt === undefined ? {} : { sentAt }),
     ...(firstReceivedAt === undefined ? {} : { firstReceivedAt }),
     ...(typeof record.attributes?.SenderId === 'string' ? { senderId: record.attributes.SenderId } : {}),

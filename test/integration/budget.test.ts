@@ -41,12 +41,14 @@ async function acknowledge(event: SQSEvent, response: SQSBatchResponse) {
   }
 }
 
-/** An SQS client that refuses sends to `url` only (dead letters still go through): an error path. */
+/** An SQS client that refuses sends to `url` only (dead letters and the source proof still go through). */
 function refusingSendsTo(url: string): SQSClient {
   const sqs = new SQSClient({});
   sqs.middlewareStack.add(
-    (next) => async (args) => {
-      if ((args.input as { QueueUrl?: string }).QueueUrl === url) throw new Error('AccessDenied (simulated)');
+    (next, context) => async (args) => {
+      const refused =
+        context.commandName === 'SendMessageCommand' && (args.input as { QueueUrl?: string }).QueueUrl === url;
+      if (refused) throw new Error('AccessDenied (simulated)');
       return next(args);
     },
     { step: 'initialize', name: 'refuseContinuations' },
