@@ -163,7 +163,9 @@ describe('a leaked access token where a token ID belongs (CONTRACT section 4)', 
     const body = `{"tokenIds": ["${leaked}"], "reason": "json cut short`;
     await world.handler()([{ messageId: 'm1', body }]);
     const [dead] = await world.sqs.drainDeadLetters();
-    expect(dead!.body.body).toBe(body.replace(leaked, `${leaked.slice(0, 8)}…sha256:${sha256(leaked)}`));
+    expect((dead!.body as { body: string }).body).toBe(
+      body.replace(leaked, `${leaked.slice(0, 8)}…sha256:${sha256(leaked)}`),
+    );
     expect(dead!.raw).not.toContain(leaked.split('.')[1]);
   });
 
