@@ -43,7 +43,8 @@ describe('admit', () => {
       refresh: async () => credential,
     };
     const { audit } = recordingAudit();
-    const admission = await admit([record('m1')], { credentials, sourceProof, audit }, instantClock(), 60_000);
+    const clock = instantClock();
+    const admission = await admit([record('m1')], { credentials, sourceProof, audit }, clock, clock.now() + 60_000);
     expect(admission.admitted.map((r) => r.messageId)).toEqual(['m1']);
     expect(admission.loaded.state).toEqual({ credential });
   });
@@ -59,8 +60,9 @@ describe('admit', () => {
     const sourceProof: SourceProof = { prove: async () => new Map(Object.entries(verdicts)) };
     const credentials = { get: async () => credential, refresh: async () => credential };
     const { audit, seen } = recordingAudit();
+    const clock = instantClock();
     const records = [...Object.keys(verdicts), 'missing'].map(record);
-    const admission = await admit(records, { credentials, sourceProof, audit }, instantClock(), 60_000);
+    const admission = await admit(records, { credentials, sourceProof, audit }, clock, clock.now() + 60_000);
     expect(admission.admitted.map((r) => r.messageId)).toEqual(['ok', 'denied', 'slow', 'missing']);
     expect([...admission.notAdmitted]).toEqual(['forged', 'gone']);
     expect([...admission.held.keys()]).toEqual(['denied', 'slow', 'missing']);
