@@ -20,10 +20,9 @@ import { RevokerFunction } from './constructs/revoker-function.js';
 import { TamperAlarm } from './constructs/tamper-alarm.js';
 import { deploymentRoleArn } from './deployment-role.js';
 import type { EnvironmentSettings } from './environments.js';
+import { functionEnvironment, METRICS_NAMESPACE, SERVICE_NAME } from './function-environment.js';
 
-/** Service name and metrics namespace the function emits with (CONTRACT section 7) and the alarms select. */
-export const SERVICE_NAME = 'pat-revoker';
-export const METRICS_NAMESPACE = 'PatRevoker';
+export { METRICS_NAMESPACE, SERVICE_NAME } from './function-environment.js';
 
 /** Props of {@link RevocationStack}. */
 export interface RevocationStackProps extends StackProps {
@@ -82,21 +81,12 @@ export class RevocationStack extends Stack {
       maxBatchingWindow: Duration.seconds(settings.batchingWindowSeconds),
       maxConcurrency: settings.eventSourceMaxConcurrency,
       removalPolicy,
-      environment: {
-        DFNS_API_URL: settings.dfnsApiUrl,
-        DFNS_CREDENTIALS_SECRET_ID: settings.credentialSecretArn,
-        PROTECTED_TOKEN_IDS: settings.protectedTokenIds.join(','),
-        DRY_RUN: String(settings.dryRun),
-        MAX_CONCURRENCY: String(settings.maxConcurrency),
-        DFNS_REQUEST_TIMEOUT_MS: String(settings.dfnsRequestTimeoutMs),
-        DFNS_MAX_ATTEMPTS: String(settings.dfnsMaxAttempts),
-        DEADLINE_MARGIN_MS: String(settings.deadlineMarginMs),
-        MAX_RECEIVE_COUNT: String(settings.maxReceiveCount),
-        DFNS_REQUESTS_PER_MINUTE: String(settings.dfnsRequestsPerMinute),
-        POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
-        POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
-        POWERTOOLS_LOG_LEVEL: 'INFO',
-      },
+      environment: (refs) =>
+        functionEnvironment(settings, {
+          ...refs,
+          dfnsApiUrl: settings.dfnsApiUrl,
+          credentialSecretId: settings.credentialSecretArn,
+        }),
     });
 
     this.revocationQueue.allowConsumer(this.revoker.role);

@@ -18,6 +18,7 @@ import {
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import type { FunctionRefs } from '../function-environment.js';
 import { sqsKeyConditions } from './revocation-queue.js';
 import { Construct } from 'constructs';
 
@@ -46,8 +47,13 @@ export interface RevokerFunctionProps {
   credentialSecretArn: string;
   /** KMS key of that secret, when customer-managed: the role may decrypt with it through Secrets Manager only. @default none */
   credentialSecretKmsKeyArn?: string;
-  /** CONTRACT section 2 variables (`DFNS_API_URL`, ...); the DLQ URL is added here. */
-  environment: Record<string, string>;
+  /**
+   * The function's environment (CONTRACT sections 2 and 8), given where the DLQ, the source queue and the role are
+   * (infra/function-environment.ts builds it, for the stack and the loopback world alike).
+   */
+  environment: (
+    refs: Pick<FunctionRefs, 'deadLetterQueueUrl' | 'sourceQueueUrls' | 'functionRoleId'>,
+  ) => Record<string, string>;
   /** @default Duration.seconds(60) */
   timeout?: Duration;
   /** In MB. @default 512 */
@@ -133,14 +139,11 @@ export class RevokerFunction extends Construct {
       applicationLogLevelV2: ApplicationLogLevel.INFO,
       role: this.role,
       logGroup: this.logGroup,
-      environment: {
-        ...props.environment,
-        DEAD_LETTER_QUEUE_URL: props.deadLetterQueue.queueUrl,
-        // Continuations go back to the request queue; the function's share of the budget is per invocation at once.
-        SOURCE_QUEUE_URLS: props.queue.queueUrl,
-        EVENT_SOURCE_MAX_CONCURRENCY: String(props.maxConcurrency ?? DEFAULT_EVENT_SOURCE_MAX_CONCURRENCY),
-        FUNCTION_ROLE_ID: this.role.roleId,
-      },
+      environment: props.environment({
+        deadLetterQueueUrl: props.deadLetterQueue.queueUrl,
+        sourceQueueUrls: [props.queue.queueUrl],
+        functionRoleId: this.role.roleId,
+      }),
       // Continuations make a loop through the function's own queue; Lambda's recursive-loop detection would drop a
       // chain after 16 hops with no audit line. The function bounds its chains itself (24 hours, 500 continuations).
       recursiveLoop: RecursiveLoop.ALLOW,
