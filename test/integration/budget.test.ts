@@ -11,7 +11,7 @@ import { beforeEach, describe, expect, it } from '@jest/globals';
 import { dfnsError } from '../../tools/sandbox/faults.js';
 import { virtualClock } from '../support/clock.js';
 import { captureOutput, type Captured } from '../support/stdout.js';
-import { useWorld, type World } from '../support/world.js';
+import { FUNCTION_ROLE_ID, FUNCTION_SENDER_ID, useWorld, type World } from '../support/world.js';
 
 let world: World;
 let output: Captured;
@@ -26,9 +26,9 @@ beforeEach(async () => {
   world.sandbox.limitRate(undefined);
 });
 
-/** Puts a request on the queue and receives it back as Lambda would deliver it. */
-async function deliver(body: unknown) {
-  await world.sqs.client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
+/** Puts a request on the queue (`from` a playbook, unless told) and receives it back as Lambda would deliver it. */
+async function deliver(body: unknown, from: SQSClient = world.sqs.client) {
+  await from.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify(body) }));
   return world.sqs.receiveEvent(queueUrl);
 }
 
@@ -64,15 +64,13 @@ async function nextContinuation(waitSeconds = 3) {
 }
 
 /**
- * A small share: 360 requests per minute over one-second windows is 6 requests, two tokens, per window. Every message
- * of the loopback SQS has the same SenderId; it stands for the function's own role here (FUNCTION_ROLE_ID), so the
- * continuations it reads back are believed.
+ * A small share: 360 requests per minute over one-second windows is 6 requests, two tokens, per window. The function
+ * sends to the loopback SQS as its own role (FUNCTION_ROLE_ID), so the continuations it reads back are believed.
  */
-const LOOPBACK_SENDER_ID = 'ABCDEFGHI1JKLMNOPQ23R';
 const SMALL = {
   DFNS_REQUESTS_PER_MINUTE: '360',
   DFNS_BUDGET_WINDOW_SECONDS: '1',
-  FUNCTION_ROLE_ID: LOOPBACK_SENDER_ID,
+  FUNCTION_ROLE_ID,
 };
 const outcomes = () => output.audit().map((l) => [l.tokenId, l.outcome]);
 const puts = (tokenId: string) => world.sandbox.requestsTo('deactivate').filter((r) => r.path.includes(tokenId));
@@ -324,7 +322,8 @@ describe('bounded chains', () => {
     ],
   ])('past %s the remaining tokens are dead-lettered failed, redrivable as a fresh chain', async (_n, chain, why) => {
     const tokens = world.sandbox.seedPats(3);
-    const event = await deliver({ tokenIds: tokens, incidentId: 'INC-B', continuationOf: 'original-1', ...chain });
+    const continuation = { tokenIds: tokens, incidentId: 'INC-B', continuationOf: 'original-1', ...chain };
+    const event = await deliver(continuation, world.sqs.clientAs(FUNCTION_SENDER_ID)); // the function's own
     const handler = world.eventHandler({ ...SMALL, SOURCE_QUEUE_URLS: queueUrl }, { clock: virtualClock() });
     expect(await handler(event, 1_900)).toEqual({ batchItemFailures: [] });
     expect(outcomes().map(([, o]) => o)).toEqual(['deactivated', 'deactivated', 'failed']);
@@ -338,7 +337,7 @@ describe('bounded chains', () => {
       continuationOf: 'original-1',
       failures: [{ tokenId: tokens[2], outcome: 'failed', detail: expect.stringMatching(why) }],
       sourceMessageId: event.Records[0]!.messageId,
-      senderId: LOOPBACK_SENDER_ID, // who sent it and when, on every dead letter
+      senderId: FUNCTION_SENDER_ID, // who sent it and when, on every dead letter
       sentAt: new Date(Number(event.Records[0]!.attributes.SentTimestamp)).toISOString(),
     });
   });

@@ -16,6 +16,12 @@ import { lambdaContext, sqsEvent, type RecordSpec } from './events.js';
 import { captureOutput, stopAllCaptures, type Captured } from './stdout.js';
 
 export const SECRET_ID = 'pat-revoker/dfns-credential';
+/**
+ * The function's role (for `FUNCTION_ROLE_ID`) and the `SenderId` of what the function sends to the loopback SQS: the
+ * world gives the function (process-wide `AWS_ACCESS_KEY_ID`) credentials that the SQS maps to this role session.
+ */
+export const FUNCTION_ROLE_ID = 'AROALOOPBACKFUNCTION1';
+export const FUNCTION_SENDER_ID = `${FUNCTION_ROLE_ID}:pat-revoker`;
 
 /** The loopback world of one test file. */
 export interface World {
@@ -65,7 +71,8 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
     AWS_ENDPOINT_URL_SQS: new URL(sqs.deadLetterQueueUrl).origin,
   };
-  Object.assign(process.env, env, endpoints);
+  const identity = { AWS_ACCESS_KEY_ID: sqs.credentialsFor(FUNCTION_SENDER_ID).accessKeyId };
+  Object.assign(process.env, env, endpoints, identity);
   const { handler: deployed } = await import('../../functions/revoke-pats/handler.js');
   const world: World = {
     sandbox,
@@ -98,7 +105,9 @@ export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
       return world.secret;
     },
     async close() {
-      for (const name of [...Object.keys(env), ...Object.keys(endpoints)]) delete process.env[name];
+      for (const name of [...Object.keys(env), ...Object.keys(endpoints), ...Object.keys(identity)]) {
+        delete process.env[name];
+      }
       await Promise.all([sandbox.close(), secrets.close(), sqs.close()]);
     },
   };

@@ -1,6 +1,15 @@
 /**
  * A loopback SQS (`local-aws-sqs`, which speaks the current SDK's JSON protocol) with a dead-letter queue, and a
  * reader for what reached it. The function reaches it because the SQS client sends to the queue URL's own host.
+ *
+ * Two corrections make it behave as SQS where this project depends on it:
+ * - a visibility change is not a receive: only ReceiveMessage adds to `ApproximateReceiveCount`, so the redrive policy
+ *   moves a record after `maxReceiveCount` real receives even when the function changes its visibility on each one
+ *   (its source proof does); local-aws-sqs counted both. A patch applied by `patch-package` at install
+ *   (`patches/local-aws-sqs+2.0.2.patch`): the count lives in a private method no wrapper can reach.
+ * - each message's `SenderId` is its sender's identity, by the access key that signed the send
+ *   ({@link LoopbackSqs.registerSender}, {@link LoopbackSqs.clientAs}; the rules in `sqs-senders.ts`); local-aws-sqs
+ *   gave every message one fixed `SenderId`.
  */
 import {
   CreateQueueCommand,
@@ -10,10 +19,15 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSqsServer } from 'local-aws-sqs';
+import { createRequestHandler } from 'local-aws-sqs';
 import { sqsEventFromMessages } from './lambda-events.js';
+import { SenderIds } from './sqs-senders.js';
+
+/** The account of the loopback queues (their URLs and ARNs). */
+const ACCOUNT_ID = '123456789012';
+const REGION = 'eu-west-1';
 
 /** A message read back from a queue. */
 export interface ReceivedMessage {
@@ -28,21 +42,57 @@ export interface ReceivedMessage {
 export class LoopbackSqs {
   /** The DLQ's URL, for `DEAD_LETTER_QUEUE_URL`. */
   readonly deadLetterQueueUrl: string;
-  /** A client bound to this server (dummy credentials). */
+  /** A client bound to this server (dummy credentials: access key `test`, an unregistered sender of its own). */
   readonly client: SQSClient;
+  private readonly endpoint: string;
+  private readonly clients: SQSClient[] = [];
 
   /** @internal use {@link startSqs} */
   constructor(
     private readonly server: Server,
     queueName: string,
+    private readonly senders: SenderIds,
   ) {
-    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    this.deadLetterQueueUrl = `${endpoint}/123456789012/${queueName}`;
+    this.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    this.deadLetterQueueUrl = `${this.endpoint}/${ACCOUNT_ID}/${queueName}`;
     this.client = new SQSClient({
-      endpoint,
-      region: 'eu-west-1',
+      endpoint: this.endpoint,
+      region: REGION,
       credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     });
+  }
+
+  /**
+   * Messages sent with requests signed by `accessKeyId` carry `senderId` as their `SenderId` from now on: a role
+   * session is `<role unique ID>:<session name>` (`AROA…:name`), an IAM user its ID (`AIDA…`). An unregistered key
+   * sends as an IAM user of its own (`AIDA` and 17 characters derived from the key), an unsigned request as the account.
+   */
+  registerSender(accessKeyId: string, senderId: string): void {
+    this.senders.register(accessKeyId, senderId);
+  }
+
+  /**
+   * Credentials whose sends carry `senderId` (the access key is derived from it and registered): for a process that
+   * sends as that identity, e.g. the function's `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
+   */
+  credentialsFor(senderId: string): { accessKeyId: string; secretAccessKey: string } {
+    return { accessKeyId: this.senders.accessKeyFor(senderId), secretAccessKey: 'test' };
+  }
+
+  /** A client bound to this server whose sends carry `senderId` (closed with the server). */
+  clientAs(senderId: string): SQSClient {
+    const client = new SQSClient({
+      endpoint: this.endpoint,
+      region: REGION,
+      credentials: this.credentialsFor(senderId),
+    });
+    this.clients.push(client);
+    return client;
+  }
+
+  /** The `SenderId` of messages sent with `accessKeyId`. */
+  senderIdOf(accessKeyId: string): string {
+    return this.senders.of(accessKeyId);
   }
 
   /** Receives and deletes every message now in the DLQ, bodies parsed as JSON. */
@@ -130,6 +180,7 @@ export class LoopbackSqs {
   /** Stops the server. */
   async close(): Promise<void> {
     this.client.destroy();
+    for (const client of this.clients) client.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -137,12 +188,21 @@ export class LoopbackSqs {
 
 /** Starts a loopback SQS on 127.0.0.1 (a free port) with a dead-letter queue. */
 export async function startSqs(queueName = 'pat-revoker-dlq'): Promise<LoopbackSqs> {
-  const server = await createSqsServer({
+  const { service, requestHandler } = createRequestHandler({
     port: 0,
     hostname: '127.0.0.1',
-    region: 'eu-west-1',
+    region: REGION,
+    accountId: ACCOUNT_ID,
     queues: [{ QueueName: queueName }],
     emulateQueueCreationLifecycle: false,
   });
-  return new LoopbackSqs(server, queueName);
+  const senders = new SenderIds(ACCOUNT_ID);
+  const server = createServer((req, res) => void senders.handle(req, res, requestHandler));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  // What createSqsServer does once listening: queue URLs name the real port.
+  service.PORT = (server.address() as AddressInfo).port;
+  return new LoopbackSqs(server, queueName, senders);
 }
