@@ -5,14 +5,19 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from '@jest/globals';
+import { loopbackEnv } from '../../tools/aws/loopback-env.js';
+import { startSecretsManager } from '../../tools/aws/secrets-manager.js';
+import { startRehearsal } from '../../tools/sandbox/rehearsal.js';
 import type { EventSourceMapping } from '../../tools/event-source/event-source-mapping.js';
 import {
   EMPTY,
   fixture,
   ids,
   of,
+  onCleanup,
   probeServer,
   queue,
+  realBundle,
   run,
   send,
   until,
@@ -349,5 +354,43 @@ describe('enabled', () => {
     mapping.enable();
     await until('both deleted', () => waiting.every((id) => of(mapping, id)[0]?.end?.outcome === 'ok'));
     expect(await loopback().depth(url)).toEqual(EMPTY);
+  });
+});
+
+describe('the real function', () => {
+  it('runs the bundle as deployed, in plain node: a batch of requests switches its tokens off', async () => {
+    const bundle = await realBundle();
+    const rehearsal = await startRehearsal({ tokens: 3 });
+    const secrets = await startSecretsManager();
+    onCleanup(async () => {
+      await Promise.all([rehearsal.sandbox.close(), secrets.close()]);
+    });
+    secrets.setSecret('pat-revoker/dfns-credential', JSON.stringify(rehearsal.secret));
+    const { url } = await queue(30);
+    const env = loopbackEnv({
+      dfnsApiUrl: rehearsal.sandbox.url,
+      secretsManagerUrl: secrets.url,
+      deadLetterQueueUrl: loopback().deadLetterQueueUrl,
+      secretId: 'pat-revoker/dfns-credential',
+    });
+    const { mapping, logs } = await run({
+      queueUrls: [url],
+      handlerPath: bundle,
+      env: { ...env, SOURCE_QUEUE_URLS: url },
+      functionTimeoutMs: 30_000,
+      enabled: false,
+    });
+    const [a, b, c] = rehearsal.tokenIds as [string, string, string];
+    await send(url, { tokenIds: [a, b], incidentId: 'INC-1', reason: 'leaked', requestedBy: 'test' });
+    await send(url, { tokenId: c, incidentId: 'INC-2', requestedBy: 'test' });
+    mapping.enable();
+
+    await until('both records deleted', () => mapping.stats().deletedMessages === 2, 20_000);
+    expect(mapping.invocations()).toMatchObject([{ cold: true, records: [{}, {}], end: { outcome: 'ok' } }]);
+    expect([a, b, c].map((id) => rehearsal.sandbox.isActive(id))).toEqual([false, false, false]);
+    const audit = logs.filter((l) => l.line.includes('"message":"revocation"')).map((l) => JSON.parse(l.line));
+    expect(audit.map((line) => [line.tokenId, line.outcome]).sort()).toEqual(
+      [a, b, c].sort().map((id) => [id, 'deactivated']),
+    );
   });
 });
