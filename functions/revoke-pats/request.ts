@@ -239,7 +239,8 @@ const MAX_ENTRIES = 1_000;
 
 /** Applies the limit of {@link MAX_TOKEN_IDS} valid token IDs (and of entries in all) per message. */
 function limited(entries: TokenEntry[], metadata: RequestMetadata, source: string): TokenEntry[] {
-  const valid = entries.filter((e) => e.valid).length;
+  // A leaked access token names a token ID too: it counts against the limit as the ID it stands for.
+  const valid = entries.filter((e) => e.valid || e.leaked).length;
   if (valid > MAX_TOKEN_IDS) {
     throw new InvalidRequestError(
       `${valid} token IDs; at most ${MAX_TOKEN_IDS} per message: split the request`,
@@ -304,7 +305,7 @@ function readMetadata(request: Record<string, unknown>, warnings: string[]): Req
       continue;
     }
     // A leaked secret pasted into a reason must not reach every audit line: only its fingerprint does.
-    const masked = maskSecrets(value, { longRuns: false });
+    const masked = maskSecrets(value);
     if (masked !== value) warnings.push(`${field}: a secret-shaped value is shown only as its fingerprint`);
     if (masked.length > MAX_METADATA_CHARS) warnings.push(`${field} cut to ${MAX_METADATA_CHARS} characters`);
     out[field] = cut(masked, MAX_METADATA_CHARS);

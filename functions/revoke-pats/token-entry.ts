@@ -34,7 +34,19 @@ export const MAX_RAW_VALUE_CHARS = 1_000;
 /** Separators of token IDs in plain text: ASCII whitespace and commas. */
 export const PLAIN_TEXT_SEPARATORS = /[\t\n\v\f\r ,]+/;
 
-const ASCII_WHITESPACE = /^[\t\n\v\f\r ]+|[\t\n\v\f\r ]+$/g;
+const ASCII_SPACE = new Set(['\t', '\n', '\v', '\f', '\r', ' ']);
+
+/**
+ * `value` without ASCII whitespace around it. A loop, not a regular expression: `[ \t…]+$` is tried from every space
+ * of a long run inside the value, which is quadratic, and a sender controls the value.
+ */
+export function trimAsciiSpace(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && ASCII_SPACE.has(value[start] as string)) start += 1;
+  while (end > start && ASCII_SPACE.has(value[end - 1] as string)) end -= 1;
+  return value.slice(start, end);
+}
 
 /** A PEM block in plain text (to its END line, or to the end of the text): one value, never split into words. */
 const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]{1,64}-----[\s\S]*?(?:-----END [A-Z0-9 ]{1,64}-----|$)/g;
@@ -47,7 +59,7 @@ const PEM_BLOCK = /-----BEGIN [A-Z0-9 ]{1,64}-----[\s\S]*?(?:-----END [A-Z0-9 ]{
 export function validateTokenId(raw: unknown): { valid: true; tokenId: string } | { valid: false; detail: string } {
   if (typeof raw !== 'string')
     return { valid: false, detail: `not a string (got ${raw === null ? 'null' : typeof raw})` };
-  const tokenId = raw.replace(ASCII_WHITESPACE, '');
+  const tokenId = trimAsciiSpace(raw);
   if (tokenId === '') return { valid: false, detail: 'empty' };
   if (TOKEN_ID_PATTERN.test(tokenId)) return { valid: true, tokenId };
   const shape = secretShapeOf(tokenId);
@@ -99,7 +111,7 @@ export function entryOf(raw: unknown): TokenEntry {
   const result = validateTokenId(raw);
   if (result.valid) return { ...result, raw };
   if (typeof raw === 'string') {
-    const value = raw.replace(ASCII_WHITESPACE, '');
+    const value = trimAsciiSpace(raw);
     const shape = secretShapeOf(value);
     if (!shape) return { ...result, raw };
     const tokenId = shape.kind === 'jwt' ? shape.claims.tokenId : undefined;
@@ -130,7 +142,7 @@ export function entryOf(raw: unknown): TokenEntry {
 
 /** Whether any string inside a (small) JSON value looks like a secret. */
 function hasSecretShapedString(value: unknown): boolean {
-  if (typeof value === 'string') return secretShapeOf(value.replace(ASCII_WHITESPACE, '')) !== undefined;
+  if (typeof value === 'string') return secretShapeOf(trimAsciiSpace(value)) !== undefined;
   if (typeof value !== 'object' || value === null) return false;
   return Object.entries(value).some(([key, inner]) => hasSecretShapedString(key) || hasSecretShapedString(inner));
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { readAccessToken } from '../../functions/lib/dfns/access-token.js';
 import { maskSecrets, secretShapeOf, shownSecret } from '../../functions/lib/secret-values.js';
@@ -6,7 +6,7 @@ import { entryOf, plainTextValues } from '../../functions/revoke-pats/token-entr
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const jwt = (claims: Record<string, unknown>, header: unknown = { typ: 'JWT', alg: 'EdDSA' }) =>
-  `${b64(header)}.${b64(claims)}.${Buffer.alloc(64, 7).toString('base64url')}`;
+  `${b64(header)}.${b64(claims)}.${randomBytes(64).toString('base64url')}`;
 const APP = 'https://custom/app_metadata';
 const ID = 'to-202a0-cdo33-o65mbt6q758lvvnt';
 const OTHER = 'to-aaaaa-bbbbb-cccccccccccccccc';
@@ -86,22 +86,23 @@ describe('plainTextValues', () => {
 });
 
 describe('maskSecrets', () => {
-  it('replaces JWTs and PEM blocks in text, and long runs only when asked', () => {
+  it('replaces JWTs, PEM blocks and runs of key material in text, and leaves prose, IDs and UUIDs alone', () => {
     const token = jwt({ jti: ID });
-    const run = 'A'.repeat(80);
-    expect(maskSecrets(`reason: ${token} and ${run}`, { longRuns: false })).toBe(
-      `reason: ${shownSecret(token)} and ${run}`,
-    );
-    expect(maskSecrets(`reason: ${token} and ${run}`, { longRuns: true })).toBe(
-      `reason: ${shownSecret(token)} and ${shownSecret(run)}`,
-    );
-    expect(maskSecrets('an ordinary sentence, with to-aaaaa-bbbbb-cccccccccccccccc', { longRuns: true })).toBe(
-      'an ordinary sentence, with to-aaaaa-bbbbb-cccccccccccccccc',
-    );
+    const key = 'c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwYWJjZA==';
+    expect(maskSecrets(`reason: ${token} and ${key}.`)).toBe(`reason: ${shownSecret(token)} and ${shownSecret(key)}.`);
+    const innocent = `an ordinary sentence. ${OTHER}, 3b241101-e2bb-4255-8caf-4136c566a962, ${'r'.repeat(200)}`;
+    expect(maskSecrets(innocent)).toBe(innocent);
+  });
+
+  it('catches a secret wrapped at 64 columns, piece by piece', () => {
+    const token = jwt({ jti: ID, [APP]: { orgId: 'or-1', userId: 'us-1' } });
+    const wrapped = token.match(/.{1,64}/g)!.join('\n');
+    const masked = maskSecrets(wrapped);
+    for (const piece of token.match(/.{1,64}/g)!.slice(0, -1)) expect(masked).not.toContain(piece.slice(8));
   });
 
   it('is stable: masking masked text changes nothing', () => {
-    const once = maskSecrets(`${jwt({ jti: ID })} ${'b'.repeat(100)}`, { longRuns: true });
-    expect(maskSecrets(once, { longRuns: true })).toBe(once);
+    const once = maskSecrets(`${jwt({ jti: ID })} ${'b1'.repeat(50)}`);
+    expect(maskSecrets(once)).toBe(once);
   });
 });
