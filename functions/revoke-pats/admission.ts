@@ -9,7 +9,7 @@ import type { Clock } from './deactivate-tokens.js';
 import { classify } from './outcomes.js';
 import type { CredentialState } from './plan-record.js';
 import type { BatchDeps, BatchRecord } from './revoke-batch.js';
-import type { ProofVerdict } from './source-proof.js';
+import type { ProofVerdict, SourceProof } from './source-proof.js';
 
 /** The credential, and the configuration fault that kept it from loading, if that is why. */
 export interface LoadedCredential {
@@ -19,20 +19,12 @@ export interface LoadedCredential {
 
 /** The records a batch may act on, those it may not (listed for SQS to deliver again), and the credential. */
 export interface Admission {
-  /**
-   * The records to plan, in batch order: proven to come from their queue (or every record, without
-   * `SOURCE_QUEUE_URLS`), and those whose proof could not run this time.
-   */
+  /** Proven to come from their queue (or every record, without `SOURCE_QUEUE_URLS`), in batch order. */
   admitted: BatchRecord[];
   /**
-   * `messageId` → why its proof could not run (a configuration fault, throttling, the deadline): planned so that
-   * each token has its outcome, but no token goes to Dfns (they end `failed`), nothing is dead-lettered, and the
-   * record is retried.
-   */
-  held: Map<string, string>;
-  /**
-   * `messageId`s of the records refused or stale: no token outcome, no dead letter, listed in `batchItemFailures`
-   * (a forged one never comes back; a stale one was already handled).
+   * `messageId`s of the records not proven: refused, stale, or whose proof could not run this time. They are not
+   * deliveries the function can vouch for: no token outcome, no dead letter, listed in `batchItemFailures` (a forged
+   * one never comes back; a real one is proven on its next delivery).
    */
   notAdmitted: Set<string>;
   loaded: LoadedCredential;
@@ -50,27 +42,50 @@ export async function admit(
   clock: Clock,
   stopAt: number,
 ): Promise<Admission> {
-  const held = new Map<string, string>();
   const notAdmitted = new Set<string>();
-  if (records.length === 0) return { admitted: [], held, notAdmitted, loaded: { state: { failed: 'no records' } } };
+  if (records.length === 0) return { admitted: [], notAdmitted, loaded: { state: { failed: 'no records' } } };
   const left = Math.ceil(stopAt - clock.now());
+  const { sourceProof } = deps;
   const [verdicts, loaded] = await Promise.all([
-    // No time left: the proof is not even started (every record then ends as the credential's "deadline near").
-    left > 0 ? deps.sourceProof?.prove(records, AbortSignal.timeout(left)) : undefined,
+    sourceProof && prove(records, sourceProof, left),
     loadCredential(deps, clock, stopAt),
   ]);
-  if (!verdicts) return { admitted: records, held, notAdmitted, loaded };
+  if (!verdicts) return { admitted: records, notAdmitted, loaded };
   for (const record of records) {
-    const verdict: ProofVerdict = verdicts.get(record.messageId) ?? {
-      verdict: 'retry',
-      detail: 'the source proof gave no verdict',
-    };
+    const verdict: ProofVerdict = verdicts.get(record.messageId) ?? NO_VERDICT;
     if (verdict.verdict === 'proven') continue;
+    notAdmitted.add(record.messageId);
     report(record, verdict, deps.audit);
-    if (verdict.verdict === 'refused' || verdict.verdict === 'stale') notAdmitted.add(record.messageId);
-    else held.set(record.messageId, `not proven to come from its queue: ${verdict.detail}; the record is retried`);
   }
-  return { admitted: records.filter((r) => !notAdmitted.has(r.messageId)), held, notAdmitted, loaded };
+  return { admitted: records.filter((r) => !notAdmitted.has(r.messageId)), notAdmitted, loaded };
+}
+
+const NO_VERDICT: ProofVerdict = { verdict: 'retry', detail: 'the source proof gave no verdict' };
+
+/**
+ * The verdicts of the proof. Without time left it is not started: every record is `retry` (never taken unproven).
+ * A receipt handle given by two records proves at most one of them, and the event cannot say which: a real event
+ * never repeats one, so every record sharing a handle is refused.
+ */
+async function prove(records: BatchRecord[], proof: SourceProof, leftMs: number): Promise<Map<string, ProofVerdict>> {
+  if (leftMs <= 0) {
+    const late: ProofVerdict = { verdict: 'retry', detail: 'not started: the invocation deadline is near' };
+    return new Map(records.map((r) => [r.messageId, late]));
+  }
+  const holders = new Map<unknown, number>();
+  for (const { receiptHandle } of records) holders.set(receiptHandle, (holders.get(receiptHandle) ?? 0) + 1);
+  const shared = (r: BatchRecord) => typeof r.receiptHandle === 'string' && (holders.get(r.receiptHandle) ?? 0) > 1;
+  const verdicts = await proof.prove(
+    records.filter((r) => !shared(r)),
+    AbortSignal.timeout(leftMs),
+  );
+  for (const record of records.filter(shared)) {
+    verdicts.set(record.messageId, {
+      verdict: 'refused',
+      detail: 'its receipt handle is also given by another record of the event: a real event never repeats one',
+    });
+  }
+  return verdicts;
 }
 
 /** What an operator sees of a record that was not admitted; a stale one is skipped quietly (it was handled). */

@@ -158,11 +158,8 @@ export async function revokeBatch(
   const clock = deps.clock ?? systemClock;
   const stopAt = clock.now() + invocation.remainingMs - margin;
   // Before any Dfns call: where the records come from, and the credential planning needs (CONTRACT sections 2, 5).
-  const { admitted, held, notAdmitted, loaded } = await admit(records, deps, clock, stopAt);
-  const plans = admitted.map((record) => {
-    const why = held.get(record.messageId);
-    return planRecord(record, deps, why === undefined ? loaded.state : { failed: why });
-  });
+  const { admitted, notAdmitted, loaded } = await admit(records, deps, clock, stopAt);
+  const plans = admitted.map((record) => planRecord(record, deps, loaded.state));
   const unique = new Set<string>();
   for (const p of plans) for (const item of p.items) if ('dfns' in item) unique.add(item.tokenId);
   const report =
@@ -195,15 +192,7 @@ export async function revokeBatch(
   const untilDeadline = invocation.remainingMs - (performance.now() - startedAt);
   const sendDeadline = AbortSignal.timeout(Math.max(1, Math.floor(untilDeadline - RESPONSE_RESERVE_MS)));
   const verdicts = await Promise.all(
-    plans.map((p) =>
-      settle(
-        p,
-        dfns,
-        { configFault: configFault !== undefined || held.has(p.record.messageId), progressed },
-        deps,
-        sendDeadline,
-      ),
-    ),
+    plans.map((p) => settle(p, dfns, { configFault: configFault !== undefined, progressed }, deps, sendDeadline)),
   );
 
   const results: TokenResult[] = [];

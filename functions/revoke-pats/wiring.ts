@@ -16,8 +16,14 @@ export function createHandler({ telemetry, deps }: Container) {
   return middy<SQSEvent, SQSBatchResponse>({ timeoutEarlyInMillis: 0 })
     .use(injectLambdaContext([telemetry.logger, telemetry.audit], { resetKeys: true }))
     .handler(async (event, context) => {
-      const records = (event.Records ?? []).map((r) => ({
-        messageId: r.messageId,
+      // A direct invoke can hand over anything: what is not a list of record objects is no record of ours.
+      const given: unknown[] = Array.isArray(event?.Records) ? event.Records : [];
+      const malformed = given.filter((r) => typeof r !== 'object' || r === null).length;
+      if (malformed > 0 || !Array.isArray(event?.Records)) {
+        telemetry.logger.error('malformed SQS event: what is not a record object is skipped', { malformed });
+      }
+      const records = (given.filter((r) => typeof r === 'object' && r !== null) as SQSRecord[]).map((r) => ({
+        messageId: String(r.messageId),
         body: typeof r.body === 'string' ? r.body : '',
         receiveCount: Number(r.attributes?.ApproximateReceiveCount ?? 1),
         ...delivery(r),

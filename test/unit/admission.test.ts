@@ -49,7 +49,7 @@ describe('admit', () => {
     expect(admission.loaded.state).toEqual({ credential });
   });
 
-  it('sorts records by verdict: refused and stale are not admitted, the rest held for a retry', async () => {
+  it('admits only proven records, and says why for each of the others', async () => {
     const verdicts: Record<string, ProofVerdict> = {
       ok: { verdict: 'proven' },
       forged: { verdict: 'refused', detail: 'ReceiptHandleIsInvalid' },
@@ -63,12 +63,8 @@ describe('admit', () => {
     const clock = instantClock();
     const records = [...Object.keys(verdicts), 'missing'].map(record);
     const admission = await admit(records, { credentials, sourceProof, audit }, clock, clock.now() + 60_000);
-    expect(admission.admitted.map((r) => r.messageId)).toEqual(['ok', 'denied', 'slow', 'missing']);
-    expect([...admission.notAdmitted]).toEqual(['forged', 'gone']);
-    expect([...admission.held.keys()]).toEqual(['denied', 'slow', 'missing']);
-    expect(admission.held.get('denied')).toMatch(
-      /not proven to come from its queue: AccessDenied; the record is retried/,
-    );
+    expect(admission.admitted.map((r) => r.messageId)).toEqual(['ok']);
+    expect([...admission.notAdmitted]).toEqual(['forged', 'gone', 'denied', 'slow', 'missing']);
     expect(seen).toEqual([
       'ForgedRecords',
       expect.stringMatching(/^ERROR record refused/),
@@ -78,7 +74,7 @@ describe('admit', () => {
     ]);
   });
 
-  it('starts no proof and no fetch when the deadline is already near', async () => {
+  it('starts no proof and no fetch when the deadline is already near, and admits nothing unproven', async () => {
     let calls = 0;
     const sourceProof: SourceProof = {
       prove: async () => {
@@ -101,7 +97,30 @@ describe('admit', () => {
       clock.now(),
     );
     expect(calls).toBe(0);
-    expect(admission.admitted.map((r) => r.messageId)).toEqual(['m1']);
+    expect(admission.admitted).toEqual([]);
+    expect([...admission.notAdmitted]).toEqual(['m1']);
     expect(admission.loaded.state).toEqual({ failed: 'not started: the invocation deadline is near' });
+  });
+
+  it('refuses every record that shares a receipt handle with another: one live handle vouches for one record', async () => {
+    const proven: string[] = [];
+    const sourceProof: SourceProof = {
+      prove: async (records) => {
+        proven.push(...records.map((r) => r.messageId));
+        return new Map(records.map((r) => [r.messageId, { verdict: 'proven' } as ProofVerdict]));
+      },
+    };
+    const credentials = { get: async () => credential, refresh: async () => credential };
+    const { audit, seen } = recordingAudit();
+    const records = [
+      { ...record('real'), receiptHandle: 'AQEBlive' },
+      { ...record('forged'), receiptHandle: 'AQEBlive' },
+      { ...record('other'), receiptHandle: 'AQEBother' },
+    ];
+    const clock = instantClock();
+    const admission = await admit(records, { credentials, sourceProof, audit }, clock, clock.now() + 60_000);
+    expect(proven).toEqual(['other']);
+    expect(admission.admitted.map((r) => r.messageId)).toEqual(['other']);
+    expect(seen.filter((line) => line === 'ForgedRecords')).toHaveLength(2);
   });
 });
