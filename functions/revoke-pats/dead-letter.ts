@@ -6,6 +6,7 @@
  * appear only there.
  */
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { TOKEN_ID_PATTERN } from '../lib/dfns/client.js';
 import { maskSecrets } from '../lib/secret-values.js';
 import type { Outcome } from './outcomes.js';
 import { MAX_BODY_BYTES, type RequestMetadata } from './request.js';
@@ -93,7 +94,10 @@ export function buildDeadLetter(
   refusedBody?: string,
   attribution: Attribution = {},
 ): DeadLetterMessage {
-  const tokenIds = failures.filter((f) => f.outcome !== 'invalid').map((f) => f.tokenId as string);
+  // Only what a redrive can act on: a failure whose value is no token ID (never expected here) stays in `failures`.
+  const tokenIds = failures
+    .filter((f) => f.outcome !== 'invalid' && typeof f.tokenId === 'string' && TOKEN_ID_PATTERN.test(f.tokenId))
+    .map((f) => f.tokenId as string);
   return fitFailures({
     tokenIds,
     ...(metadata.incidentId === undefined ? {} : { incidentId: metadata.incidentId }),
@@ -137,7 +141,7 @@ function fitFailures(message: DeadLetterMessage): DeadLetterMessage {
  * fits once JSON-escaped (escaping can grow text sixfold).
  */
 function keepBody(received: string): { body: string; bodyTruncated?: true } {
-  const body = maskSecrets(received, { longRuns: true });
+  const body = maskSecrets(received);
   if (JSON.stringify(body).length <= MAX_DEAD_LETTER_BODY_CHARS) return { body };
   let head = body.slice(0, MAX_DEAD_LETTER_BODY_CHARS);
   while (JSON.stringify(head).length > MAX_DEAD_LETTER_BODY_CHARS) head = head.slice(0, Math.floor(head.length * 0.75));

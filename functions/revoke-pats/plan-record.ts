@@ -87,7 +87,7 @@ export function planRecord(
   }
   const dryRun = settings.dryRun || request.dryRun;
   const credential = 'credential' in loaded ? loaded.credential : undefined;
-  const planned = new Set<string>();
+  const planned = new Map<string, PlannedItem>();
   const items: PlannedItem[] = [];
   for (const entry of request.entries) {
     const named = nameOf(entry, loaded, request.receivedAs);
@@ -96,14 +96,17 @@ export function planRecord(
       continue;
     }
     const { tokenId, receivedAs } = named;
-    // A leaked token and its own ID in one request are one token: one outcome.
-    if (planned.has(tokenId)) continue;
-    planned.add(tokenId);
-    const item = (fields: { outcome: Outcome; detail: string } | { dfns: true }): PlannedItem => ({
-      tokenId,
-      ...fields,
-      ...(receivedAs === undefined ? {} : { receivedAs }),
-    });
+    // A leaked token and its own ID in one request are one token: one outcome, which keeps the fingerprint.
+    const earlier = planned.get(tokenId);
+    if (earlier) {
+      if (earlier.receivedAs === undefined && receivedAs !== undefined) earlier.receivedAs = receivedAs;
+      continue;
+    }
+    const item = (fields: { outcome: Outcome; detail: string } | { dfns: true }): PlannedItem => {
+      const made: PlannedItem = { tokenId, ...fields, ...(receivedAs === undefined ? {} : { receivedAs }) };
+      planned.set(tokenId, made);
+      return made;
+    };
     if (settings.protectedTokenIds.has(tokenId)) {
       items.push(item({ outcome: 'protected', detail: 'on the protected list (PROTECTED_TOKEN_IDS)' }));
     } else if (!credential) {
@@ -138,8 +141,8 @@ export function planRecord(
 
 /**
  * The token ID an entry names: a valid ID, or the ID a leaked access token of the credential's organisation names
- * (CONTRACT section 4). Otherwise the entry is decided here: `invalid`, or `failed` for a leaked token while the
- * credential is not loaded (whether it is ours cannot be told yet: the record is retried).
+ * (CONTRACT section 4), or any leaked token's while the credential is not loaded (it ends `failed`, and is told
+ * apart on the retry). Otherwise the entry is `invalid`.
  */
 function nameOf(
   entry: TokenEntry,
@@ -153,7 +156,9 @@ function nameOf(
   const invalid = (detail: string) => ({ decided: { tokenId: entry.raw, outcome: 'invalid' as const, detail } });
   const { leaked } = entry;
   if (!leaked) return invalid(entry.detail);
-  if (!('credential' in loaded)) return { decided: { tokenId: entry.raw, outcome: 'failed', detail: loaded.failed } };
+  // Whether it is ours cannot be told yet: it stands for the ID it names (a redrive of its dead letter names the ID),
+  // and its token ends `failed` below, as any token does without the credential.
+  if (!('credential' in loaded)) return { tokenId: leaked.tokenId, receivedAs: leaked.receivedAs };
   const { orgId } = loaded.credential;
   if (orgId === undefined) {
     return invalid(

@@ -175,4 +175,38 @@ describe('a leaked access token where a token ID belongs (CONTRACT section 4)', 
     expect(output.audit()[0]!.reason).toBe(`leaked: ${pat.accessToken.slice(0, 8)}…sha256:${sha256(pat.accessToken)}`);
     expect(output.text()).not.toContain(pat.accessToken.split('.')[2]);
   });
+
+  it('a token wrapped at 64 columns, or a raw key, is fingerprinted piece by piece: no piece is printed', async () => {
+    const pat = world.sandbox.addPat();
+    const wrapped = pat.accessToken.match(/.{1,64}/g)!;
+    const key = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }).d as string; // 43 characters
+    const { tokenId } = world.sandbox.addPat();
+    await world.handler()([{ messageId: 'm1', body: [tokenId, ...wrapped, key].join('\n') }]);
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+    const everything = await seen();
+    for (const piece of [...wrapped.slice(0, -1), key]) expect(everything).not.toContain(piece.slice(8));
+  });
+
+  it('a leaked token counts against the 100 tokens of a message, as the ID it names', async () => {
+    const leaked = Array.from({ length: 101 }, () => world.sandbox.accessTokenFor());
+    await world.handler()([{ messageId: 'm1', body: { tokenIds: leaked } }]);
+    expect(world.sandbox.requestCount).toBe(0);
+    const [dead] = await world.sqs.drainDeadLetters();
+    expect(dead!.body).toMatchObject({
+      tokenIds: [],
+      failures: [{ outcome: 'invalid', detail: expect.stringMatching(/101 token IDs; at most 100 per message/) }],
+    });
+  });
+});
+
+describe('hostile values cost linear time', () => {
+  it('long runs of spaces in a value and of JWT starts in metadata do not hold the function past its deadline', async () => {
+    // Each once took minutes to read (a backtracking pattern); the valid token beside them must still be switched off
+    // within a 10-second invocation.
+    const { tokenId } = world.sandbox.addPat();
+    const body = { tokenIds: [tokenId, `x${' '.repeat(100_000)}x`], reason: 'eyJ'.repeat(40_000) };
+    const response = await world.handler()([{ messageId: 'm1', body }], 10_000);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(world.sandbox.isActive(tokenId)).toBe(false);
+  });
 });
