@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 /**
  * The operator CLI against a loopback SQS (local-aws-sqs: the request queue and its DLQ), CloudWatch mocked (no
  * loopback server speaks it). Requests it enqueues are then run through the real handler.
@@ -159,6 +159,16 @@ describe('enqueue', () => {
     );
     expect(`${stdout}${stderr}`).not.toContain(pat.accessToken.split('.')[1]);
     expect(await queued()).toEqual([]);
+  });
+
+  it('a secret pasted where a command or an option value belongs is never echoed', async () => {
+    const { accessToken } = world.sandbox.addPat();
+    const key = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    for (const argv of [[accessToken], ['enqueue', key], ['status', '--queue-url', accessToken]]) {
+      const { code, stdout, stderr } = await cli(argv);
+      expect(code).toBe(2);
+      for (const secret of [accessToken, key]) expect(`${stdout}${stderr}`).not.toContain(secret.slice(10, 40));
+    }
   });
 
   it('an error line quoting a huge argument stays within the cap', async () => {

@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { ENVIRONMENTS, ENVIRONMENT_NAMES, type EnvironmentName } from '../../infra/environments.js';
 import { formatError } from '../../functions/lib/format-error.js';
 import { capLines, listed, notShownMarker } from '../../functions/lib/output-cap.js';
+import { maskSecrets } from '../../functions/lib/secret-values.js';
 import { MAX_METADATA_CHARS, MAX_TOKEN_IDS } from '../../functions/revoke-pats/request.js';
 import { entryOf, plainTextValues } from '../../functions/revoke-pats/token-entry.js';
 
@@ -85,8 +86,10 @@ export async function runCli(argv: string[], rawIo: CliIo, clients: CliClients =
   // Every line the CLI prints is within the one output cap, whatever an argument or a file held.
   const io: CliIo = {
     ...rawIo,
-    stdout: (text) => rawIo.stdout(capLines(text)),
-    stderr: (text) => rawIo.stderr(capLines(text)),
+    // Every line is capped, and anything secret-shaped an operator pasted (a token, a key, in an argument or an
+    // option's value, echoed by a message) is shown only by its start and fingerprint.
+    stdout: (text) => rawIo.stdout(capLines(maskSecrets(text))),
+    stderr: (text) => rawIo.stderr(capLines(maskSecrets(text))),
   };
   const [command, ...rest] = argv;
   try {
