@@ -3,6 +3,7 @@
  * service-account credential, and an SQS with the dead-letter queue. `handler()` builds a fresh container (a cold
  * start) from an environment pointing at them, the way Lambda would.
  */
+import { recordOutput } from './hygiene-buffer.js';
 import { afterAll, afterEach, beforeAll, beforeEach } from '@jest/globals';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { parseConfig } from '../../functions/lib/config.js';
@@ -60,6 +61,11 @@ export interface World {
  */
 export async function startWorld(kind: KeyKind = 'ed25519'): Promise<World> {
   const [sandbox, secrets, sqs] = await Promise.all([startSandbox(), startSecretsManager(), startSqs()]);
+  // What the function sent (dead letters, continuations) is output too: the suite's leak scan reads each one that is
+  // received. A test's own requests may hold a secret on purpose; they are not the function's output.
+  sqs.observeReceived((body, senderId) => {
+    if (senderId === FUNCTION_SENDER_ID) recordOutput(body);
+  });
   const env: Record<string, string> = {
     DFNS_API_URL: sandbox.url,
     DFNS_CREDENTIALS_SECRET_ID: SECRET_ID,

@@ -33,6 +33,8 @@ export class SenderIds {
   private readonly byMessageId = new Map<string, string>();
   /** Who started the latest message move task: the sender of messages with an ID no send produced. */
   private mover: string | undefined;
+  /** Called with the body and sender of every message a receive hands out (the test suite's leak scan reads them). */
+  onReceived: ((body: string, senderId: string) => void) | undefined;
 
   constructor(private readonly accountId: string) {}
 
@@ -87,7 +89,7 @@ export class SenderIds {
     let answer: {
       MessageId?: string;
       Successful?: { MessageId?: string }[];
-      Messages?: { MessageId?: string; Attributes?: Record<string, string> }[];
+      Messages?: { MessageId?: string; Body?: string; Attributes?: Record<string, string> }[];
     };
     try {
       answer = JSON.parse(body);
@@ -100,10 +102,11 @@ export class SenderIds {
     }
     if (action !== 'ReceiveMessage') return body;
     for (const message of answer.Messages ?? []) {
-      if (message.Attributes?.SenderId === undefined || message.MessageId === undefined) continue;
+      if (message.MessageId === undefined) continue;
       const senderId = this.byMessageId.get(message.MessageId) ?? this.mover ?? this.accountId;
       this.byMessageId.set(message.MessageId, senderId); // a moved message keeps the mover of its first receive
-      message.Attributes.SenderId = senderId;
+      if (message.Attributes?.SenderId !== undefined) message.Attributes.SenderId = senderId;
+      if (typeof message.Body === 'string') this.onReceived?.(message.Body, senderId);
     }
     return JSON.stringify(answer);
   }

@@ -177,6 +177,14 @@ export class LoopbackSqs {
     };
   }
 
+  /**
+   * Calls `observer` with the body and `SenderId` of every message a receive hands out, whoever receives it (the test
+   * suite's leak scan reads what the function sent, dead letters and continuations, this way).
+   */
+  observeReceived(observer: (body: string, senderId: string) => void): void {
+    this.senders.onReceived = observer;
+  }
+
   /** Stops the server. */
   async close(): Promise<void> {
     this.client.destroy();
