@@ -72,7 +72,8 @@ describe('the bundled handler', () => {
         },
         (_error, stdout, stderr) => resolve({ stdout, stderr, status: child.exitCode }),
       );
-    }).finally(() => Promise.all([secrets.close(), sandbox.close()]));
+    });
+    await Promise.all([secrets.close(), sandbox.close()]);
     // Nothing on stderr but the cold start's warning that the dry run is on (as every dry-run container says).
     expect(
       run.stderr
