@@ -1,46 +1,39 @@
 /**
- * The tools an operator runs: `npm start` (the demo, same code path) and `npm run sandbox` (spawned for real).
+ * The tools an operator runs, spawned for real: `npm start` (the loop on one machine) and `npm run sandbox`.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
-import { runDemo } from '../../tools/demo/run.js';
 import { recordOutput } from '../support/hygiene-buffer.js';
 import { DfnsClient } from '../../functions/lib/dfns/client.js';
 import { SigningKey } from '../../functions/lib/dfns/signing.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-describe('npm start (demo)', () => {
-  it('runs the real handler on loopback: seeded PATs off, the unknown token in the DLQ', async () => {
+describe('npm start (the whole loop on one machine)', () => {
+  it('runs the scripted incident through the CLI and the emulated event source, and exits 0 as scripted', async () => {
+    const child = spawn('npm', ['start'], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' } });
     let output = '';
-    const { rows, response, deadLetters, logLines } = await runDemo({
-      write: (text) => (output += text),
-      latencyMs: 0,
-    });
-    recordOutput(output + JSON.stringify(logLines)); // what the demo printed, and what its handler logged, are checked for secrets
-    expect(rows.map((r) => [r.messageId, r.outcome, r.isActiveAfter])).toEqual([
-      ['msg-1', 'deactivated', false],
-      ['msg-1', 'deactivated', false],
-      ['msg-2', 'deactivated', false],
-      ['msg-2', 'not_found', 'unknown'],
-      ['msg-3', 'deactivated', false],
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    const [code] = (await once(child, 'close')) as [number | null];
+    recordOutput(output); // what it printed is checked for secrets
+    expect(code).toBe(0);
+    const rows = output.split('\n').filter((line) => /^to-\S+ {2,}/.test(line));
+    expect(rows.map((line) => line.split(/\s+/).slice(1))).toEqual([
+      ['deactivated', 'deactivated', 'false'],
+      ['deactivated', 'deactivated', 'false'],
+      ['deactivated', 'deactivated', 'false'],
+      ['deactivated', 'deactivated', 'false'],
+      ['deactivated', 'deactivated', 'false'],
+      ['not_found', 'not_found', 'unknown'],
     ]);
-    const unknown = rows[3]!.tokenId;
-    expect(response).toEqual({ batchItemFailures: [] });
-    expect(deadLetters).toEqual([
-      {
-        body: expect.objectContaining({ tokenIds: [unknown], sourceMessageId: 'msg-2', incidentId: 'INC-1043' }),
-        attributes: { outcome: 'not_found', sourceMessageId: 'msg-2' },
-      },
-    ]);
-    for (const row of rows) expect(output).toContain(row.tokenId);
-    expect(output).toMatch(/^record +token ID +outcome +ms +isActive at Dfns$/m);
-    expect(output).toContain('Dead-letter queue: 1 message(s)');
-    // the environment it set for the handler is gone again
-    expect(process.env.DFNS_API_URL).toBeUndefined();
-  });
+    expect(output).toMatch(/^\$ pat-revoker enqueue --incident INC-DEMO-1 /m);
+    expect(output).toContain('dead-letter queue: 1 message(s)');
+    expect(output).toMatch(/function timeout 20 s \(deployed: 60 s\)/);
+    expect(output).toContain('every outcome is the script’s');
+  }, 90_000);
 });
 
 function sandboxCli(...args: string[]): ChildProcessWithoutNullStreams {

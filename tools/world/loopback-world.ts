@@ -1,0 +1,204 @@
+/**
+ * The whole loop on one machine, in one call: a loopback SQS with the request queue and its DLQ as the stack defines
+ * them (redrive policy, `maxReceiveCount`), the Dfns sandbox (optionally with an organisation rate limit), the
+ * Secrets Manager responder holding a fresh service-account key, Lambda's SQS event source emulated
+ * (tools/event-source) running the bundled handler in processes, and the environment that points the operator CLI
+ * at it. The function's environment comes from the same builder as the stack's (infra/function-environment.ts).
+ *
+ * Time settings are scaled for rehearsal and stated in {@link LoopbackWorld.describe}: a 20 s function timeout (not
+ * 60) and a visibility timeout just above it (not 6 ×), so that a redelivery comes back in seconds, not minutes. The
+ * environment's function-wide dry run is off unless asked for: the rehearsal revokes, in the sandbox.
+ */
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../functions/lib/config.js';
+import {
+  ENVIRONMENTS,
+  resolveSettings,
+  type EnvironmentName,
+  type EnvironmentSettings,
+} from '../../infra/environments.js';
+import { functionEnvironment } from '../../infra/function-environment.js';
+import { loopbackEnv } from '../aws/loopback-env.js';
+import { startSecretsManager, type SecretsManagerResponder } from '../aws/secrets-manager.js';
+import { startSqs, type LoopbackSqs } from '../aws/sqs.js';
+import { bundleHandler } from '../bundle-handler.js';
+import { EventSourceMapping, type FunctionLogLine } from '../event-source/event-source-mapping.js';
+import { startSandbox, type DfnsSandbox } from '../sandbox/sandbox.js';
+
+/** The function's role in the world: its sends carry `<this>:<function name>` as their `SenderId`. */
+export const WORLD_FUNCTION_ROLE_ID = 'AROALOOPBACKREVOKER01';
+/** The operator the CLI sends as. */
+export const WORLD_OPERATOR_SENDER_ID = 'AROALOOPBACKOPERATOR1:operator';
+const SECRET_ID = 'pat-revoker/dfns-credential';
+
+/** Options of {@link startLoopbackWorld}; every time is stated in the world's description. */
+export interface LoopbackWorldOptions {
+  /** The environment whose settings the stack would deploy. @default 'dev' */
+  environment?: EnvironmentName;
+  /** Containers at once (`EVENT_SOURCE_MAX_CONCURRENCY`). @default the environment's `eventSourceMaxConcurrency` */
+  containers?: number;
+  /** The function timeout, ms. @default 20000 (four times `DEADLINE_MARGIN_MS`: the margin applies whole) */
+  functionTimeoutMs?: number;
+  /** The request queue's visibility timeout, s. @default the function timeout + 2 s */
+  visibilityTimeoutSeconds?: number;
+  /** The batching window, ms. @default the environment's, in ms */
+  batchingWindowMs?: number;
+  /** The sandbox's organisation limit: requests per window, and the window (also `DFNS_BUDGET_WINDOW_SECONDS`). */
+  rateLimit?: { requests: number; windowSeconds: number };
+  /** `DFNS_REQUESTS_PER_MINUTE`. @default the environment's */
+  requestsPerMinute?: number;
+  /** The function-wide `DRY_RUN`. @default false, whatever the environment's settings say */
+  dryRun?: boolean;
+  /** Where the function's log lines go. @default dropped */
+  logSink?: (line: FunctionLogLine) => void;
+}
+
+/** A running world. {@link LoopbackWorld.close} it. */
+export interface LoopbackWorld {
+  settings: EnvironmentSettings;
+  sandbox: DfnsSandbox;
+  sqs: LoopbackSqs;
+  secrets: SecretsManagerResponder;
+  eventSource: EventSourceMapping;
+  queueUrl: string;
+  deadLetterQueueUrl: string;
+  /** The function's whole environment. */
+  functionEnv: Record<string, string>;
+  /** What points the operator CLI at this world (`AWS_*`, `PAT_REVOKER_QUEUE_URL`, `PAT_REVOKER_DLQ_URL`). */
+  cliEnv: Record<string, string>;
+  /** Writes {@link cliEnv} as `export` lines to `path` (for `source`). */
+  writeEnvFile(path: string): void;
+  /** The settings in force, one per line, the scaled times included. */
+  describe(): string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the world: bundles the handler (as the stack does), starts the servers, creates the queues and the
+ * credential, and starts the event source.
+ *
+ * @throws when a server cannot start, or the function's environment is invalid (the same check as a cold start)
+ */
+export async function startLoopbackWorld(options: LoopbackWorldOptions = {}): Promise<LoopbackWorld> {
+  const name = options.environment ?? 'dev';
+  const settings = resolveSettings(name, ENVIRONMENTS[name]);
+  const containers = options.containers ?? settings.eventSourceMaxConcurrency;
+  const functionTimeoutMs = options.functionTimeoutMs ?? 20_000;
+  const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? Math.ceil(functionTimeoutMs / 1000) + 2;
+  const batchingWindowMs = options.batchingWindowMs ?? settings.batchingWindowSeconds * 1000;
+  const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-world-'));
+  const bundle = join(dir, 'index.mjs');
+  const queueName = `pat-revoker-${name}-requests`;
+  const [sandbox, secrets, sqs] = await Promise.all([
+    startSandbox(),
+    startSecretsManager(),
+    startSqs(`${queueName}-dlq`),
+    bundleHandler(bundle),
+  ]).then(([a, b, c]) => [a, b, c] as const);
+  const closeServers = () => Promise.all([sandbox.close(), secrets.close(), sqs.close()]);
+  try {
+    if (options.rateLimit) {
+      sandbox.limitRate({ limit: options.rateLimit.requests, windowMs: options.rateLimit.windowSeconds * 1000 });
+    }
+    secrets.setSecret(SECRET_ID, JSON.stringify(sandbox.createServiceAccount()));
+    const deadLetterQueueUrl = sqs.deadLetterQueueUrl;
+    const { Attributes } = await sqs.client.send(
+      new GetQueueAttributesCommand({ QueueUrl: deadLetterQueueUrl, AttributeNames: ['QueueArn'] }),
+    );
+    const queueUrl = await sqs.createQueue(queueName, {
+      VisibilityTimeout: String(visibilityTimeoutSeconds),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: Attributes?.QueueArn,
+        maxReceiveCount: String(settings.maxReceiveCount),
+      }),
+    });
+    const functionSender = `${WORLD_FUNCTION_ROLE_ID}:pat-revoker`;
+    const functionEnv: Record<string, string> = {
+      ...loopbackEnv({
+        dfnsApiUrl: sandbox.url,
+        secretsManagerUrl: secrets.url,
+        deadLetterQueueUrl,
+        secretId: SECRET_ID,
+      }),
+      ...functionEnvironment(settings, {
+        dfnsApiUrl: sandbox.url,
+        credentialSecretId: SECRET_ID,
+        deadLetterQueueUrl,
+        sourceQueueUrls: [queueUrl],
+        functionRoleId: WORLD_FUNCTION_ROLE_ID,
+      }),
+      EVENT_SOURCE_MAX_CONCURRENCY: String(containers),
+      DRY_RUN: String(options.dryRun ?? false),
+      ...(options.requestsPerMinute === undefined
+        ? {}
+        : { DFNS_REQUESTS_PER_MINUTE: String(options.requestsPerMinute) }),
+      ...(options.rateLimit ? { DFNS_BUDGET_WINDOW_SECONDS: String(options.rateLimit.windowSeconds) } : {}),
+      // The function's sends (dead letters, continuations) carry its role as their SenderId.
+      AWS_ACCESS_KEY_ID: sqs.credentialsFor(functionSender).accessKeyId,
+      AWS_LAMBDA_FUNCTION_NAME: 'pat-revoker',
+      PATH: process.env.PATH ?? '',
+    };
+    parseConfig(functionEnv); // fails here, naming the variable, rather than in every container
+    const operator = sqs.credentialsFor(WORLD_OPERATOR_SENDER_ID);
+    const cliEnv = {
+      AWS_REGION: functionEnv.AWS_REGION ?? 'eu-west-1',
+      AWS_ENDPOINT_URL_SQS: new URL(queueUrl).origin,
+      AWS_ACCESS_KEY_ID: operator.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: operator.secretAccessKey,
+      AWS_EC2_METADATA_DISABLED: 'true',
+      PAT_REVOKER_QUEUE_URL: queueUrl,
+      PAT_REVOKER_DLQ_URL: deadLetterQueueUrl,
+    };
+    const eventSource = await EventSourceMapping.start({
+      client: sqs.client,
+      queueUrls: [queueUrl],
+      handlerPath: bundle,
+      env: functionEnv,
+      functionTimeoutMs,
+      maxConcurrency: containers,
+      batchSize: settings.batchSize,
+      batchingWindowMs,
+      receiveWaitSeconds: 1,
+      ...(options.logSink ? { logSink: options.logSink } : {}),
+    });
+    return {
+      settings,
+      sandbox,
+      sqs,
+      secrets,
+      eventSource,
+      queueUrl,
+      deadLetterQueueUrl,
+      functionEnv,
+      cliEnv,
+      writeEnvFile(path) {
+        const quote = (value: string) => `'${value.replace(/'/g, `'\\''`)}'`;
+        writeFileSync(
+          path,
+          `${Object.entries(cliEnv)
+            .map(([key, value]) => `export ${key}=${quote(value)}`)
+            .join('\n')}\n`,
+          { mode: 0o600 },
+        );
+      },
+      describe: () =>
+        [
+          `environment ${name}: batch size ${settings.batchSize}, batching window ${batchingWindowMs} ms, ${containers} container(s) at once, DRY_RUN ${functionEnv.DRY_RUN}`,
+          `function timeout ${functionTimeoutMs / 1000} s (deployed: ${settings.functionTimeoutSeconds} s); visibility timeout ${visibilityTimeoutSeconds} s (deployed: ${settings.visibilityTimeoutSeconds} s); maxReceiveCount ${settings.maxReceiveCount}`,
+          `Dfns budget ${functionEnv.DFNS_REQUESTS_PER_MINUTE} requests per minute${options.rateLimit ? `; sandbox organisation limit ${options.rateLimit.requests} per ${options.rateLimit.windowSeconds} s` : ''}`,
+        ].join('\n'),
+      async close() {
+        await eventSource.close();
+        await closeServers();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await closeServers();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
