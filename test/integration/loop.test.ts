@@ -7,7 +7,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { dfnsError } from '../../tools/sandbox/faults.js';
-import { startLoopbackWorld, type LoopbackWorld } from '../../tools/world/loopback-world.js';
+import { startLoopbackWorld, WORLD_FUNCTION_SENDER_ID, type LoopbackWorld } from '../../tools/world/loopback-world.js';
 
 let world: LoopbackWorld;
 beforeAll(async () => {
@@ -88,4 +88,56 @@ describe('the loop', () => {
     world.eventSource.enable();
     await until(() => world.sandbox.isActive(token) === false);
   }, 30_000);
+});
+
+describe('the loop with a small budget: continuations', () => {
+  let small: LoopbackWorld;
+  beforeAll(async () => {
+    // 360 requests per minute over one-second windows on one container: 6 requests, two tokens, per second.
+    small = await startLoopbackWorld({
+      environment: 'staging',
+      containers: 1,
+      functionTimeoutMs: 4_000,
+      visibilityTimeoutSeconds: 5,
+      batchingWindowMs: 0,
+      requestsPerMinute: 360,
+      rateLimit: { requests: 10_000, windowSeconds: 1 },
+    });
+  }, 60_000);
+  afterAll(async () => small?.close());
+
+  it('a container killed after sending its continuation, before answering: every token ends off, once or twice', async () => {
+    const tokens = small.sandbox.seedPats(5);
+    const { MessageId } = await small.sqs.client.send(
+      new SendMessageCommand({ QueueUrl: small.queueUrl, MessageBody: JSON.stringify({ tokenIds: tokens }) }),
+    );
+    const original = MessageId as string;
+    let continuations = 0;
+    let killed = false;
+    small.sqs.observeAnswered((action, sender) => {
+      if (action !== 'SendMessage' || sender !== WORLD_FUNCTION_SENDER_ID) return;
+      continuations += 1;
+      const container = small.eventSource.containerRunning(original);
+      // The first continuation is stored; its container dies before telling Lambda the record is done.
+      if (!killed && container !== undefined) killed = small.eventSource.kill(container);
+    });
+    try {
+      await until(async () => {
+        const depth = await small.sqs.depth(small.queueUrl);
+        return tokens.every((t) => small.sandbox.isActive(t) === false) && depth.inFlight + depth.delayed === 0;
+      }, 45_000);
+    } finally {
+      small.sqs.observeAnswered(undefined);
+    }
+    expect(killed).toBe(true);
+    const originals = small.eventSource.invocations().filter((i) => i.records.some((r) => r.messageId === original));
+    expect(originals[0]!.end?.outcome).toBe('crash');
+    expect(originals.length).toBeGreaterThanOrEqual(2); // the record came back after its visibility timeout
+    // The duplicate work the kill costs: the redelivered record and the continuation both name the late tokens, and
+    // the new container does not know what the killed one switched off. Bounded: at most two flows per token.
+    const puts = tokens.map((t) => small.sandbox.requestsTo('deactivate').filter((r) => r.path.includes(t)).length);
+    expect(Math.max(...puts)).toBeLessThanOrEqual(2);
+    expect(continuations).toBeGreaterThanOrEqual(1);
+    expect(await small.sqs.drainDeadLetters()).toEqual([]);
+  }, 60_000);
 });

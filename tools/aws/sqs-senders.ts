@@ -33,6 +33,8 @@ export class SenderIds {
   private readonly byMessageId = new Map<string, string>();
   /** Who started the latest message move task: the sender of messages with an ID no send produced. */
   private mover: string | undefined;
+  /** Called once a send or receive of `sender` has been answered with success (tests pick a moment by it). */
+  onAnswered: ((action: string, sender: string) => void) | undefined;
   /** Called with the body and sender of every message a receive hands out (the test suite's leak scan reads them). */
   onReceived: ((body: string, senderId: string) => void) | undefined;
 
@@ -75,7 +77,10 @@ export class SenderIds {
       if (res.statusCode === 200 && (typeof chunk === 'string' || Buffer.isBuffer(chunk))) {
         args[0] = this.answered(action, sender, chunk.toString());
       }
-      return end(...args);
+      const ended = end(...args);
+      // After the answer is on its way: the request's effect (a message stored) is done whatever the caller does.
+      if (res.statusCode === 200) this.onAnswered?.(action, sender);
+      return ended;
     }) as typeof res.end;
     return next(req, res);
   }

@@ -185,6 +185,15 @@ export class LoopbackSqs {
     this.senders.onReceived = observer;
   }
 
+  /**
+   * Calls `observer` once each successful `SendMessage`, `SendMessageBatch`, `ReceiveMessage` or
+   * `StartMessageMoveTask` has been answered, with the action and the sender's `SenderId`: a test picks a moment
+   * from the server's side by it (e.g. kill the container that has just sent a continuation).
+   */
+  observeAnswered(observer: ((action: string, senderId: string) => void) | undefined): void {
+    this.senders.onAnswered = observer;
+  }
+
   /** Stops the server. */
   async close(): Promise<void> {
     this.client.destroy();

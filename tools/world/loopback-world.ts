@@ -30,6 +30,8 @@ import { startSandbox, type DfnsSandbox } from '../sandbox/sandbox.js';
 
 /** The function's role in the world: its sends carry `<this>:<function name>` as their `SenderId`. */
 export const WORLD_FUNCTION_ROLE_ID = 'AROALOOPBACKREVOKER01';
+/** The `SenderId` of the function's sends in the world. */
+export const WORLD_FUNCTION_SENDER_ID = `${WORLD_FUNCTION_ROLE_ID}:pat-revoker`;
 /** The operator the CLI sends as. */
 export const WORLD_OPERATOR_SENDER_ID = 'AROALOOPBACKOPERATOR1:operator';
 const SECRET_ID = 'pat-revoker/dfns-credential';
@@ -115,7 +117,6 @@ export async function startLoopbackWorld(options: LoopbackWorldOptions = {}): Pr
         maxReceiveCount: String(settings.maxReceiveCount),
       }),
     });
-    const functionSender = `${WORLD_FUNCTION_ROLE_ID}:pat-revoker`;
     const functionEnv: Record<string, string> = {
       ...loopbackEnv({
         dfnsApiUrl: sandbox.url,
@@ -137,8 +138,16 @@ export async function startLoopbackWorld(options: LoopbackWorldOptions = {}): Pr
         : { DFNS_REQUESTS_PER_MINUTE: String(options.requestsPerMinute) }),
       ...(options.rateLimit ? { DFNS_BUDGET_WINDOW_SECONDS: String(options.rateLimit.windowSeconds) } : {}),
       // The function's sends (dead letters, continuations) carry its role as their SenderId.
-      AWS_ACCESS_KEY_ID: sqs.credentialsFor(functionSender).accessKeyId,
+      AWS_ACCESS_KEY_ID: sqs.credentialsFor(WORLD_FUNCTION_SENDER_ID).accessKeyId,
+      // What Lambda itself sets in every execution environment, as the stack configures it (JSON logs at INFO).
       AWS_LAMBDA_FUNCTION_NAME: 'pat-revoker',
+      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(settings.memoryMb),
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+      AWS_LAMBDA_LOG_FORMAT: 'JSON',
+      AWS_LAMBDA_LOG_LEVEL: 'INFO',
+      AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs24.x',
+      TZ: ':UTC',
       PATH: process.env.PATH ?? '',
     };
     parseConfig(functionEnv); // fails here, naming the variable, rather than in every container
