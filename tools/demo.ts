@@ -34,7 +34,12 @@ try {
     write(
       `the world is up; seeded PATs: ${tokens.join(' ')}\npoint the CLI at it:\n\n  source ${envFile} && npm run -s revoke -- status --queue-url "$PAT_REVOKER_QUEUE_URL"\n\nCtrl-C stops it.\n`,
     );
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
+    const { rmSync } = await import('node:fs');
+    rmSync(envFile, { force: true });
   } else {
     const result = await runIncident(world, outcomes, write);
     write(report(world, result));

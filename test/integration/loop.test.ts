@@ -7,6 +7,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { dfnsError } from '../../tools/sandbox/faults.js';
+import { recordOutput } from '../support/hygiene-buffer.js';
 import { startLoopbackWorld, WORLD_FUNCTION_SENDER_ID, type LoopbackWorld } from '../../tools/world/loopback-world.js';
 
 let world: LoopbackWorld;
@@ -18,6 +19,7 @@ beforeAll(async () => {
     functionTimeoutMs: 4_000,
     visibilityTimeoutSeconds: 5,
     batchingWindowMs: 200,
+    logSink: ({ line }) => recordOutput(line), // the function's logs are checked for secrets too
   });
 }, 60_000);
 afterAll(async () => world?.close());
@@ -102,6 +104,7 @@ describe('the loop with a small budget: continuations', () => {
       batchingWindowMs: 0,
       requestsPerMinute: 360,
       rateLimit: { requests: 10_000, windowSeconds: 1 },
+      logSink: ({ line }) => recordOutput(line),
     });
   }, 60_000);
   afterAll(async () => small?.close());

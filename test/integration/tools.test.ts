@@ -3,6 +3,7 @@
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { recordOutput } from '../support/hygiene-buffer.js';
@@ -33,6 +34,37 @@ describe('npm start (the whole loop on one machine)', () => {
     expect(output).toContain('dead-letter queue: 1 message(s)');
     expect(output).toMatch(/function timeout 20 s \(deployed: 60 s\)/);
     expect(output).toContain('every outcome is the script’s');
+  }, 90_000);
+});
+
+describe('npm start -- --serve', () => {
+  it('keeps the world up, prints the line that points the CLI at it, and stops on Ctrl-C', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'tools/demo.ts', '--serve'], { cwd: root });
+    const printed = await outputUntil(child, 'Ctrl-C stops it.');
+    recordOutput(printed);
+    const envFile = /source (\S+) && npm run -s revoke -- status --queue-url "\$PAT_REVOKER_QUEUE_URL"/.exec(
+      printed,
+    )?.[1];
+    expect(envFile).toBeDefined();
+    const env = Object.fromEntries(
+      readFileSync(envFile as string, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => /^export (\w+)='(.*)'$/.exec(line)!.slice(1, 3) as [string, string]),
+    );
+    const [token] = /seeded PATs: (\S+)/.exec(printed)!.slice(1) as [string];
+    const enqueue = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', 'tools/cli/main.ts', 'enqueue', '--queue-url', env.PAT_REVOKER_QUEUE_URL as string, token],
+      { cwd: root, env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' },
+    );
+    recordOutput(enqueue.stdout + enqueue.stderr);
+    expect(enqueue.status).toBe(0);
+    expect(enqueue.stderr).toContain('1 token ID(s) in 1 request(s) queued');
+    child.kill('SIGINT');
+    const [code] = (await once(child, 'close')) as [number | null];
+    expect(code).toBe(0);
+    expect(existsSync(envFile as string)).toBe(false);
   }, 90_000);
 });
 
