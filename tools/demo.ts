@@ -21,7 +21,14 @@ try {
 const write = (text: string) => process.stdout.write(text);
 const outcomes = new Map<string, string>();
 write('starting the loop on this machine (bundling the handler, loopback SQS, Dfns sandbox, Secrets Manager) ...\n');
-const world = await startIncidentWorld(outcomes);
+// Served, the world says what the function did with each token, as its audit lines come.
+const world = await startIncidentWorld(
+  outcomes,
+  serve
+    ? ({ tokenId, outcome, detail, incidentId }) =>
+        write(`outcome: ${tokenId} ${outcome}${incidentId ? ` (${incidentId})` : ''}${detail ? `: ${detail}` : ''}\n`)
+    : undefined,
+);
 write(`${world.describe()}\n\n`);
 let code = 0;
 try {
@@ -32,11 +39,20 @@ try {
     world.writeEnvFile(envFile);
     const tokens = world.sandbox.seedPats(3);
     write(
-      `the world is up; seeded PATs: ${tokens.join(' ')}\npoint the CLI at it:\n\n  source ${envFile} && npm run -s revoke -- status --queue-url "$PAT_REVOKER_QUEUE_URL"\n\nCtrl-C stops it.\n`,
+      [
+        `the world is up; seeded PATs: ${tokens.join(' ')}`,
+        'point the CLI at it (in a subshell: the file sets AWS_* variables for loopback, which a shell keeps):',
+        '',
+        `  ( source ${envFile} && npm run -s revoke -- status --queue-url "$PAT_REVOKER_QUEUE_URL" )`,
+        '',
+        "status's oldest-message age comes from CloudWatch, which the world does not have: it shows unknown.",
+        'Outcomes are printed here as the function reports them. Ctrl-C stops it.',
+        '',
+      ].join('\n'),
     );
     await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
+      // A closed terminal (SIGHUP) must not leave the env file and the world's processes behind either.
+      for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => resolve());
     });
     const { rmSync } = await import('node:fs');
     rmSync(envFile, { force: true });

@@ -189,3 +189,13 @@ describe("each message's SenderId is its sender's identity", () => {
     expect(moved!.Attributes?.SenderId).toBe(OPERATOR);
   });
 });
+
+describe('a message in flight is not counted as available', () => {
+  it('ApproximateNumberOfMessages counts only what a receive could return, as SQS does', async () => {
+    const { url } = await queueWithDlq(5);
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '"one"' }));
+    await sqs.client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '"two"' }));
+    await receive(url, 0, 1);
+    expect(await sqs.depth(url)).toEqual({ visible: 1, inFlight: 1, delayed: 0 });
+  });
+});

@@ -9,7 +9,13 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** The actions whose answers say who sent what (JSON protocol: `X-Amz-Target: AmazonSQS.<Action>`). */
-const WATCHED = new Set(['SendMessage', 'SendMessageBatch', 'ReceiveMessage', 'StartMessageMoveTask']);
+const WATCHED = new Set([
+  'SendMessage',
+  'SendMessageBatch',
+  'ReceiveMessage',
+  'StartMessageMoveTask',
+  'GetQueueAttributes',
+]);
 
 const digest = (text: string) => createHash('sha256').update(text).digest('hex').toUpperCase();
 
@@ -87,6 +93,7 @@ export class SenderIds {
 
   /** Notes what a successful answer of `action` to `sender` says, and returns it with senders rewritten. */
   private answered(action: string, sender: string, body: string): string {
+    if (action === 'GetQueueAttributes') return visibleOnly(body);
     if (action === 'StartMessageMoveTask') {
       this.mover = sender;
       return body;
@@ -115,4 +122,24 @@ export class SenderIds {
     }
     return JSON.stringify(answer);
   }
+}
+
+/**
+ * local-aws-sqs counts a message in flight in `ApproximateNumberOfMessages` too (its own move task subtracts the
+ * in-flight count from it); SQS counts only the messages available for retrieval. Corrected when the answer holds
+ * both counts, as every caller here asks.
+ */
+function visibleOnly(body: string): string {
+  let answer: { Attributes?: Record<string, string> };
+  try {
+    answer = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  const attributes = answer.Attributes;
+  const all = attributes?.ApproximateNumberOfMessages;
+  const inFlight = attributes?.ApproximateNumberOfMessagesNotVisible;
+  if (attributes === undefined || all === undefined || inFlight === undefined) return body;
+  attributes.ApproximateNumberOfMessages = String(Math.max(0, Number(all) - Number(inFlight)));
+  return JSON.stringify(answer);
 }

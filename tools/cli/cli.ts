@@ -86,9 +86,10 @@ export async function runCli(argv: string[], rawIo: CliIo, clients: CliClients =
   // Every line the CLI prints is within the one output cap, whatever an argument or a file held.
   const io: CliIo = {
     ...rawIo,
-    // Every line is capped, and anything secret-shaped an operator pasted (a token, a key, in an argument or an
-    // option's value, echoed by a message) is shown only by its start and fingerprint.
-    stdout: (text) => rawIo.stdout(capLines(maskSecrets(text))),
+    // Every line is capped. Messages (stderr) may echo what an operator typed: anything secret-shaped there (a token
+    // or a key pasted as an argument or an option's value) is shown only by its start and fingerprint. Results
+    // (stdout) are AWS' answers, message IDs and move-task handles, which must stay usable as printed.
+    stdout: (text) => rawIo.stdout(capLines(text)),
     stderr: (text) => rawIo.stderr(capLines(maskSecrets(text))),
   };
   const [command, ...rest] = argv;

@@ -122,8 +122,15 @@ export function report(world: LoopbackWorld, result: IncidentResult): string {
   return lines.join('\n');
 }
 
-/** Starts a world whose audit lines fill `outcomes` (token ID → its last outcome). */
-export function startIncidentWorld(outcomes: Map<string, string>): Promise<LoopbackWorld> {
+/**
+ * Starts a world whose audit lines fill `outcomes` (token ID → its last outcome).
+ *
+ * @param onOutcome also told of each outcome, with its detail (the served world prints them)
+ */
+export function startIncidentWorld(
+  outcomes: Map<string, string>,
+  onOutcome?: (entry: { tokenId: string; outcome: string; detail?: string; incidentId?: string }) => void,
+): Promise<LoopbackWorld> {
   // Staging's settings (a budget of 150 requests per minute) on two containers: dev's share of a Trial organisation
   // (30 per minute) would continue part of this incident a minute later, as it would in dev.
   return startLoopbackWorld({
@@ -132,9 +139,21 @@ export function startIncidentWorld(outcomes: Map<string, string>): Promise<Loopb
     logSink: ({ line }) => {
       if (!line.includes('"message":"revocation"')) return;
       try {
-        const entry = JSON.parse(line) as { tokenId?: unknown; outcome?: unknown };
-        if (typeof entry.tokenId === 'string' && typeof entry.outcome === 'string') {
-          outcomes.set(entry.tokenId, entry.outcome);
+        const entry = JSON.parse(line) as {
+          tokenId?: unknown;
+          outcome?: unknown;
+          detail?: string;
+          incidentId?: string;
+        };
+        const { tokenId, outcome, detail, incidentId } = entry;
+        if (typeof tokenId === 'string' && typeof outcome === 'string') {
+          outcomes.set(tokenId, outcome);
+          onOutcome?.({
+            tokenId,
+            outcome,
+            ...(detail === undefined ? {} : { detail }),
+            ...(incidentId === undefined ? {} : { incidentId }),
+          });
         }
       } catch {
         // not one JSON line: not an audit line
