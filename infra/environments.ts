@@ -5,8 +5,15 @@
  * synth with `SettingsError: <env>.<setting>: <rule>`, before anything reaches CloudFormation.
  */
 import * as z from 'zod';
+import { REQUESTS_PER_TOKEN } from '../functions/lib/config.js';
 import { parseDfnsOrigin, TOKEN_ID_PATTERN } from '../functions/lib/dfns/client.js';
-import { REQUEST_RETENTION_DAYS } from './constructs/revocation-queue.js';
+import { deadLetterQueueNameOf, REQUEST_RETENTION_DAYS } from './constructs/revocation-queue.js';
+import {
+  environmentBytes,
+  functionEnvironment,
+  LAMBDA_ENVIRONMENT_MAX_BYTES,
+  settingsRefs,
+} from './function-environment.js';
 
 /** The environments this app deploys. */
 export const ENVIRONMENT_NAMES = ['dev', 'staging', 'prod'] as const;
@@ -36,6 +43,30 @@ const ARN = {
 const RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ];
+
+/**
+ * Dfns' request limits per organisation, per minute, every caller together (its own wallets, apps and dashboards,
+ * and every revoker environment on it): a paid organisation, a Trial one (CONTRACT section 8).
+ */
+export const DFNS_ORGANISATION_LIMITS = [1000, 100] as const;
+
+/**
+ * Requests one container may send within one invocation once the budget is in use: its share of the budget per
+ * minute (`dfnsRequestsPerMinute ÷ eventSourceMaxConcurrency`) over the time an invocation works
+ * (`functionTimeoutSeconds − deadlineMarginMs`). Divided by 3 (a token's requests), the tokens an invocation can
+ * start; what it receives beyond that goes on in continuations.
+ */
+export function invocationShare(
+  s: Pick<
+    EnvironmentSettings,
+    'dfnsRequestsPerMinute' | 'eventSourceMaxConcurrency' | 'functionTimeoutSeconds' | 'deadlineMarginMs'
+  >,
+): number {
+  return (
+    (s.dfnsRequestsPerMinute / s.eventSourceMaxConcurrency) *
+    ((s.functionTimeoutSeconds * 1000 - s.deadlineMarginMs) / 60_000)
+  );
+}
 
 const arnList = (pattern: RegExp, example: string) =>
   z.array(z.string().regex(pattern, `must be an ARN like ${example}`)).default([]);
@@ -113,6 +144,23 @@ const settingsSchema = z
       .array(z.email('must be an e-mail address'))
       .min(1, 'needs at least one address: alarms must wake a human')
       .refine((list) => new Set(list.map((a) => a.toLowerCase())).size === list.length, 'lists an address twice'),
+    /**
+     * The Dfns organisation this environment's credential belongs to: a label of your choosing, the same for every
+     * environment on that organisation. Synth adds up their `dfnsRequestsPerMinute` against its limit.
+     */
+    dfnsOrganisation: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9-]{0,62}$/,
+        'must be a label of lower-case letters, digits and hyphens, the same for every environment on one Dfns organisation',
+      ),
+    /** The requests per minute Dfns allows that organisation, every caller together: 1000, or 100 on Trial. */
+    dfnsOrganisationRequestsPerMinute: z
+      .number()
+      .refine(
+        (n) => (DFNS_ORGANISATION_LIMITS as readonly number[]).includes(n),
+        `must be ${DFNS_ORGANISATION_LIMITS.join(' or ')}: Dfns' limit per organisation (the smaller on a Trial organisation)`,
+      ),
     /** Deliveries before SQS moves a record to the DLQ. @default 5 */
     maxReceiveCount: z.number().int().min(1).max(1000).default(5),
     /** Records per invocation (SQS maximum 10 without a batching window above 0). @default 10 */
@@ -146,12 +194,11 @@ const settingsSchema = z
       .default(5_000),
     /** Function-wide dry run (`DRY_RUN`). @default false */
     dryRun: z.boolean().default(false),
-    /** Token IDs never to deactivate (`PROTECTED_TOKEN_IDS`): the revoker's own token, break-glass tokens. @default [] */
-    protectedTokenIds: z
-      .array(z.string().regex(TOKEN_ID_PATTERN, `must match ${TOKEN_ID_PATTERN.source}`))
-      // Lambda's environment holds 4 KB in all; 80 IDs (about 2.6 KB joined) leave room for the other variables.
-      .max(80, 'holds at most 80 token IDs (the Lambda environment is limited to 4 KB)')
-      .default([]),
+    /**
+     * Token IDs never to deactivate (`PROTECTED_TOKEN_IDS`): the revoker's own token, break-glass tokens. As many as
+     * the function's environment holds within Lambda's 4 KB (about 100; synth measures it). @default []
+     */
+    protectedTokenIds: z.array(z.string().regex(TOKEN_ID_PATTERN, `must match ${TOKEN_ID_PATTERN.source}`)).default([]),
     /** Log retention of the function's log group, in days (a CloudWatch Logs retention value). @default 365 */
     logRetentionDays: z
       .number()
@@ -190,11 +237,25 @@ const settingsSchema = z
         message: 'must be shorter than the function timeout',
       });
     }
-    if (s.dfnsRequestsPerMinute < 3 * s.eventSourceMaxConcurrency) {
+    if (s.dfnsRequestsPerMinute < REQUESTS_PER_TOKEN * s.eventSourceMaxConcurrency) {
       ctx.addIssue({
         code: 'custom',
         path: ['dfnsRequestsPerMinute'],
-        message: `must be at least 3 × eventSourceMaxConcurrency (${3 * s.eventSourceMaxConcurrency}): every container's share must hold one token's three requests`,
+        message: `must be at least ${REQUESTS_PER_TOKEN} × eventSourceMaxConcurrency (${REQUESTS_PER_TOKEN * s.eventSourceMaxConcurrency}): every container's share must hold one token's ${REQUESTS_PER_TOKEN} requests`,
+      });
+    }
+    const share = invocationShare(s);
+    if (s.deadlineMarginMs < s.functionTimeoutSeconds * 1000 && share < REQUESTS_PER_TOKEN) {
+      const work = (s.functionTimeoutSeconds * 1000 - s.deadlineMarginMs) / 1000;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['functionTimeoutSeconds'],
+        message:
+          `leaves one container ${s.dfnsRequestsPerMinute} ÷ ${s.eventSourceMaxConcurrency} requests per minute ` +
+          `(dfnsRequestsPerMinute ÷ eventSourceMaxConcurrency) × ${work} s (functionTimeoutSeconds − deadlineMarginMs) ` +
+          `÷ 60 s = ${share.toFixed(2)} requests per invocation, under one token's ${REQUESTS_PER_TOKEN}: once the ` +
+          'budget is in use, no token could start before the deadline. Lower eventSourceMaxConcurrency (fewer, larger ' +
+          'shares), raise functionTimeoutSeconds, or raise dfnsRequestsPerMinute if the organisation has room',
       });
     }
     if (s.batchSize > 10 && s.batchingWindowSeconds === 0) {
@@ -243,6 +304,25 @@ export type EnvironmentSettings = z.output<typeof settingsSchema> & {
 /**
  * The environments. Replace the example accounts, ARNs and addresses with yours; `npm test` and `npx cdk synth`
  * validate them.
+ *
+ * Choosing batch size, batching window, timeout and maximum concurrency (README, "Choosing the batch and the
+ * timeout"): Dfns' limit, not Lambda, sets the pace (each token is 3 requests, so the budget ÷ 3 tokens per minute),
+ * and each of `eventSourceMaxConcurrency` containers holds an equal share of the budget. Once the budget is in use,
+ * an invocation can start `dfnsRequestsPerMinute ÷ eventSourceMaxConcurrency × (functionTimeoutSeconds −
+ * deadlineMarginMs) ÷ 60 s ÷ 3` tokens ({@link invocationShare}); the tokens of its batch beyond that go on in
+ * continuations (late, never lost). The examples size a batch so that records of two tokens each fill at most that
+ * share:
+ * - fewer containers: larger shares for the same budget (and one request on an idle deployment, which one container
+ *   serves alone, goes faster); Lambda's minimum is 2. Concurrency is not what limits containment: 2 or 3
+ *   invocations with 8 flows each could send far more than any organisation allows.
+ * - a longer timeout: a larger share per invocation, but the visibility timeout (≥ 6 × timeout + window) is also how
+ *   long a record waits after a crash before it is delivered again (6 minutes at 60 s, 12 at 120 s); a continuation
+ *   costs a message and waits only until the budget has room, which the token would have waited for anyway. So the
+ *   timeout stays at 60 s.
+ * - smaller batches: less work per invocation, so fewer records end in a continuation (each record with late tokens
+ *   sends one), at the price of more invocations (a source proof each) when many records wait.
+ * - the batching window: how long Lambda gathers a batch; 1 s costs a second of latency and fills batches in a
+ *   burst.
  */
 export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
   dev: {
@@ -257,11 +337,16 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
     operatorRoleArns: ['arn:aws:iam::111111111111:role/security-operator'],
     breakGlassRoleArn: 'arn:aws:iam::111111111111:role/break-glass',
     alarmEmails: ['security-dev@example.com'],
-    // A Trial organisation (100 requests per minute) shared with the team's own tests: a third of it, in two larger
-    // shares (15 requests, 5 tokens, per container per minute), with batches about the size of a share.
+    // A Trial organisation (100 requests per minute) shared with the team's own tests.
+    dfnsOrganisation: 'example-trial',
+    dfnsOrganisationRequestsPerMinute: 100,
+    // A third of it, in two larger shares (15 requests, 5 tokens, per container per minute), with batches about the
+    // size of a share: 30 ÷ 2 × (60 − 5) s ÷ 60 s = 13.75 requests, 4.6 tokens per invocation, 2 records of 2 tokens.
     dfnsRequestsPerMinute: 30,
     eventSourceMaxConcurrency: 2,
     batchSize: 2,
+    batchingWindowSeconds: 1,
+    functionTimeoutSeconds: 60,
     dryRun: true,
     logRetentionDays: 30,
     removalPolicy: 'destroy',
@@ -279,7 +364,16 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
     operatorRoleArns: ['arn:aws:iam::222222222222:role/security-operator'],
     breakGlassRoleArn: 'arn:aws:iam::222222222222:role/break-glass',
     alarmEmails: ['security-staging@example.com'],
+    // An organisation of its own: a rehearsal must not spend prod's budget, nor be throttled by prod's incidents.
+    dfnsOrganisation: 'example-staging',
+    dfnsOrganisationRequestsPerMinute: 1000,
+    // prod's batches and timeout on a smaller budget, on the fewest containers: 150 ÷ 2 × (60 − 5) s ÷ 60 s = 68.75
+    // requests, 22.9 tokens per invocation: a batch of 5 records of 4 tokens each.
     dfnsRequestsPerMinute: 150,
+    eventSourceMaxConcurrency: 2,
+    batchSize: 5,
+    batchingWindowSeconds: 1,
+    functionTimeoutSeconds: 60,
     logRetentionDays: 90,
     removalPolicy: 'destroy',
   },
@@ -303,11 +397,18 @@ export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
     breakGlassRoleArn: 'arn:aws:iam::333333333333:role/break-glass',
     credentialRotationRoleArn: 'arn:aws:iam::333333333333:role/dfns-credential-rotation',
     alarmEmails: ['security-oncall@example.com', 'secops-pager@example.com'],
+    dfnsOrganisation: 'example-prod',
+    dfnsOrganisationRequestsPerMinute: 1000,
     // 600 of the organisation's 1000 per minute: 200 tokens per minute, the rest for its own wallets and apps.
     dfnsRequestsPerMinute: 600,
+    // Three shares of 200 requests per minute: 600 ÷ 3 × (60 − 5) s ÷ 60 s = 183 requests, 61 tokens per invocation,
+    // a batch of 5 records of up to 12 tokens each (10 containers and batches of 10 gave 18 tokens for 10 records).
+    eventSourceMaxConcurrency: 3,
+    batchSize: 5,
+    batchingWindowSeconds: 1,
+    functionTimeoutSeconds: 60,
     // A sender in another account (the SIEM) needs a key it can be granted: a customer-managed KMS key.
     queueEncryption: 'kms',
-    eventSourceMaxConcurrency: 10,
     logRetentionDays: 365,
     removalPolicy: 'retain',
   },
@@ -339,16 +440,128 @@ export function resolveSettings(name: EnvironmentName, input: EnvironmentInput):
       `is in ${secretRegion}, the stack in ${settings.region}: the function reads it in its own region`,
     );
   }
-  return {
+  const resolved: EnvironmentSettings = {
     ...settings,
     name,
     visibilityTimeoutSeconds:
       settings.visibilityTimeoutSeconds ?? 6 * settings.functionTimeoutSeconds + settings.batchingWindowSeconds,
   };
+  checkEnvironmentSize(resolved);
+  return resolved;
+}
+
+/** The request queue's name in an environment. */
+export function requestQueueName(name: EnvironmentName): string {
+  return `pat-revoker-${name}-requests`;
+}
+
+/** The longest AWS region name today (ap-southeast-5, ap-northeast-3 ...): an environment-agnostic stack's queue URLs. */
+const LONGEST_REGION_NAME = 14;
+
+/** A queue's URL as CloudFormation gives it (`Ref`), at its deployed length. */
+function queueUrl(settings: EnvironmentSettings, queueName: string): string {
+  const { region, account = '123456789012' } = settings;
+  // Environment-agnostic: the longest such a URL can be (China's domain is the longer).
+  const host = region
+    ? `sqs.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`
+    : `sqs.${'x'.repeat(LONGEST_REGION_NAME)}.amazonaws.com.cn`;
+  return `https://${host}/${account}/${queueName}`;
+}
+
+/** An IAM role's unique ID (`RoleId`) at its deployed length: `AROA` and 17 characters. */
+const ROLE_ID_AT_LENGTH = `AROA${'X'.repeat(17)}`;
+
+/**
+ * The function's whole environment as the stack deploys it, with what CloudFormation fills in at deploy time (the
+ * queue URLs, the role's unique ID) at its real length: what synth measures against Lambda's 4 KB.
+ */
+export function deployedEnvironment(settings: EnvironmentSettings): Record<string, string> {
+  const queueName = requestQueueName(settings.name);
+  return functionEnvironment(settings, {
+    ...settingsRefs(settings),
+    deadLetterQueueUrl: queueUrl(settings, deadLetterQueueNameOf(queueName)),
+    sourceQueueUrls: [queueUrl(settings, queueName)],
+    functionRoleId: ROLE_ID_AT_LENGTH,
+  });
+}
+
+/** The settings behind the variables that grow with them. */
+const SETTING_OF_VARIABLE: Record<string, string> = {
+  PROTECTED_TOKEN_IDS: 'protectedTokenIds',
+  DFNS_CREDENTIALS_SECRET_ID: 'credentialSecretArn',
+  DFNS_API_URL: 'dfnsApiUrl',
+};
+
+/**
+ * The function's whole environment must fit Lambda's 4 KB, or the deploy fails half-way.
+ *
+ * @throws {SettingsError} naming `protectedTokenIds` (how many fit) or the setting behind the largest variable
+ */
+function checkEnvironmentSize(settings: EnvironmentSettings): void {
+  const environment = deployedEnvironment(settings);
+  const bytes = environmentBytes(environment);
+  if (bytes <= LAMBDA_ENVIRONMENT_MAX_BYTES) return;
+  const over = `the function's environment would be ${bytes} bytes, over Lambda's limit of ${LAMBDA_ENVIRONMENT_MAX_BYTES} (4 KB for every variable, keys and values, measured as Lambda does with the queue URLs and the role ID at their deployed length)`;
+  const ids = settings.protectedTokenIds;
+  if (ids.length > 0) {
+    let fit = ids.length - 1;
+    while (
+      fit > 0 &&
+      environmentBytes(deployedEnvironment({ ...settings, protectedTokenIds: ids.slice(0, fit) })) >
+        LAMBDA_ENVIRONMENT_MAX_BYTES
+    ) {
+      fit -= 1;
+    }
+    throw new SettingsError(
+      `${settings.name}.protectedTokenIds`,
+      `holds ${ids.length} token IDs: ${over}. At most ${fit} fit beside the other settings: protect only the revoker's own and the break-glass tokens`,
+    );
+  }
+  const [largest] = Object.entries(environment)
+    .filter(([variable]) => variable in SETTING_OF_VARIABLE)
+    .sort(([, a], [, b]) => b.length - a.length);
+  const [variable = '', value = ''] = largest ?? [];
+  throw new SettingsError(
+    `${settings.name}.${SETTING_OF_VARIABLE[variable] ?? 'protectedTokenIds'}`,
+    `${over}; its largest variable from the settings is ${variable} (${value.length} characters): shorten it`,
+  );
 }
 
 /**
- * The environments to synthesize: all of them, or the one named by `-c env=<name>`.
+ * The environments on one Dfns organisation share its limit: their budgets must add up to no more than it.
+ *
+ * @throws {SettingsError} naming the environments' `dfnsRequestsPerMinute` over an organisation's limit, or a
+ *   `dfnsOrganisationRequestsPerMinute` that differs from another environment's on the same organisation
+ */
+export function checkOrganisationBudgets(environments: readonly EnvironmentSettings[]): void {
+  const byOrganisation = new Map<string, EnvironmentSettings[]>();
+  for (const settings of environments) {
+    byOrganisation.set(settings.dfnsOrganisation, [...(byOrganisation.get(settings.dfnsOrganisation) ?? []), settings]);
+  }
+  for (const [organisation, members] of byOrganisation) {
+    const [first] = members as [EnvironmentSettings, ...EnvironmentSettings[]];
+    const limit = first.dfnsOrganisationRequestsPerMinute;
+    const other = members.find((m) => m.dfnsOrganisationRequestsPerMinute !== limit);
+    if (other) {
+      throw new SettingsError(
+        `${other.name}.dfnsOrganisationRequestsPerMinute`,
+        `is ${other.dfnsOrganisationRequestsPerMinute}, but ${first.name} gives ${limit} for the same Dfns organisation "${organisation}" (dfnsOrganisation): one organisation has one limit; correct the wrong one, or the label`,
+      );
+    }
+    const total = members.reduce((sum, m) => sum + m.dfnsRequestsPerMinute, 0);
+    if (total > limit) {
+      const budgets = members.map((m) => m.dfnsRequestsPerMinute).join(' + ');
+      throw new SettingsError(
+        members.map((m) => `${m.name}.dfnsRequestsPerMinute`).join(' + '),
+        `${members.length > 1 ? `${budgets} = ` : ''}${total} requests per minute, more than Dfns organisation "${organisation}" allows (dfnsOrganisationRequestsPerMinute ${limit}, every caller together): Dfns would refuse the excess with 429s, to the organisation's own apps too. Lower ${members.length > 1 ? 'them' : 'it'} to leave room for the organisation's own traffic${members.length > 1 ? ', or give an environment an organisation of its own (dfnsOrganisation)' : ''}`,
+      );
+    }
+  }
+}
+
+/**
+ * The environments to synthesize: all of them, or the one named by `-c env=<name>`. Every environment is validated
+ * either way: the budgets of the environments on one Dfns organisation are checked together.
  *
  * @throws {SettingsError} for an unknown name or bad settings
  */
@@ -362,6 +575,7 @@ export function selectEnvironments(
       `unknown environment ${JSON.stringify(only)}; one of ${ENVIRONMENT_NAMES.join(', ')}`,
     );
   }
-  const names = only === undefined ? ENVIRONMENT_NAMES : [only as EnvironmentName];
-  return names.map((name) => resolveSettings(name, environments[name]));
+  const all = ENVIRONMENT_NAMES.map((name) => resolveSettings(name, environments[name]));
+  checkOrganisationBudgets(all);
+  return only === undefined ? all : all.filter((settings) => settings.name === only);
 }

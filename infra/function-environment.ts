@@ -8,6 +8,21 @@ import type { EnvironmentSettings } from './environments.js';
 export const SERVICE_NAME = 'pat-revoker';
 export const METRICS_NAMESPACE = 'PatRevoker';
 
+/**
+ * Lambda's limit on a function's environment, in bytes: 4 KB for all its variables together, keys and values
+ * (Lambda quotas, "Environment variables"; not adjustable). Checked at synth (infra/environments.ts).
+ */
+export const LAMBDA_ENVIRONMENT_MAX_BYTES = 4 * 1024;
+
+/**
+ * The size of a function's environment as Lambda measures it: the variables as compact JSON, in UTF-8 bytes (its
+ * refusal quotes the "String measured" as `{"KEY":"value",...}`). That is every key and value plus their quotes,
+ * colons and commas: never less than the keys and values alone.
+ */
+export function environmentBytes(variables: Record<string, string>): number {
+  return new TextEncoder().encode(JSON.stringify(variables)).length;
+}
+
 /** What the settings cannot say: where the resources are (CDK tokens in the stack, loopback URLs in the world). */
 export interface FunctionRefs {
   /** `DFNS_API_URL`: the settings' `dfnsApiUrl` in the stack, the sandbox in the world. */
@@ -19,6 +34,11 @@ export interface FunctionRefs {
   sourceQueueUrls: readonly string[];
   /** The unique ID of the function's role (`AROA…`), the `SenderId` of its continuations. */
   functionRoleId: string;
+}
+
+/** The references a deployed stack takes from the settings as they are (the rest CloudFormation fills in). */
+export function settingsRefs(settings: EnvironmentSettings): Pick<FunctionRefs, 'dfnsApiUrl' | 'credentialSecretId'> {
+  return { dfnsApiUrl: settings.dfnsApiUrl, credentialSecretId: settings.credentialSecretArn };
 }
 
 /**

@@ -50,6 +50,9 @@ export interface RevocationQueueProps {
   removalPolicy?: RemovalPolicy;
 }
 
+/** The dead-letter queue's name, from the request queue's. */
+export const deadLetterQueueNameOf = (queueName: string): string => `${queueName}-dlq`;
+
 /** What a sender needs of the queue key to send (SQS encrypts with a data key). */
 const KEY_ACTIONS_TO_SEND = ['kms:GenerateDataKey', 'kms:Decrypt'];
 
@@ -106,7 +109,7 @@ export class RevocationQueue extends Construct {
       : { encryption: QueueEncryption.SQS_MANAGED };
     // Built from the names, not the queues: the key policy may not refer to the queues the key encrypts (a cycle).
     const sourceQueueArn = stack.formatArn({ service: 'sqs', resource: props.queueName });
-    const deadLetterQueueName = `${props.queueName}-dlq`;
+    const deadLetterQueueName = deadLetterQueueNameOf(props.queueName);
     const deadLetterQueueArn = stack.formatArn({ service: 'sqs', resource: deadLetterQueueName });
     this.queueArns = { requests: sourceQueueArn, deadLetters: deadLetterQueueArn };
     this.access = { operatorRoleArns: props.operatorRoleArns, breakGlassRoleArn: props.breakGlassRoleArn };

@@ -13,8 +13,10 @@ import { Queue } from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { nagAcknowledgements } from '../../infra/nag.js';
 import {
+  deployedEnvironment,
   ENVIRONMENT_NAMES,
   ENVIRONMENTS,
+  invocationShare,
   resolveSettings,
   selectEnvironments,
   SettingsError,
@@ -22,6 +24,7 @@ import {
   type EnvironmentName,
   type EnvironmentSettings,
 } from '../../infra/environments.js';
+import { environmentBytes, LAMBDA_ENVIRONMENT_MAX_BYTES } from '../../infra/function-environment.js';
 import { scratchDir, synthesize, type Synthesized } from '../support/cdk.js';
 import { deniedBy, type Caller } from '../support/iam-policy.js';
 
@@ -294,6 +297,24 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       });
     });
 
+    it("is measured at synth as deployed: every variable, the queue URLs and the role's ID at their real length", () => {
+      const measured = deployedEnvironment(settings);
+      const deployed = fn.Properties.Environment.Variables;
+      expect(Object.keys(measured).sort()).toEqual(Object.keys(deployed).sort());
+      for (const [variable, value] of Object.entries(deployed)) {
+        if (typeof value === 'string') expect([variable, measured[variable]]).toEqual([variable, value]);
+      }
+      // What CloudFormation fills in: the queue URLs (Ref) and the role's unique ID (AROA + 17 characters)
+      const sqs = `https://sqs.${settings.region}.amazonaws.com/${settings.account}`;
+      expect(deployed.DEAD_LETTER_QUEUE_URL).toEqual({ Ref: dlqId });
+      expect(measured.DEAD_LETTER_QUEUE_URL).toBe(`${sqs}/pat-revoker-${name}-requests-dlq`);
+      expect(deployed.SOURCE_QUEUE_URLS).toEqual({ Ref: queueId });
+      expect(measured.SOURCE_QUEUE_URLS).toBe(`${sqs}/pat-revoker-${name}-requests`);
+      expect(deployed.FUNCTION_ROLE_ID).toEqual({ 'Fn::GetAtt': [fn.Properties.Role['Fn::GetAtt'][0], 'RoleId'] });
+      expect(measured.FUNCTION_ROLE_ID).toMatch(/^AROA[A-Z0-9]{17}$/);
+      expect(environmentBytes(measured)).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_MAX_BYTES);
+    });
+
     it("shares the environment's Dfns budget by the mapping's own maximum concurrency", () => {
       const [, mapping] = only(template, 'AWS::Lambda::EventSourceMapping');
       expect(fn.Properties.Environment.Variables.EVENT_SOURCE_MAX_CONCURRENCY).toBe(
@@ -464,6 +485,13 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       [topicId] = only(template, 'AWS::SNS::Topic');
       alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     });
+    /** The one alarm on this metric: its description, and its other properties. */
+    const theAlarmOn = (metricName: string) => {
+      const found = alarms.filter((a) => a.Properties.MetricName === metricName);
+      expect(found).toHaveLength(1);
+      const { AlarmDescription: description, ...properties } = found[0].Properties;
+      return { description, properties };
+    };
 
     it('page the configured addresses through a TLS-only topic CloudWatch may publish to', () => {
       const subscriptions = Object.values(template.findResources('AWS::SNS::Subscription')).map(
@@ -491,17 +519,86 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
       });
     });
 
-    it('every alarm pages: one datapoint, missing data not breaching, SNS action', () => {
-      expect(alarms).toHaveLength(settings.dryRun ? 9 : 10);
-      for (const alarm of alarms) {
+    it('every alarm but the warning pages: one datapoint (Dfns throttles: 3 of 5), missing data not breaching, SNS action', () => {
+      const paging = alarms.filter((a) => a.Properties.AlarmActions);
+      expect(paging).toHaveLength(settings.dryRun ? 10 : 11);
+      expect(alarms.length - paging.length).toBe(1);
+      for (const alarm of paging) {
+        const throttles = alarm.Properties.MetricName === 'DfnsThrottles';
         expect(alarm.Properties).toMatchObject({
-          EvaluationPeriods: 1,
-          DatapointsToAlarm: 1,
+          EvaluationPeriods: throttles ? 5 : 1,
+          DatapointsToAlarm: throttles ? 3 : 1,
           TreatMissingData: 'notBreaching',
           AlarmActions: [{ Ref: topicId }],
           OKActions: [{ Ref: topicId }],
         });
         expect(alarm.Properties.AlarmDescription).toEqual(expect.any(String));
+        // CloudWatch's limit for a description
+        expect(alarm.Properties.AlarmDescription.length).toBeLessThanOrEqual(1024);
+      }
+    });
+
+    it('pages when Dfns throttles persist: DfnsThrottles ≥ 1 in 3 of 5 minutes, saying why and what to check', () => {
+      const { description, properties } = theAlarmOn('DfnsThrottles');
+      expect(properties).toEqual({
+        Namespace: 'PatRevoker',
+        MetricName: 'DfnsThrottles',
+        Dimensions: [{ Name: 'service', Value: 'pat-revoker' }],
+        Statistic: 'Sum',
+        Period: 60,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 5,
+        DatapointsToAlarm: 3,
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: topicId }],
+        OKActions: [{ Ref: topicId }],
+      });
+      for (const words of [
+        '429',
+        `organisation ${settings.dfnsOrganisation}`,
+        `${settings.dfnsOrganisationRequestsPerMinute} requests per minute`,
+        `budget (${settings.dfnsRequestsPerMinute} per minute, DFNS_REQUESTS_PER_MINUTE)`,
+        'set above what it really allows',
+        'another caller floods it',
+        'late, not lost',
+        'Check:',
+        'infra/environments.ts',
+        'lower dfnsRequestsPerMinute',
+      ]) {
+        expect(description).toContain(words);
+      }
+    });
+
+    it('warns, without paging, when continuations pile up: ≥ 10 delayed messages on the request queue for 15 minutes', () => {
+      const warnings = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).filter(
+        ([, a]: [string, any]) => !a.Properties.AlarmActions,
+      );
+      expect(warnings.map(([id]) => id)).toEqual([expect.stringMatching(/^AlarmsWarningContinuationBacklog/)]);
+      const { description, properties } = theAlarmOn('ApproximateNumberOfMessagesDelayed');
+      // no action of any kind: it shows on the dashboard and in the console, it never pages
+      expect(properties).toEqual({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesDelayed',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Period: 60,
+        Threshold: 10,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        EvaluationPeriods: 15,
+        DatapointsToAlarm: 15,
+        TreatMissingData: 'notBreaching',
+      });
+      expect(description).toMatch(/^WARNING, does not page: /);
+      expect(description.length).toBeLessThanOrEqual(1024);
+      for (const words of [
+        'continuations pile up',
+        `${settings.dfnsRequestsPerMinute} requests, ${Math.floor(settings.dfnsRequestsPerMinute / 3)} tokens, per minute`,
+        'late, not lost',
+        'raise dfnsRequestsPerMinute',
+        'dead-lettered, which pages',
+      ]) {
+        expect(description).toContain(words);
       }
     });
 
@@ -522,9 +619,7 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     });
 
     it('pages on ForgedRecords ≥ 1 in every environment, saying what it means and where to look', () => {
-      const forged = alarms.filter((a) => a.Properties.MetricName === 'ForgedRecords');
-      expect(forged).toHaveLength(1);
-      const { AlarmDescription: description, ...properties } = forged[0].Properties;
+      const { description, properties } = theAlarmOn('ForgedRecords');
       expect(properties).toMatchObject({
         Namespace: 'PatRevoker',
         Dimensions: [{ Name: 'service', Value: 'pat-revoker' }],
@@ -608,6 +703,97 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     );
   });
 
+  describe('dashboard: the Dfns request budget', () => {
+    let widgets: any[];
+    beforeAll(() => {
+      const [, dashboard] = only(template, 'AWS::CloudWatch::Dashboard');
+      // The body is a Fn::Join of strings and references: joined with the references as placeholders, it parses.
+      const [, parts] = dashboard.Properties.DashboardBody['Fn::Join'];
+      const body = parts.map((p: unknown) =>
+        typeof p === 'string' ? p : `{{${JSON.stringify(p).replace(/"/g, "'")}}}`,
+      );
+      widgets = JSON.parse(body.join('')).widgets;
+    });
+    const graph = (title: string) => {
+      const found = widgets.filter((w) => w.properties.title === title);
+      expect(found).toHaveLength(1);
+      return found[0].properties;
+    };
+    const service = ['service', 'pat-revoker'];
+
+    it('shows Dfns throttles per minute (DfnsThrottles, Sum) with the paging threshold', () => {
+      const widget = graph('Dfns throttles (429s) per minute');
+      expect(widget.metrics).toEqual([['PatRevoker', 'DfnsThrottles', ...service, { stat: 'Sum', period: 60 }]]);
+      expect(widget.annotations.horizontal).toEqual([
+        { value: 1, label: 'pages at ≥ 1 in 3 of 5 minutes', yAxis: 'left' },
+      ]);
+    });
+
+    it('shows the budget wait per invocation (BudgetWaitMs, average and maximum)', () => {
+      expect(graph('Budget wait per invocation (ms)').metrics).toEqual([
+        ['PatRevoker', 'BudgetWaitMs', ...service, { label: 'average', period: 60 }],
+        ['PatRevoker', 'BudgetWaitMs', ...service, { label: 'maximum', stat: 'Maximum', period: 60 }],
+      ]);
+    });
+
+    it('shows continuations sent (Continuations, Sum) and waiting (delayed messages), with the warning threshold', () => {
+      const widget = graph('Continuations sent per minute, and waiting (delayed messages)');
+      expect(widget.metrics).toEqual([
+        ['PatRevoker', 'Continuations', ...service, { label: 'continuations sent', stat: 'Sum', period: 60 }],
+        [
+          'AWS/SQS',
+          'ApproximateNumberOfMessagesDelayed',
+          'QueueName',
+          `{{{'Fn::GetAtt':['${queueId}','QueueName']}}}`,
+          { label: 'delayed on the request queue', stat: 'Maximum', period: 60, yAxis: 'right' },
+        ],
+      ]);
+      expect(widget.annotations.horizontal).toEqual([{ value: 10, label: 'warning after 15 minutes', yAxis: 'right' }]);
+    });
+
+    it('shows tokens per minute (Revocations summed over the outcomes that reach Dfns) against the budget ÷ 3', () => {
+      const widget = graph('Tokens per minute against the budget');
+      const reachDfns = ['deactivated', 'already_inactive', 'pending_approval', 'not_found', 'rejected', 'failed'];
+      const [expression, ...metrics] = widget.metrics;
+      expect(expression).toEqual([
+        expect.objectContaining({ expression: `SUM([${reachDfns.map((o) => `r_${o}`).join(', ')}])`, period: 60 }),
+      ]);
+      expect(metrics).toEqual(
+        reachDfns.map((outcome) => [
+          'PatRevoker',
+          'Revocations',
+          'Outcome',
+          outcome,
+          ...service,
+          { stat: 'Sum', period: 60, visible: false, id: `r_${outcome}` },
+        ]),
+      );
+      expect(widget.annotations.horizontal).toEqual([
+        {
+          value: settings.dfnsRequestsPerMinute / 3,
+          label: `budget: ${settings.dfnsRequestsPerMinute} ÷ 3`,
+          yAxis: 'left',
+        },
+      ]);
+    });
+
+    it('shows the state of the throttle page and the backlog warning, and explains the budget', () => {
+      const [status] = widgets.filter((w) => w.type === 'alarm');
+      const alarmIds = Object.keys(template.findResources('AWS::CloudWatch::Alarm'));
+      const idOf = (prefix: string) => alarmIds.find((id) => id.startsWith(prefix));
+      expect(status.properties.alarms).toEqual([
+        `{{{'Fn::GetAtt':['${idOf('AlarmsDfnsThrottles')}','Arn']}}}`,
+        `{{{'Fn::GetAtt':['${idOf('AlarmsWarningContinuationBacklog')}','Arn']}}}`,
+      ]);
+      const notes = widgets.filter((w) => w.type === 'text').map((w) => w.properties.markdown);
+      expect(notes).toContainEqual(
+        expect.stringContaining(
+          `${settings.dfnsRequestsPerMinute} requests per minute of organisation ${settings.dfnsOrganisation}'s ${settings.dfnsOrganisationRequestsPerMinute}: at most ${Math.floor(settings.dfnsRequestsPerMinute / 3)} tokens per minute`,
+        ),
+      );
+    });
+  });
+
   it('has a dashboard with revocations per outcome, queues, DLQ and function widgets, and explanations', () => {
     const [, dashboard] = only(template, 'AWS::CloudWatch::Dashboard');
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
@@ -675,6 +861,9 @@ describe('cdk-nag', () => {
   });
 });
 
+/** `n` distinct token IDs of the longest form (31 characters). */
+const tokenIds = (n: number) => Array.from({ length: n }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(16, '0')}`);
+
 describe('settings', () => {
   const broken = (name: EnvironmentName, change: Partial<EnvironmentInput>) => ({
     ...ENVIRONMENTS,
@@ -704,9 +893,41 @@ describe('settings', () => {
     ],
     [
       'prod.dfnsRequestsPerMinute',
-      broken('prod', { dfnsRequestsPerMinute: 29 }),
-      /at least 3 × eventSourceMaxConcurrency \(30\)/,
+      broken('prod', { dfnsRequestsPerMinute: 8 }),
+      /at least 3 × eventSourceMaxConcurrency \(9\)/,
     ],
+    [
+      'dev.functionTimeoutSeconds',
+      broken('dev', { functionTimeoutSeconds: 15 }),
+      /^dev\.functionTimeoutSeconds: leaves one container 30 ÷ 2 requests per minute \(dfnsRequestsPerMinute ÷ eventSourceMaxConcurrency\) × 10 s \(functionTimeoutSeconds − deadlineMarginMs\) ÷ 60 s = 2\.50 requests per invocation, under one token's 3: .*Lower eventSourceMaxConcurrency \(fewer, larger shares\), raise functionTimeoutSeconds, or raise dfnsRequestsPerMinute/,
+    ],
+    [
+      'prod.functionTimeoutSeconds',
+      broken('prod', { eventSourceMaxConcurrency: 200, deadlineMarginMs: 50_000 }),
+      /600 ÷ 200 requests per minute .* × 10 s .* = 0\.50 requests per invocation, under one token's 3/,
+    ],
+    [
+      'dev.dfnsRequestsPerMinute + staging.dfnsRequestsPerMinute',
+      broken('staging', { dfnsOrganisation: 'example-trial', dfnsOrganisationRequestsPerMinute: 100 }),
+      /^dev\.dfnsRequestsPerMinute \+ staging\.dfnsRequestsPerMinute: 30 \+ 150 = 180 requests per minute, more than Dfns organisation "example-trial" allows \(dfnsOrganisationRequestsPerMinute 100, every caller together\): .*Lower them .*, or give an environment an organisation of its own \(dfnsOrganisation\)$/,
+    ],
+    [
+      'prod.dfnsRequestsPerMinute',
+      broken('prod', { dfnsRequestsPerMinute: 1200 }),
+      /^prod\.dfnsRequestsPerMinute: 1200 requests per minute, more than Dfns organisation "example-prod" allows \(dfnsOrganisationRequestsPerMinute 1000, every caller together\): .*Lower it to leave room for the organisation's own traffic$/,
+    ],
+    [
+      'staging.dfnsOrganisationRequestsPerMinute',
+      broken('staging', { dfnsOrganisation: 'example-trial' }),
+      /is 1000, but dev gives 100 for the same Dfns organisation "example-trial" \(dfnsOrganisation\): one organisation has one limit/,
+    ],
+    [
+      'prod.dfnsOrganisationRequestsPerMinute',
+      broken('prod', { dfnsOrganisationRequestsPerMinute: 600 }),
+      /must be 1000 or 100: Dfns' limit per organisation/,
+    ],
+    ['prod.dfnsOrganisation', broken('prod', { dfnsOrganisation: 'Example Prod' }), /lower-case letters/],
+    ['prod.dfnsOrganisation', broken('prod', { dfnsOrganisation: undefined } as never), /expected string/],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'http://api.dfns.io' }), /https/],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'https://api.dfns.io/v1' }), /origin/],
     ['dev.dfnsApiUrl', broken('dev', { dfnsApiUrl: 'https://dfns.attacker.example' }), /documented API origins/],
@@ -744,10 +965,8 @@ describe('settings', () => {
     ['prod.removalPolicy', broken('prod', { removalPolicy: 'destroy' }), /must be 'retain'/],
     [
       'prod.protectedTokenIds',
-      broken('prod', {
-        protectedTokenIds: Array.from({ length: 81 }, (_, i) => `to-aaaaa-bbbbb-${String(i).padStart(14, '0')}`),
-      }),
-      /at most 80 token IDs/,
+      broken('prod', { protectedTokenIds: tokenIds(120) }),
+      /^prod\.protectedTokenIds: holds 120 token IDs: the function's environment would be \d{4} bytes, over Lambda's limit of 4096 \(4 KB for every variable, keys and values, .*\)\. At most \d+ fit beside the other settings/,
     ],
     [
       'prod.dfnsRequestTimeoutMs',
@@ -782,6 +1001,13 @@ describe('settings', () => {
       broken('prod', { visibilityTimeoutSeconds: 300 }),
       /at least 6 × functionTimeoutSeconds \+ batchingWindowSeconds = 361/,
     ],
+    [
+      'prod.credentialSecretArn',
+      broken('prod', {
+        credentialSecretArn: `arn:aws:secretsmanager:eu-west-1:333333333333:secret:${'x'.repeat(3400)}-Ab12Cd`,
+      }),
+      /over Lambda's limit of 4096 .*; its largest variable from the settings is DFNS_CREDENTIALS_SECRET_ID \(3\d{3} characters\): shorten it$/,
+    ],
     ['prod.protectedTokenIds[0]', broken('prod', { protectedTokenIds: ['TO-BREAK-GLASS'] }), /must match/],
     ['dev.logRetentionDays', broken('dev', { logRetentionDays: 42 }), /must be one of/],
     ['dev.account', broken('dev', { region: undefined }), /account and region together/],
@@ -797,6 +1023,92 @@ describe('settings', () => {
     expect(() => synthesize({ environments: broken('prod', { maxReceiveCount: 0 }) })).toThrow(
       /prod\.maxReceiveCount: /,
     );
+  });
+
+  it.each([
+    [
+      'one container cannot start a token in an invocation',
+      broken('dev', { functionTimeoutSeconds: 15 }),
+      /dev\.functionTimeoutSeconds: leaves one container/,
+    ],
+    [
+      'the budgets on one organisation add up past its limit',
+      broken('staging', { dfnsOrganisation: 'example-prod', dfnsRequestsPerMinute: 450 }),
+      /staging\.dfnsRequestsPerMinute \+ prod\.dfnsRequestsPerMinute: 450 \+ 600 = 1050 requests per minute, more than Dfns organisation "example-prod" allows/,
+    ],
+    [
+      "the function's environment exceeds 4 KB",
+      broken('prod', { protectedTokenIds: tokenIds(120) }),
+      /prod\.protectedTokenIds: holds 120 token IDs: the function's environment would be/,
+    ],
+  ])('settings that cannot fit fail synth of the app: %s', (_, environments, message) => {
+    expect(() => synthesize({ environments })).toThrow(message);
+  });
+
+  it('checks the budgets of every environment on an organisation when synthesizing one (-c env=<name>)', () => {
+    const e = error(broken('staging', { dfnsOrganisation: 'example-prod', dfnsRequestsPerMinute: 450 }), 'prod');
+    expect(e.setting).toBe('staging.dfnsRequestsPerMinute + prod.dfnsRequestsPerMinute');
+  });
+
+  it('lets environments on one organisation use it up to its limit, and a container just one token per invocation', () => {
+    const full = broken('staging', { dfnsOrganisation: 'example-prod', dfnsRequestsPerMinute: 400 });
+    expect(selectEnvironments(undefined, full).map((s) => s.dfnsRequestsPerMinute)).toEqual([30, 400, 600]);
+    // 36 ÷ 2 × (15 − 5) s ÷ 60 s = 3 requests: exactly one token
+    const edge = resolveSettings('dev', { ...ENVIRONMENTS.dev, dfnsRequestsPerMinute: 36, functionTimeoutSeconds: 15 });
+    expect(invocationShare(edge)).toBe(3);
+    expect(() =>
+      resolveSettings('dev', { ...ENVIRONMENTS.dev, dfnsRequestsPerMinute: 35, functionTimeoutSeconds: 15 }),
+    ).toThrow(/= 2\.92 requests per invocation/);
+  });
+
+  it("protects as many token IDs as fit the function's 4 KB environment, and says how many", () => {
+    const e = error(broken('prod', { protectedTokenIds: tokenIds(120) }));
+    const fit = Number(/At most (\d+) fit/.exec(e.message)?.[1]);
+    expect(fit).toBeGreaterThanOrEqual(80);
+    const settings = resolveSettings('prod', { ...ENVIRONMENTS.prod, protectedTokenIds: tokenIds(fit) });
+    expect(environmentBytes(deployedEnvironment(settings))).toBeLessThanOrEqual(LAMBDA_ENVIRONMENT_MAX_BYTES);
+    expect(() => resolveSettings('prod', { ...ENVIRONMENTS.prod, protectedTokenIds: tokenIds(fit + 1) })).toThrow(
+      new RegExp(`holds ${fit + 1} token IDs: .* At most ${fit} fit`),
+    );
+  });
+
+  it('measures the environment as Lambda does (compact JSON, UTF-8), an environment-agnostic stack at its longest', () => {
+    expect(LAMBDA_ENVIRONMENT_MAX_BYTES).toBe(4096);
+    expect(environmentBytes({ A: 'b' })).toBe('{"A":"b"}'.length);
+    expect(environmentBytes({ A: 'é' })).toBe(10);
+    const agnostic = resolveSettings('dev', { ...ENVIRONMENTS.dev, account: undefined, region: undefined });
+    expect(deployedEnvironment(agnostic).DEAD_LETTER_QUEUE_URL).toBe(
+      `https://sqs.${'x'.repeat(14)}.amazonaws.com.cn/123456789012/pat-revoker-dev-requests-dlq`,
+    );
+  });
+
+  it('gives each environment its Dfns organisation, and an invocation room for a full batch of two-token records', () => {
+    const chosen = ENVIRONMENT_NAMES.map((name) => {
+      const s = settingsOf(name);
+      return [
+        name,
+        s.dfnsOrganisation,
+        s.dfnsOrganisationRequestsPerMinute,
+        s.dfnsRequestsPerMinute,
+        s.eventSourceMaxConcurrency,
+        s.batchSize,
+        s.batchingWindowSeconds,
+        s.functionTimeoutSeconds,
+        s.visibilityTimeoutSeconds,
+        Math.floor(invocationShare(s) / 3),
+      ];
+    });
+    expect(chosen).toEqual([
+      ['dev', 'example-trial', 100, 30, 2, 2, 1, 60, 361, 4],
+      ['staging', 'example-staging', 1000, 150, 2, 5, 1, 60, 361, 22],
+      ['prod', 'example-prod', 1000, 600, 3, 5, 1, 60, 361, 61],
+    ]);
+    for (const name of ENVIRONMENT_NAMES) {
+      const s = settingsOf(name);
+      expect(invocationShare(s) / 3).toBeGreaterThanOrEqual(2 * s.batchSize);
+    }
+    // A rehearsal does not spend prod's budget.
+    expect(settingsOf('staging').dfnsOrganisation).not.toBe(settingsOf('prod').dfnsOrganisation);
   });
 
   it('-c env=<name> synthesizes that environment only', () => {
@@ -880,6 +1192,8 @@ describe('settings', () => {
       operatorRoleArns: ['arn:aws:iam::111111111111:role/operator'],
       breakGlassRoleArn: 'arn:aws:iam::111111111111:role/break-glass',
       alarmEmails: ['a@example.com'],
+      dfnsOrganisation: 'acme',
+      dfnsOrganisationRequestsPerMinute: 1000,
       dfnsRequestsPerMinute: 60,
     });
     expect(minimal.protectedTokenIds).toEqual([]);
