@@ -205,4 +205,41 @@ describe('npm run bench', () => {
     expect(run.stderr).toContain(message);
     expect(run.stderr).toContain('Usage: npm run bench');
   });
+
+  it('--incident runs the loop under the organisation limit beside its own traffic and ends with its line', async () => {
+    // A few hundred tokens on a clock 30 times faster (2 s windows): seconds, not minutes. Asynchronous, so that
+    // jest's own timeout can still fire while the run goes on.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'tools/bench.ts', '--incident', '--tokens', '300', '--containers', '2', '--scale', '30'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const [code] = await once(child, 'close');
+    expect({ code, stderr: code === 0 ? '' : stderr }).toEqual({ code: 0, stderr: '' });
+    const lines = stdout.trim().split('\n');
+    expect(lines.at(-1)).toMatch(
+      /^incident: \d+(\.\d+)? tokens\/min, \d+(\.\d+)?% of ideal, \d+(\.\d+)?% of its requests refused, \d+ refused to the organisation$/,
+    );
+    expect(stdout).toContain('tokens deactivated                      300 of 300; still active in the sandbox: 0');
+    expect(stdout).toContain('every token ended deactivated (audit lines and the sandbox agree)');
+    expect(stdout).toMatch(/scale ×30: every rate × 30, the 2 s window/);
+    expect(stdout).toMatch(/one request of 100 tokens on the idle deployment:\n {2}time to contain +\d/);
+  }, 90_000);
+
+  it('--incident refuses a scale whose window is not whole seconds with exit code 2', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench.ts', '--incident', '--scale', '7'], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(
+      '--scale must be one of 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60 (60/x whole seconds), got "7"',
+    );
+    expect(run.stderr).toContain('Usage: npm run bench -- --incident');
+  });
 });
