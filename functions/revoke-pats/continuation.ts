@@ -116,7 +116,10 @@ export function planContinuation(
           originalSentAt: new Date(sentAt).toISOString(),
         }),
   };
-  const seconds = Math.ceil(delayMs / 1000 - 1e-6); // a float's noise above a whole second is no second more
+  // Whole seconds (SQS' unit), rounded down: the continuation arrives up to a second before the budget has room, and
+  // its invocation waits out the rest (a token's requests are reserved before it starts). Rounded up, each hop of a
+  // chain would leave up to a second of the budget unused.
+  const seconds = Math.floor(delayMs / 1000 + 1e-6); // a float's noise below a whole second is no second less
   return { send: true, body, delaySeconds: Math.min(MAX_DELAY_SECONDS, Math.max(MIN_DELAY_SECONDS, seconds)) };
 }
 
