@@ -1101,7 +1101,7 @@ describe('settings', () => {
     expect(chosen).toEqual([
       ['dev', 'example-trial', 100, 30, 2, 2, 1, 60, 361, 4],
       ['staging', 'example-staging', 1000, 150, 2, 5, 1, 60, 361, 22],
-      ['prod', 'example-prod', 1000, 600, 3, 5, 1, 60, 361, 61],
+      ['prod', 'example-prod', 1000, 600, 3, 1, 1, 60, 361, 61],
     ]);
     for (const name of ENVIRONMENT_NAMES) {
       const s = settingsOf(name);
