@@ -59,7 +59,7 @@ export interface ShareCycles {
 /**
  * The container's share is used in bursts: all it may start in a window goes at once, then it has no room until its
  * oldest reservation leaves the window. The period between bursts shows what the loop adds to the window: the
- * continuation's delay rounded up to whole seconds, polling, the batching window, the invocation's start.
+ * continuation's delay in whole seconds, polling, the batching window, the invocation's start.
  */
 export function shareCycles(done: TokenTrace[], windowMs: number): ShareCycles {
   const byContainer = new Map<number, number[]>();

@@ -138,8 +138,8 @@ export function parseIncidentOptions(): IncidentSettings {
   const requestTimeoutMs = Math.max(100, Math.round(settings.dfnsRequestTimeoutMs / scale));
   const windowSeconds = 60 / scale;
   const unscaled = [
-    'SQS delays (continuations) and Retry-After are whole seconds, rounded up: up to 1 s more per continuation, ' +
-      `${scale} s on the real clock`,
+    'SQS delays (continuations) are whole seconds, rounded down (the invocation waits out the rest) and Retry-After ' +
+      `whole seconds: a second on the scaled clock is ${scale} s on the real clock`,
     'container start-up, polling and the machine’s CPU run on the real clock',
   ];
   if (deadlineMarginMs * scale !== settings.deadlineMarginMs) {

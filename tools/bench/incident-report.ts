@@ -149,7 +149,7 @@ export function incidentReport(m: IncidentMeasurements): { text: string; figures
     `  budget used in the full windows: ${round(100 * budgetUse)} % of ${budget} requests per window (the function's requests admitted)`,
     `  containers deactivating per window: ${round(busy)} of ${k} on average; tokens per container: fewest ${counts[0] ?? 0}, most ${counts.at(-1) ?? 0} (${counts.length} containers)`,
     `  a busy container's share came back every ${round((cycles.medianPeriodMs * scale) / 1000)} s (median of ${cycles.bursts} bursts; the window is 60 s: ` +
-      `${round((100 * (cycles.medianPeriodMs - windowMs)) / windowMs)} % more: the continuation's delay rounded up to whole seconds, about 0.5 s on any clock, ` +
+      `${round((100 * (cycles.medianPeriodMs - windowMs)) / windowMs)} % more: the continuation's delay in whole seconds, ` +
       `the batching window when a batch is not full, polling); ${cycles.gaps} time(s) a container had no work for more than 1.5 windows`,
     `  continuations: ${delays.length} sent, delays ${delays.length === 0 ? '-' : `${Math.min(...delays)}–${Math.max(...delays)} s, mean ${round(meanDelay)} s`} (whole seconds, scaled clock: ${round(meanDelay / s.windowSeconds, 2)} windows)`,
     `  invocations ${m.stats.invocations} (${m.stats.coldStarts} cold), outcomes ${JSON.stringify(m.stats.outcomes)}; dead letters ${m.deadLetters}; the function's ERROR lines ${m.functionErrors.length}`,
