@@ -7,28 +7,18 @@
 import * as z from 'zod';
 import { REQUESTS_PER_TOKEN } from '../functions/lib/config.js';
 import { parseDfnsOrigin, TOKEN_ID_PATTERN } from '../functions/lib/dfns/client.js';
-import { deadLetterQueueNameOf, REQUEST_RETENTION_DAYS } from './constructs/revocation-queue.js';
-import {
-  environmentBytes,
-  functionEnvironment,
-  LAMBDA_ENVIRONMENT_MAX_BYTES,
-  settingsRefs,
-} from './function-environment.js';
+import { REQUEST_RETENTION_DAYS } from './constructs/revocation-queue.js';
+import { checkEnvironmentSize, checkOrganisationBudgets } from './environment-fit.js';
+import { ENVIRONMENTS } from './environment-values.js';
+import { SettingsError } from './settings-error.js';
+
+export { checkOrganisationBudgets, deployedEnvironment, requestQueueName } from './environment-fit.js';
+export { ENVIRONMENTS } from './environment-values.js';
+export { SettingsError } from './settings-error.js';
 
 /** The environments this app deploys. */
 export const ENVIRONMENT_NAMES = ['dev', 'staging', 'prod'] as const;
 export type EnvironmentName = (typeof ENVIRONMENT_NAMES)[number];
-
-/** A setting is missing or malformed; `setting` names it as `<env>.<path>`. */
-export class SettingsError extends Error {
-  override readonly name = 'SettingsError';
-  constructor(
-    readonly setting: string,
-    rule: string,
-  ) {
-    super(`${setting}: ${rule}`);
-  }
-}
 
 const ARN = {
   role: /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/,
@@ -302,121 +292,6 @@ export type EnvironmentSettings = z.output<typeof settingsSchema> & {
 };
 
 /**
- * The environments. Replace the example accounts, ARNs and addresses with yours; `npm test` and `npx cdk synth`
- * validate them.
- *
- * Choosing batch size, batching window, timeout and maximum concurrency (README, "Choosing the batch and the
- * timeout"): Dfns' limit, not Lambda, sets the pace (each token is 3 requests, so the budget ÷ 3 tokens per minute),
- * and each of `eventSourceMaxConcurrency` containers holds an equal share of the budget. Once the budget is in use,
- * an invocation can start `dfnsRequestsPerMinute ÷ eventSourceMaxConcurrency × (functionTimeoutSeconds −
- * deadlineMarginMs) ÷ 60 s ÷ 3` tokens ({@link invocationShare}); the tokens of its batch beyond that go on in
- * continuations (late, never lost). The examples size a batch so that records of two tokens each fill at most that
- * share:
- * - fewer containers: larger shares for the same budget (and one request on an idle deployment, which one container
- *   serves alone, goes faster); Lambda's minimum is 2. Concurrency is not what limits containment: 2 or 3
- *   invocations with 8 flows each could send far more than any organisation allows.
- * - a longer timeout: a larger share per invocation, but the visibility timeout (≥ 6 × timeout + window) is also how
- *   long a record waits after a crash before it is delivered again (6 minutes at 60 s, 12 at 120 s); a continuation
- *   costs a message and waits only until the budget has room, which the token would have waited for anyway. So the
- *   timeout stays at 60 s.
- * - smaller batches: less work per invocation, so fewer records end in a continuation (each record with late tokens
- *   sends one), at the price of more invocations (a source proof each) when many records wait.
- * - the batching window: how long Lambda gathers a batch; 1 s costs a second of latency and fills batches in a
- *   burst.
- */
-export const ENVIRONMENTS: Record<EnvironmentName, EnvironmentInput> = {
-  dev: {
-    account: '111111111111',
-    region: 'eu-west-1',
-    dfnsApiUrl: 'https://api.dfns.io',
-    credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:111111111111:secret:pat-revoker/dfns-credential-Ab12Cd',
-    allowedSenders: {
-      roleArns: ['arn:aws:iam::111111111111:role/incident-playbook-runner'],
-      snsTopicArns: ['arn:aws:sns:eu-west-1:111111111111:siem-alerts'],
-    },
-    operatorRoleArns: ['arn:aws:iam::111111111111:role/security-operator'],
-    breakGlassRoleArn: 'arn:aws:iam::111111111111:role/break-glass',
-    alarmEmails: ['security-dev@example.com'],
-    // A Trial organisation (100 requests per minute) shared with the team's own tests.
-    dfnsOrganisation: 'example-trial',
-    dfnsOrganisationRequestsPerMinute: 100,
-    // A third of it, in two larger shares (15 requests, 5 tokens, per container per minute), with batches about the
-    // size of a share: 30 ÷ 2 × (60 − 5) s ÷ 60 s = 13.75 requests, 4.6 tokens per invocation, 2 records of 2 tokens.
-    dfnsRequestsPerMinute: 30,
-    eventSourceMaxConcurrency: 2,
-    batchSize: 2,
-    batchingWindowSeconds: 1,
-    functionTimeoutSeconds: 60,
-    dryRun: true,
-    logRetentionDays: 30,
-    removalPolicy: 'destroy',
-  },
-  staging: {
-    account: '222222222222',
-    region: 'eu-west-1',
-    dfnsApiUrl: 'https://api.dfns.io',
-    credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:222222222222:secret:pat-revoker/dfns-credential-Ef34Gh',
-    allowedSenders: {
-      roleArns: ['arn:aws:iam::222222222222:role/incident-playbook-runner'],
-      snsTopicArns: ['arn:aws:sns:eu-west-1:222222222222:siem-alerts'],
-      eventBridgeRuleArns: ['arn:aws:events:eu-west-1:222222222222:rule/leaked-pat-detected'],
-    },
-    operatorRoleArns: ['arn:aws:iam::222222222222:role/security-operator'],
-    breakGlassRoleArn: 'arn:aws:iam::222222222222:role/break-glass',
-    alarmEmails: ['security-staging@example.com'],
-    // An organisation of its own: a rehearsal must not spend prod's budget, nor be throttled by prod's incidents.
-    dfnsOrganisation: 'example-staging',
-    dfnsOrganisationRequestsPerMinute: 1000,
-    // prod's batches and timeout on a smaller budget, on the fewest containers: 150 ÷ 2 × (60 − 5) s ÷ 60 s = 68.75
-    // requests, 22.9 tokens per invocation: a batch of 5 records of 4 tokens each.
-    dfnsRequestsPerMinute: 150,
-    eventSourceMaxConcurrency: 2,
-    batchSize: 5,
-    batchingWindowSeconds: 1,
-    functionTimeoutSeconds: 60,
-    logRetentionDays: 90,
-    removalPolicy: 'destroy',
-  },
-  prod: {
-    account: '333333333333',
-    region: 'eu-west-1',
-    dfnsApiUrl: 'https://api.dfns.io',
-    credentialSecretArn: 'arn:aws:secretsmanager:eu-west-1:333333333333:secret:pat-revoker/dfns-credential-Ij56Kl',
-    allowedSenders: {
-      roleArns: [
-        'arn:aws:iam::333333333333:role/incident-playbook-runner',
-        'arn:aws:iam::444444444444:role/siem-forwarder',
-      ],
-      snsTopicArns: ['arn:aws:sns:eu-west-1:333333333333:siem-alerts'],
-      eventBridgeRuleArns: ['arn:aws:events:eu-west-1:333333333333:rule/leaked-pat-detected'],
-    },
-    operatorRoleArns: [
-      'arn:aws:iam::333333333333:role/security-operator',
-      'arn:aws:iam::333333333333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_SecOps_0123456789abcdef',
-    ],
-    breakGlassRoleArn: 'arn:aws:iam::333333333333:role/break-glass',
-    credentialRotationRoleArn: 'arn:aws:iam::333333333333:role/dfns-credential-rotation',
-    alarmEmails: ['security-oncall@example.com', 'secops-pager@example.com'],
-    dfnsOrganisation: 'example-prod',
-    dfnsOrganisationRequestsPerMinute: 1000,
-    // 600 of the organisation's 1000 per minute: 200 tokens per minute, the rest for its own wallets and apps.
-    dfnsRequestsPerMinute: 600,
-    // Three shares of 200 requests per minute: 600 ÷ 3 × (60 − 5) s ÷ 60 s = 183 requests, 61 tokens per invocation
-    // (10 containers and batches of 10 gave 18 tokens for 10 records). One record per invocation: a large incident's
-    // records and their continuations spread over the three containers instead of queuing behind one batch, so every
-    // share is used to the end (npm run bench -- --incident: 98.9 % of the ideal with 1, 93.7 % with batches of 5).
-    eventSourceMaxConcurrency: 3,
-    batchSize: 1,
-    batchingWindowSeconds: 1,
-    functionTimeoutSeconds: 60,
-    // A sender in another account (the SIEM) needs a key it can be granted: a customer-managed KMS key.
-    queueEncryption: 'kms',
-    logRetentionDays: 365,
-    removalPolicy: 'retain',
-  },
-};
-
-/**
  * Validates one environment's settings and applies the defaults.
  *
  * @throws {SettingsError} naming the first bad setting as `<env>.<path>` and the rule it broke
@@ -450,115 +325,6 @@ export function resolveSettings(name: EnvironmentName, input: EnvironmentInput):
   };
   checkEnvironmentSize(resolved);
   return resolved;
-}
-
-/** The request queue's name in an environment. */
-export function requestQueueName(name: EnvironmentName): string {
-  return `pat-revoker-${name}-requests`;
-}
-
-/** The longest AWS region name today (ap-southeast-5, ap-northeast-3 ...): an environment-agnostic stack's queue URLs. */
-const LONGEST_REGION_NAME = 14;
-
-/** A queue's URL as CloudFormation gives it (`Ref`), at its deployed length. */
-function queueUrl(settings: EnvironmentSettings, queueName: string): string {
-  const { region, account = '123456789012' } = settings;
-  // Environment-agnostic: the longest such a URL can be (China's domain is the longer).
-  const host = region
-    ? `sqs.${region}.amazonaws.com${region.startsWith('cn-') ? '.cn' : ''}`
-    : `sqs.${'x'.repeat(LONGEST_REGION_NAME)}.amazonaws.com.cn`;
-  return `https://${host}/${account}/${queueName}`;
-}
-
-/** An IAM role's unique ID (`RoleId`) at its deployed length: `AROA` and 17 characters. */
-const ROLE_ID_AT_LENGTH = `AROA${'X'.repeat(17)}`;
-
-/**
- * The function's whole environment as the stack deploys it, with what CloudFormation fills in at deploy time (the
- * queue URLs, the role's unique ID) at its real length: what synth measures against Lambda's 4 KB.
- */
-export function deployedEnvironment(settings: EnvironmentSettings): Record<string, string> {
-  const queueName = requestQueueName(settings.name);
-  return functionEnvironment(settings, {
-    ...settingsRefs(settings),
-    deadLetterQueueUrl: queueUrl(settings, deadLetterQueueNameOf(queueName)),
-    sourceQueueUrls: [queueUrl(settings, queueName)],
-    functionRoleId: ROLE_ID_AT_LENGTH,
-  });
-}
-
-/** The settings behind the variables that grow with them. */
-const SETTING_OF_VARIABLE: Record<string, string> = {
-  PROTECTED_TOKEN_IDS: 'protectedTokenIds',
-  DFNS_CREDENTIALS_SECRET_ID: 'credentialSecretArn',
-  DFNS_API_URL: 'dfnsApiUrl',
-};
-
-/**
- * The function's whole environment must fit Lambda's 4 KB, or the deploy fails half-way.
- *
- * @throws {SettingsError} naming `protectedTokenIds` (how many fit) or the setting behind the largest variable
- */
-function checkEnvironmentSize(settings: EnvironmentSettings): void {
-  const environment = deployedEnvironment(settings);
-  const bytes = environmentBytes(environment);
-  if (bytes <= LAMBDA_ENVIRONMENT_MAX_BYTES) return;
-  const over = `the function's environment would be ${bytes} bytes, over Lambda's limit of ${LAMBDA_ENVIRONMENT_MAX_BYTES} (4 KB for every variable, keys and values, measured as Lambda does with the queue URLs and the role ID at their deployed length)`;
-  const ids = settings.protectedTokenIds;
-  if (ids.length > 0) {
-    let fit = ids.length - 1;
-    while (
-      fit > 0 &&
-      environmentBytes(deployedEnvironment({ ...settings, protectedTokenIds: ids.slice(0, fit) })) >
-        LAMBDA_ENVIRONMENT_MAX_BYTES
-    ) {
-      fit -= 1;
-    }
-    throw new SettingsError(
-      `${settings.name}.protectedTokenIds`,
-      `holds ${ids.length} token IDs: ${over}. At most ${fit} fit beside the other settings: protect only the revoker's own and the break-glass tokens`,
-    );
-  }
-  const [largest] = Object.entries(environment)
-    .filter(([variable]) => variable in SETTING_OF_VARIABLE)
-    .sort(([, a], [, b]) => b.length - a.length);
-  const [variable = '', value = ''] = largest ?? [];
-  throw new SettingsError(
-    `${settings.name}.${SETTING_OF_VARIABLE[variable] ?? 'protectedTokenIds'}`,
-    `${over}; its largest variable from the settings is ${variable} (${value.length} characters): shorten it`,
-  );
-}
-
-/**
- * The environments on one Dfns organisation share its limit: their budgets must add up to no more than it.
- *
- * @throws {SettingsError} naming the environments' `dfnsRequestsPerMinute` over an organisation's limit, or a
- *   `dfnsOrganisationRequestsPerMinute` that differs from another environment's on the same organisation
- */
-export function checkOrganisationBudgets(environments: readonly EnvironmentSettings[]): void {
-  const byOrganisation = new Map<string, EnvironmentSettings[]>();
-  for (const settings of environments) {
-    byOrganisation.set(settings.dfnsOrganisation, [...(byOrganisation.get(settings.dfnsOrganisation) ?? []), settings]);
-  }
-  for (const [organisation, members] of byOrganisation) {
-    const [first] = members as [EnvironmentSettings, ...EnvironmentSettings[]];
-    const limit = first.dfnsOrganisationRequestsPerMinute;
-    const other = members.find((m) => m.dfnsOrganisationRequestsPerMinute !== limit);
-    if (other) {
-      throw new SettingsError(
-        `${other.name}.dfnsOrganisationRequestsPerMinute`,
-        `is ${other.dfnsOrganisationRequestsPerMinute}, but ${first.name} gives ${limit} for the same Dfns organisation "${organisation}" (dfnsOrganisation): one organisation has one limit; correct the wrong one, or the label`,
-      );
-    }
-    const total = members.reduce((sum, m) => sum + m.dfnsRequestsPerMinute, 0);
-    if (total > limit) {
-      const budgets = members.map((m) => m.dfnsRequestsPerMinute).join(' + ');
-      throw new SettingsError(
-        members.map((m) => `${m.name}.dfnsRequestsPerMinute`).join(' + '),
-        `${members.length > 1 ? `${budgets} = ` : ''}${total} requests per minute, more than Dfns organisation "${organisation}" allows (dfnsOrganisationRequestsPerMinute ${limit}, every caller together): Dfns would refuse the excess with 429s, to the organisation's own apps too. Lower ${members.length > 1 ? 'them' : 'it'} to leave room for the organisation's own traffic${members.length > 1 ? ', or give an environment an organisation of its own (dfnsOrganisation)' : ''}`,
-      );
-    }
-  }
 }
 
 /**
