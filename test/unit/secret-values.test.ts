@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { readAccessToken } from '../../functions/lib/dfns/access-token.js';
 import { maskSecrets, secretShapeOf, shownSecret } from '../../functions/lib/secret-values.js';
@@ -10,6 +10,9 @@ const jwt = (claims: Record<string, unknown>, header: unknown = { typ: 'JWT', al
 const APP = 'https://custom/app_metadata';
 const ID = 'to-202a0-cdo33-o65mbt6q758lvvnt';
 const OTHER = 'to-aaaaa-bbbbb-cccccccccccccccc';
+/** A private key generated for the test (never committed), as PKCS#8 PEM without its final newline. */
+const testKeyPem = () =>
+  generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString().trim();
 const sha = (value: string) => createHash('sha256').update(value).digest('hex');
 
 describe('readAccessToken: the claim rule of CONTRACT section 3', () => {
@@ -41,7 +44,7 @@ describe('readAccessToken: the claim rule of CONTRACT section 3', () => {
 describe('secret shapes (CONTRACT section 4)', () => {
   it.each([
     [jwt({ jti: ID }), 'jwt'],
-    ['-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----', 'pem'],
+    [testKeyPem(), 'pem'],
     ['x'.repeat(65), 'long'],
   ])('%#: %s…', (value, kind) => {
     expect(secretShapeOf(value)?.kind).toBe(kind);
@@ -80,7 +83,7 @@ describe('entryOf', () => {
 
 describe('plainTextValues', () => {
   it('keeps a PEM block whole instead of splitting it into words', () => {
-    const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----';
+    const pem = testKeyPem();
     expect(plainTextValues(`${ID}\n${pem}\n${OTHER}`)).toEqual([pem, ID, OTHER]);
   });
 });
