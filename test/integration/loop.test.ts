@@ -8,19 +8,30 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { dfnsError } from '../../tools/sandbox/faults.js';
 import { recordOutput } from '../support/hygiene-buffer.js';
-import { startLoopbackWorld, WORLD_FUNCTION_SENDER_ID, type LoopbackWorld } from '../../tools/world/loopback-world.js';
+import {
+  startLoopbackWorld,
+  WORLD_FUNCTION_SENDER_ID,
+  type LoopbackWorld,
+  type LoopbackWorldOptions,
+} from '../../tools/world/loopback-world.js';
+
+/**
+ * A world on staging's settings with short times, so that a batch that comes back does so in seconds (a 4 s timeout,
+ * a 5 s visibility timeout), whose function logs the leak scan reads.
+ */
+function startTestWorld(options: LoopbackWorldOptions): Promise<LoopbackWorld> {
+  return startLoopbackWorld({
+    environment: 'staging',
+    functionTimeoutMs: 4_000,
+    visibilityTimeoutSeconds: 5,
+    logSink: ({ line }) => recordOutput(line),
+    ...options,
+  });
+}
 
 let world: LoopbackWorld;
 beforeAll(async () => {
-  // Short times so that a batch that comes back does so in seconds: a 4 s timeout, a 5 s visibility timeout.
-  world = await startLoopbackWorld({
-    environment: 'staging',
-    containers: 2,
-    functionTimeoutMs: 4_000,
-    visibilityTimeoutSeconds: 5,
-    batchingWindowMs: 200,
-    logSink: ({ line }) => recordOutput(line), // the function's logs are checked for secrets too
-  });
+  world = await startTestWorld({ containers: 2, batchingWindowMs: 200 });
 }, 60_000);
 afterAll(async () => world?.close());
 
@@ -96,15 +107,11 @@ describe('the loop with a small budget: continuations', () => {
   let small: LoopbackWorld;
   beforeAll(async () => {
     // 360 requests per minute over one-second windows on one container: 6 requests, two tokens, per second.
-    small = await startLoopbackWorld({
-      environment: 'staging',
+    small = await startTestWorld({
       containers: 1,
-      functionTimeoutMs: 4_000,
-      visibilityTimeoutSeconds: 5,
       batchingWindowMs: 0,
       requestsPerMinute: 360,
       rateLimit: { requests: 10_000, windowSeconds: 1 },
-      logSink: ({ line }) => recordOutput(line),
     });
   }, 60_000);
   afterAll(async () => small?.close());
