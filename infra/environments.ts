@@ -1,7 +1,7 @@
 /**
- * Per-environment settings of the revocation stack, in one place, validated at synth time.
+ * Per-environment settings of the revocation stack: their schema, defaults and checks, validated at synth time.
  *
- * Edit `ENVIRONMENTS` below for your accounts. Every value is checked when the app synthesizes; a bad one fails
+ * Edit `ENVIRONMENTS` (environment-values.ts) for your accounts. Every value is checked when the app synthesizes; a bad one fails
  * synth with `SettingsError: <env>.<setting>: <rule>`, before anything reaches CloudFormation.
  */
 import * as z from 'zod';
