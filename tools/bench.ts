@@ -20,11 +20,11 @@
  *   ceil(b / c) waves runs partly idle, and no scheduler within the contract (c deactivations in flight) beats
  *   b / (ceil(b / c) × c) of the ideal.
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { DfnsApiClient } from '@dfns/sdk';
 import { AsymmetricKeySigner } from '@dfns/sdk-keysigner';
 import { SigningKey } from '../functions/lib/dfns/signing.js';
@@ -34,9 +34,11 @@ import { bundleHandler } from './bundle-handler.js';
 import { sqsEvent } from './aws/lambda-events.js';
 import { startSecretsManager } from './aws/secrets-manager.js';
 import { startSqs } from './aws/sqs.js';
-import { argumentChecks, type ArgumentChecks } from './args.js';
+import { parseBenchOptions } from './bench/bench-options.js';
+import { first, median, percentile, processCpuSeconds } from './bench/figures.js';
 import { runFunctionProcess } from './bench/function-process.js';
 import { batchShapeBound, compareTransports, measureRoundTrip, type ProbeTarget } from './bench/probes.js';
+import { startSandboxProcess } from './bench/sandbox-process.js';
 import { generateKey, type KeyKind } from './sandbox/ids.js';
 
 // `--incident` is a benchmark of its own with options of its own (tools/bench/incident.ts): the loop under the
@@ -47,80 +49,22 @@ if (process.argv.slice(2).includes('--incident')) {
   process.exit(await runIncidentBench());
 }
 
-const HELP = `Usage: npm run bench -- [options]
-
-  --tokens <n>            tokens per concurrency                          default 2000
-  --large                 10 000 tokens per concurrency (overrides --tokens)
-  --latency <ms>          latency the sandbox adds to every request        default 25
-  --concurrency <list>    MAX_CONCURRENCY values, comma-separated          default 8,32
-  --baseline <n>          tokens for the sequential @dfns/sdk baseline     default 200
-                          (at most --tokens)
-  --ids-per-record <n>    token IDs per SQS record (10 records a batch)    default 10
-  --json                  the report as JSON (the last line stays the bench: line;
-                          use npm run -s so that npm's banner stays out of stdout)
-  --incident              the incident benchmark instead (--incident --help for its options)
-  -h, --help              this text`;
-
-const cli: ArgumentChecks = argumentChecks('bench', HELP);
-const values = cli.parse({
-  tokens: { type: 'string', default: '2000' },
-  large: { type: 'boolean', default: false },
-  latency: { type: 'string', default: '25' },
-  concurrency: { type: 'string', default: '8,32' },
-  baseline: { type: 'string', default: '200' },
-  'ids-per-record': { type: 'string', default: '10' },
-  json: { type: 'boolean', default: false },
-});
-const TOKENS = values.large ? 10_000 : cli.integer('tokens', values.tokens, 1, 100_000);
-// The ideal c / (3 × RTT) needs a latency to be finite.
-const RTT = cli.integer('latency', values.latency, 1, 60_000);
+const options = await parseBenchOptions();
+const {
+  tokens: TOKENS,
+  latencyMs: RTT,
+  concurrency: CONCURRENCY,
+  baselineTokens: BASELINE_TOKENS,
+  idsPerRecord: PER_RECORD,
+} = options;
 /** A request budget far above what this machine can send: the benchmark is unthrottled. */
 const UNBOUND_REQUESTS_PER_MINUTE = 1_000_000;
-
-// The function's own limits: MAX_CONCURRENCY 1 to 256, at most 100 token IDs per record (CONTRACT sections 2 and 4).
-const CONCURRENCY = values.concurrency.split(',').map((c) => cli.integer('concurrency', c.trim(), 1, 256));
-const BASELINE_TOKENS = Math.min(cli.integer('baseline', values.baseline, 1, 100_000), TOKENS);
-const PER_RECORD = cli.integer('ids-per-record', values['ids-per-record'], 1, 100);
 const PER_BATCH = 10 * PER_RECORD;
-// One sandbox seeds every token of the main runs and the baseline, and it seeds at most 100 000.
-if (TOKENS * CONCURRENCY.length + BASELINE_TOKENS > 100_000) {
-  cli.fail(
-    `--tokens × ${CONCURRENCY.length} concurrencies + the baseline must stay within 100000 tokens, got ${TOKENS * CONCURRENCY.length + BASELINE_TOKENS}`,
-  );
-}
 const SECRET_ID = 'bench/dfns-credential';
-const quiet = values.json;
+const quiet = options.json;
 const say = (text: string) => {
   if (!quiet) process.stderr.write(`${text}\n`);
 };
-
-/** The first of `items`; throws naming `what` when there is none (a run needs at least one). */
-function first<T>(items: readonly T[], what: string): T {
-  const [item] = items;
-  if (item === undefined) throw new Error(`bench: no ${what}`);
-  return item;
-}
-
-/** CPU seconds a process has used so far (Linux /proc; undefined elsewhere). */
-function processCpuSeconds(pid: number | undefined): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ');
-    if (fields === undefined) return undefined;
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
-  } catch {
-    return undefined;
-  }
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-function median(values: number[]): number {
-  return percentile(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
-}
 
 /** Holds the bundle and the sandbox's credential file (a private key) for the run; removed at the end, always. */
 const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-bench-'));
@@ -129,50 +73,9 @@ const bundle = join(dir, 'index.mjs');
 /** Every sandbox process started, to stop at the end. */
 const sandboxes: ChildProcessWithoutNullStreams[] = [];
 
-/** Starts the sandbox CLI in a child process with `count` seeded PATs; resolves once it prints its usage. */
-async function startSandboxProcess(
-  count: number,
-  key: KeyKind = 'ed25519',
-): Promise<{
-  child: ChildProcessWithoutNullStreams;
-  url: string;
-  tokens: string[];
-  secret: { authToken: string; credId: string; privateKey: string };
-}> {
-  const credentialFile = join(dir, 'credential.json');
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      fileURLToPath(new URL('./sandbox/main.ts', import.meta.url)),
-      '--port',
-      '0',
-      '--tokens',
-      String(count),
-      '--latency',
-      String(RTT),
-      '--key',
-      key,
-      '--credential-file',
-      credentialFile,
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  sandboxes.push(child);
-  let out = '';
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  child.stdout.setEncoding('utf8');
-  for await (const chunk of child.stdout) {
-    out += chunk;
-    if (out.includes('Press Ctrl-C to stop.')) break;
-  }
-  const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1];
-  if (!url) throw new Error(`the sandbox did not start: ${(err || out).trim()}`);
-  const tokens = [...out.matchAll(/^ {2}(to-[a-z0-9-]+)$/gm)].map((m) => m[1] as string);
-  return { child, url, tokens, secret: JSON.parse(readFileSync(credentialFile, 'utf8')) };
-}
+/** A sandbox process with `count` seeded PATs at the run's latency (they all write the credential to `dir`). */
+const startSandbox = (count: number, key: KeyKind = 'ed25519') =>
+  startSandboxProcess({ tokens: count, latencyMs: RTT, key, credentialFile: join(dir, 'credential.json') }, sandboxes);
 
 // Interrupted (Ctrl-C, kill, timeout): `finally` does not run on a signal, so stop the sandboxes and remove the folder
 // holding the bundle and the credential (a private key) here, then exit as the signal would have.
@@ -196,7 +99,7 @@ const warnings: string[] = [];
 const [secrets, sqs] = await Promise.all([startSecretsManager(), startSqs()]);
 try {
   say(`starting the sandbox (${RTT} ms per request) in its own process ...`);
-  const sandbox = await startSandboxProcess(TOKENS * CONCURRENCY.length + BASELINE_TOKENS);
+  const sandbox = await startSandbox(TOKENS * CONCURRENCY.length + BASELINE_TOKENS);
   say(`bundling ${HANDLER_ENTRY} as deployed ...`);
   await bundleHandler(bundle);
   const bundleBytes = statSync(bundle).size;
@@ -352,7 +255,7 @@ try {
   for (const kind of ['ed25519', 'p256', 'rsa'] as const) {
     const name = { ed25519: 'Ed25519', p256: 'P-256', rsa: 'RSA-3072' }[kind];
     say(`handler with the ${name} key, MAX_CONCURRENCY=${CONCURRENCY[0]}, ${keyTokens} tokens ...`);
-    const other = await startSandboxProcess(keyTokens, kind);
+    const other = await startSandbox(keyTokens, kind);
     try {
       const secretId = `${SECRET_ID}-${kind}`;
       secrets.setSecret(secretId, JSON.stringify(other.secret));
@@ -400,7 +303,7 @@ try {
     warnings,
   };
 
-  if (values.json) {
+  if (options.json) {
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } else {
     const rows: Array<[label: string, ...values: string[]]> = [

@@ -3,20 +3,25 @@
  * script's, 1 otherwise. `npm start -- --serve` keeps the world up for hands-on rehearsal, prints the line that
  * points the operator CLI at it, and stops on Ctrl-C.
  */
-import { parseArgs } from 'node:util';
+import { parseOrExit, scriptProgram } from './script-options.js';
+
+// Parsed before anything heavy is imported: `--help` and a usage error answer at once.
+const { serve } = await parseOrExit(
+  scriptProgram(
+    'npm start',
+    'npm start -- [options]',
+    "The whole loop on one machine (loopback SQS, the emulated event source running the bundled handler, the Dfns sandbox, Secrets Manager) through a scripted incident. Exit codes: 0 every outcome is the script's, 1 otherwise, 2 bad usage.",
+  ).option(
+    '--serve',
+    'keep the world up for hands-on rehearsal instead: print the line that points the operator CLI at it; Ctrl-C stops it',
+  ),
+  (given: { serve?: true }) => ({ serve: given.serve === true }),
+);
 
 // The AWS SDK warns at import that its 2027 releases need Node 22; irrelevant to a local rehearsal on Node 20 (the
 // function itself runs on the Lambda nodejs22.x+ runtime). Set before the SDK is imported.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 const { report, runIncident, startIncidentWorld } = await import('./demo/incident.js');
-
-let serve = false;
-try {
-  serve = parseArgs({ options: { serve: { type: 'boolean' } } }).values.serve === true;
-} catch (error) {
-  process.stderr.write(`npm start: ${(error as Error).message}\nusage: npm start [-- --serve]\n`);
-  process.exit(2);
-}
 
 const write = (text: string) => process.stdout.write(text);
 const outcomes = new Map<string, string>();

@@ -1,5 +1,6 @@
 /**
- * The tools an operator runs, spawned for real: `npm start` (the loop on one machine) and `npm run sandbox`.
+ * The tools an operator runs, spawned for real: `npm start` (the loop on one machine), `npm run sandbox` and
+ * `npm run bench`, and their command lines (tools/command-line.ts: exit 0 for --help and --version, 2 for bad usage).
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,6 +12,22 @@ import { DfnsClient } from '../../functions/lib/dfns/client.js';
 import { SigningKey } from '../../functions/lib/dfns/signing.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs a tool's entry as its npm script does (`node --import tsx <entry>`), without npm's start-up, to its end. */
+function runTool(entry: string, ...args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+}
+
+/** Expects a usage error: exit 2, `message` on stderr with the pointer to --help, nothing on stdout. */
+function expectUsageError(run: ReturnType<typeof runTool>, ...messages: string[]): void {
+  expect({ status: run.status, stdout: run.stdout }).toEqual({ status: 2, stdout: '' });
+  for (const message of messages) expect(run.stderr).toContain(message);
+  expect(run.stderr).toContain('(add --help for usage)');
+}
 
 describe('npm start (the whole loop on one machine)', () => {
   it('runs the scripted incident through the CLI and the emulated event source, and exits 0 as scripted', async () => {
@@ -128,16 +145,23 @@ describe('npm run sandbox', () => {
   });
 
   it.each([
-    [['--key', 'dsa'], '--key must be ed25519, p256 or rsa, got "dsa"'],
-    [['--rate-limit', '0'], '--rate-limit must be a whole number from 1'],
-    [['--retry-after', 'soon'], '--retry-after must be one of seconds, http-date, none, got "soon"'],
-  ])('refuses a bad argument (%j) with exit code 2 and a message naming it', async (args, message) => {
-    const child = sandboxCli(...args);
-    let err = '';
-    child.stderr.on('data', (chunk) => (err += chunk));
-    const [code] = await once(child, 'exit');
-    expect(code).toBe(2);
-    expect(err).toContain(message);
+    [['--key', 'dsa'], `option '--key <type>' argument 'dsa' is invalid. must be one of ed25519, p256, rsa, got "dsa"`],
+    [['--rate-limit', '0'], `option '--rate-limit <n>' argument '0' is invalid. must be a whole number from 1`],
+    [
+      ['--retry-after', 'soon'],
+      `option '--retry-after <form>' argument 'soon' is invalid. must be one of seconds, http-date, none, got "soon"`,
+    ],
+    [['--port', '1', '--port', '2'], "option '--port <n>' argument '2' is invalid. given more than once"],
+  ])('refuses a bad argument (%j) with exit code 2 and a message naming it', (args, message) => {
+    expectUsageError(runTool('tools/sandbox/main.ts', ...args), message);
+  });
+
+  it.each([
+    [['--rate-window', '5'], 'sandbox: --rate-window needs --rate-limit'],
+    [['--retry-after', 'none'], 'sandbox: --retry-after needs --rate-limit'],
+    [['--rate-window', '5', '--retry-after', 'none'], 'sandbox: --rate-window and --retry-after need --rate-limit'],
+  ])('refuses %j without --rate-limit (it would be ignored) with exit code 2, naming both', (args, message) => {
+    expectUsageError(runTool('tools/sandbox/main.ts', ...args), message);
   });
 });
 
@@ -192,18 +216,16 @@ describe('npm run bench', () => {
   }, 120_000);
 
   it.each([
-    [['--tokens', 'abc'], '--tokens must be a whole number from 1 to 100000, got "abc"'],
-    [['--concurrency', '8,0'], '--concurrency must be a whole number from 1 to 256, got "0"'],
-    [['--ids-per-record', '101'], '--ids-per-record must be a whole number from 1 to 100, got "101"'],
+    [['--tokens', 'abc'], `option '--tokens <n>' argument 'abc' is invalid. must be a whole number from 1 to 100000`],
+    [
+      ['--concurrency', '8,0'],
+      `option '--concurrency <list>' argument '8,0' is invalid. must be a whole number from 1`,
+    ],
+    [['--ids-per-record', '101'], `option '--ids-per-record <n>' argument '101' is invalid. must be a whole number`],
+    [['--latency', '5', '--latency', '6'], "option '--latency <ms>' argument '6' is invalid. given more than once"],
+    [['--tokens', '50000'], 'bench: --tokens × 2 concurrencies + the baseline must stay within 100000 tokens'],
   ])('refuses %j with exit code 2 before starting anything', (args, message) => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench.ts', ...args], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
-    expect(run.status).toBe(2);
-    expect(run.stderr).toContain(message);
-    expect(run.stderr).toContain('Usage: npm run bench');
+    expectUsageError(runTool('tools/bench.ts', ...args), message);
   });
 
   it('--incident runs the loop under the organisation limit beside its own traffic and ends with its line', async () => {
@@ -230,16 +252,45 @@ describe('npm run bench', () => {
     expect(stdout).toMatch(/one request of 100 tokens on the idle deployment:\n {2}time to contain +\d/);
   }, 90_000);
 
-  it('--incident refuses a scale whose window is not whole seconds with exit code 2', () => {
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'tools/bench.ts', '--incident', '--scale', '7'], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 30_000,
+  it.each([
+    [
+      ['--scale', '7'],
+      `option '--scale <x>' argument '7' is invalid. must be one of 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60 (60/x whole seconds), got "7"`,
+    ],
+    [['--tokens', '5', '--tokens', '6'], "option '--tokens <n>' argument '6' is invalid. given more than once"],
+    [['--budget', '5', '--containers', '2'], 'bench: --budget must be at least 3 × --containers (6), got 5'],
+    [['--org-limit', '100'], 'bench: --budget must be a whole number from 3 to 100 (at most --org-limit), got 600'],
+  ])('--incident refuses %j with exit code 2 before starting anything', (args, message) => {
+    expectUsageError(runTool('tools/bench.ts', '--incident', ...args), message);
+  });
+});
+
+describe("the tools' command lines", () => {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const tools: Array<[script: string, entry: string, args: string[]]> = [
+    ['npm run sandbox', 'tools/sandbox/main.ts', []],
+    ['npm run bench', 'tools/bench.ts', []],
+    ['npm run bench -- --incident', 'tools/bench.ts', ['--incident']],
+    ['npm start', 'tools/demo.ts', []],
+  ];
+
+  it.each(tools)('%s --version prints the project version on stdout, exit 0', (_, entry, args) => {
+    const run = runTool(entry, ...args, '--version');
+    expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({
+      status: 0,
+      stdout: `${version}\n`,
+      stderr: '',
     });
-    expect(run.status).toBe(2);
-    expect(run.stderr).toContain(
-      '--scale must be one of 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60 (60/x whole seconds), got "7"',
-    );
-    expect(run.stderr).toContain('Usage: npm run bench -- --incident');
+  });
+
+  it.each(tools)('%s --help says how to run it through npm, on stdout, exit 0', (script, entry, args) => {
+    const run = runTool(entry, ...args, '--help');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`^Usage: ${script.replace(/[-.]/g, '\\$&')}( --)? \\[options\\]\n`));
+    expect(run.stderr).toBe('');
+  });
+
+  it.each(tools)('%s refuses an unknown option with exit code 2, naming it', (_, entry, args) => {
+    expectUsageError(runTool(entry, ...args, '--no-such-option'), "unknown option '--no-such-option'");
   });
 });

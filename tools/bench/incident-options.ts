@@ -6,27 +6,8 @@
  * listed in {@link IncidentSettings.unscaled} and printed with the report.
  */
 import { ENVIRONMENT_NAMES, ENVIRONMENTS, resolveSettings, type EnvironmentName } from '../../infra/environments.js';
-import { argumentChecks } from '../args.js';
-
-export const INCIDENT_HELP = `Usage: npm run bench -- --incident [options]
-
-The incident benchmark: the whole loop on one machine (loopback SQS, the emulated event source running the bundled
-handler in k container processes, the Dfns sandbox enforcing the organisation's limit) with the organisation's own
-traffic beside it. Rates are in real minutes; the run goes --scale times faster.
-
-  --tokens <n>            tokens of the incident                            default 3000
-  --per-request <n>       token IDs per request (SQS message)               default 100
-  --containers <k>        containers at once (EVENT_SOURCE_MAX_CONCURRENCY) default the environment's
-  --environment <name>    settings of dev, staging or prod                  default prod
-  --budget <rpm>          DFNS_REQUESTS_PER_MINUTE, real minutes            default the environment's
-  --org-limit <rpm>       the organisation's Dfns limit                     default the environment's
-  --org-traffic <rpm>     the organisation's own requests per minute        default ¾ of what the
-                                                                            budget leaves (prod: 300)
-  --scale <x>             the clock runs x times faster: 60/x must be a whole number of seconds
-                          (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)        default 10
-  --latency <ms>          the sandbox's latency per request (scaled time)   default 10
-  --idle-tokens <n>       the one request on an idle deployment             default 100
-  -h, --help              this text`;
+import { choice, type Command, InvalidArgumentError, integer, Option, once, UsageError } from '../command-line.js';
+import { parseOrExit, scriptProgram } from '../script-options.js';
 
 /** The options as given (rates per real minute). */
 export interface IncidentOptions {
@@ -63,69 +44,128 @@ export interface IncidentSettings extends IncidentOptions {
 /** Windows that are whole seconds: the function reads `DFNS_BUDGET_WINDOW_SECONDS` as an integer from 1 to 60. */
 const SCALES = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
 
-/**
- * Reads the incident options from `process.argv` (exit 2 naming a bad one, as the other benchmark does) and scales
- * the environment's settings.
- */
-export function parseIncidentOptions(): IncidentSettings {
-  const cli = argumentChecks('bench', INCIDENT_HELP);
-  const values = cli.parse({
-    incident: { type: 'boolean', default: false },
-    tokens: { type: 'string', default: '3000' },
-    'per-request': { type: 'string', default: '100' },
-    containers: { type: 'string' },
-    environment: { type: 'string', default: 'prod' },
-    budget: { type: 'string' },
-    'org-limit': { type: 'string' },
-    'org-traffic': { type: 'string' },
-    scale: { type: 'string', default: '10' },
-    latency: { type: 'string', default: '10' },
-    'idle-tokens': { type: 'string', default: '100' },
-  });
-  // The options that need no environment first: a bad one is named even while the environments' settings are not.
-  const scale = cli.integer('scale', values.scale, 1, 60);
-  if (!SCALES.includes(scale))
-    cli.fail(`--scale must be one of ${SCALES.join(', ')} (60/x whole seconds), got "${scale}"`);
-  // One sandbox seeds every token, at most 100 000; a few thousand is what one to three minutes hold.
-  const tokens = cli.integer('tokens', values.tokens, 1, 50_000);
-  const perRequest = cli.integer('per-request', values['per-request'], 1, 100);
-  const latencyMs = cli.integer('latency', values.latency, 0, 10_000);
-  const idleTokens = cli.integer('idle-tokens', values['idle-tokens'], 1, 100);
-  const environment = values.environment as EnvironmentName;
-  if (!ENVIRONMENT_NAMES.includes(environment)) {
-    cli.fail(`--environment must be one of ${ENVIRONMENT_NAMES.join(', ')}, got "${values.environment}"`);
+/** Containers at once: each is a process on this machine. */
+const MAX_CONTAINERS = 32;
+
+/** The options as given: undefined where not given. */
+type Given = Partial<Omit<IncidentOptions, 'latencyMs'>> & { latency?: number };
+
+/** `--scale`: one of {@link SCALES}, given once. */
+const scaleValue = once((value: string) => {
+  const scale = Number(value);
+  if (!/^\d+$/.test(value) || !SCALES.includes(scale)) {
+    throw new InvalidArgumentError(`must be one of ${SCALES.join(', ')} (60/x whole seconds), got "${value}"`);
   }
-  const settings = resolveSettings(environment, ENVIRONMENTS[environment]);
-  const orgLimit = cli.integer(
-    'org-limit',
-    values['org-limit'] ?? String(settings.dfnsOrganisationRequestsPerMinute),
-    3,
-    100_000,
+  return scale;
+});
+
+/** The incident benchmark's command line; `--incident` itself is what bench.ts dispatches on. */
+function incidentProgram(): Command {
+  return (
+    scriptProgram(
+      'bench',
+      'npm run bench -- --incident [options]',
+      "The incident benchmark: the whole loop on one machine (loopback SQS, the emulated event source running the bundled handler in k container processes, the Dfns sandbox enforcing the organisation's limit) with the organisation's own traffic beside it. Rates are in real minutes; the run goes --scale times faster.",
+    )
+      .addOption(new Option('--incident').hideHelp())
+      // One sandbox seeds every token, at most 100 000; a few thousand is what one to three minutes hold.
+      .option('--tokens <n>', 'tokens of the incident (default 3000)', integer(1, 50_000))
+      .option('--per-request <n>', 'token IDs per request (SQS message; default 100)', integer(1, 100))
+      .option(
+        '--containers <k>',
+        "containers at once (EVENT_SOURCE_MAX_CONCURRENCY; default the environment's)",
+        integer(1, MAX_CONTAINERS),
+      )
+      .option('--environment <name>', 'settings of dev, staging or prod (default prod)', choice(ENVIRONMENT_NAMES))
+      .option(
+        '--budget <rpm>',
+        "DFNS_REQUESTS_PER_MINUTE, real minutes (default the environment's)",
+        integer(3, 100_000),
+      )
+      .option('--org-limit <rpm>', "the organisation's Dfns limit (default the environment's)", integer(3, 100_000))
+      .option(
+        '--org-traffic <rpm>',
+        "the organisation's own requests per minute (default ¾ of what the budget leaves; prod: 300)",
+        integer(0, 100_000),
+      )
+      .option(
+        '--scale <x>',
+        `the clock runs x times faster; 60/x must be a whole number of seconds: ${SCALES.join(', ')} (default 10)`,
+        scaleValue,
+      )
+      .option('--latency <ms>', "the sandbox's latency per request, scaled time (default 10)", integer(0, 10_000))
+      .option('--idle-tokens <n>', 'the one request on an idle deployment (default 100)', integer(1, 100))
   );
-  const containers = cli.integer('containers', values.containers ?? String(settings.eventSourceMaxConcurrency), 1, 32);
-  const budget = cli.integer('budget', values.budget ?? String(settings.dfnsRequestsPerMinute), 3, orgLimit);
+}
+
+/** A range known only after parsing, and why it is that range. */
+interface Bound {
+  min: number;
+  max: number;
+  why: string;
+}
+
+/**
+ * `given`, or `fallback` when not given, within a bound that depends on other options or on the environment (so
+ * that commander's parse could not check it).
+ *
+ * @throws UsageError naming `option`, `why` the bound, and whether the value was its default
+ */
+function within(option: string, given: number | undefined, fallback: number, bound: Bound): number {
+  const value = given ?? fallback;
+  if (value < bound.min || value > bound.max) {
+    throw new UsageError(
+      `${option} must be a whole number from ${bound.min} to ${bound.max} (${bound.why}), got ${value}${given === undefined ? ' (its default)' : ''}`,
+    );
+  }
+  return value;
+}
+/**
+ * Reads the incident options from `process.argv` (exit 2 naming a bad one, as the other benchmark does; 0 after
+ * `--help`) and scales the environment's settings.
+ */
+export function parseIncidentOptions(): Promise<IncidentSettings> {
+  return parseOrExit(incidentProgram(), resolveIncident);
+}
+
+/** The options given, the environment's defaults and the checks between them: the settings of the run. */
+function resolveIncident(given: Given): IncidentSettings {
+  const environment = given.environment ?? 'prod';
+  const settings = resolveSettings(environment, ENVIRONMENTS[environment]);
+  const orgLimit = given.orgLimit ?? settings.dfnsOrganisationRequestsPerMinute;
+  // The environment's own count is checked as a given one would be: each container is a process on this machine.
+  const containers = within('--containers', given.containers, settings.eventSourceMaxConcurrency, {
+    min: 1,
+    max: MAX_CONTAINERS,
+    why: 'each is a process on this machine',
+  });
+  const budget = within('--budget', given.budget, settings.dfnsRequestsPerMinute, {
+    min: 3,
+    max: orgLimit,
+    why: 'at most --org-limit',
+  });
   // The function refuses a budget that cannot give every container one token's three requests (CONTRACT section 8).
   if (budget < 3 * containers)
-    cli.fail(`--budget must be at least 3 × --containers (${3 * containers}), got ${budget}`);
+    throw new UsageError(`--budget must be at least 3 × --containers (${3 * containers}), got ${budget}`);
   // By default the organisation uses most of what the revoker's budget leaves it, with room for the budget's worst
   // case (CONTRACT section 8: a container started within a window brings a fresh share).
-  const orgTraffic = cli.integer(
-    'org-traffic',
-    values['org-traffic'] ?? String(Math.floor(((orgLimit - budget) * 3) / 4)),
-    0,
-    orgLimit,
-  );
+  const orgTraffic = within('--org-traffic', given.orgTraffic, Math.floor(((orgLimit - budget) * 3) / 4), {
+    min: 0,
+    max: orgLimit,
+    why: 'at most --org-limit',
+  });
+  const scale = given.scale ?? 10;
   const options: IncidentOptions = {
     environment,
-    tokens,
-    perRequest,
+    tokens: given.tokens ?? 3000,
+    perRequest: given.perRequest ?? 100,
     containers,
     budget,
     orgLimit,
     orgTraffic,
     scale,
-    latencyMs,
-    idleTokens,
+    latencyMs: given.latency ?? 10,
+    idleTokens: given.idleTokens ?? 100,
   };
 
   // Every time of the environment ÷ scale. The margin has a floor of 1 s (the dead-letter sends happen in it), and

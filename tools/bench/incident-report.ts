@@ -4,6 +4,7 @@
  * window used, how many containers had work, the continuations. Times are given on the real clock (the scaled run's
  * × `--scale`) unless a column says otherwise.
  */
+import { percentile } from './figures.js';
 import { shareCycles, windowUse } from './incident-analysis.js';
 import type { IncidentMeasurements, SandboxHit } from './incident-run.js';
 
@@ -19,10 +20,6 @@ export interface IncidentFigures {
   refusedToOrganisation: number;
   /** Every token of the incident and of the idle request ended `deactivated`, and the sandbox agrees. */
   allDeactivated: boolean;
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
 const round = (n: number, digits = 1) => Number(n.toFixed(digits));

@@ -13,10 +13,10 @@ import { measureIncident } from './incident-run.js';
  * Runs the incident benchmark with the options of `process.argv`.
  *
  * @returns the exit code: 0 when every token ended deactivated (the figures may still miss their targets: they are
- *   measurements, not a test), 1 otherwise; a bad option has already exited 2
+ *   measurements, not a test), 1 otherwise; a bad option has already exited 2 (and `--help` 0)
  */
 export async function runIncidentBench(): Promise<number> {
-  const settings = parseIncidentOptions();
+  const settings = await parseIncidentOptions();
   const say = (text: string) => process.stderr.write(`${text}\n`);
   say('starting the loop on this machine (bundling the handler, loopback SQS, Dfns sandbox) ...');
   const started = performance.now();

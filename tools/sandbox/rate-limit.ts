@@ -8,11 +8,6 @@
 export const RETRY_AFTER_FORMATS = ['seconds', 'http-date', 'none'] as const;
 export type RetryAfterFormat = (typeof RETRY_AFTER_FORMATS)[number];
 
-/** Whether `value` names a {@link RetryAfterFormat}. */
-export function isRetryAfterFormat(value: string): value is RetryAfterFormat {
-  return (RETRY_AFTER_FORMATS as readonly string[]).includes(value);
-}
-
 /** Options of {@link OrgRateLimit}. */
 export interface RateLimitOptions {
   /** Requests admitted per window. */
