@@ -23,6 +23,7 @@ import {
 import { functionEnvironment } from '../../infra/function-environment.js';
 import { loopbackEnv } from '../aws/loopback-env.js';
 import { startSecretsManager, type SecretsManagerResponder } from '../aws/secrets-manager.js';
+import { startStsCloudWatch } from '../aws/sts-cloudwatch.js';
 import { startSqs, type LoopbackSqs } from '../aws/sqs.js';
 import { bundleHandler } from '../bundle-handler.js';
 import { EventSourceMapping, type FunctionLogLine } from '../event-source/event-source-mapping.js';
@@ -35,6 +36,12 @@ export const WORLD_FUNCTION_SENDER_ID = `${WORLD_FUNCTION_ROLE_ID}:pat-revoker`;
 /** The operator the CLI sends as. */
 export const WORLD_OPERATOR_SENDER_ID = 'AROALOOPBACKOPERATOR1:operator';
 const SECRET_ID = 'pat-revoker/dfns-credential';
+/** Who the operator is, as the world's STS answers GetCallerIdentity (the loopback queues' account). */
+const WORLD_OPERATOR_CALLER = {
+  account: '123456789012',
+  arn: 'arn:aws:sts::123456789012:assumed-role/pat-revoker-operator/operator',
+  userId: 'AROALOOPBACKOPERATOR1:operator',
+};
 
 /** Options of {@link startLoopbackWorld}; every time is stated in the world's description. */
 export interface LoopbackWorldOptions {
@@ -99,13 +106,21 @@ export async function startLoopbackWorld(options: LoopbackWorldOptions = {}): Pr
   const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-world-'));
   const bundle = join(dir, 'index.mjs');
   const queueName = `pat-revoker-${name}-requests`;
-  const [sandbox, secrets, sqs] = await Promise.all([
+  const [sandbox, secrets, sqs, operatorApis] = await Promise.all([
     startSandbox(),
     startSecretsManager(),
     startSqs(`${queueName}-dlq`),
+    startStsCloudWatch(WORLD_OPERATOR_CALLER),
     bundleHandler(bundle),
-  ]).then(([a, b, c]) => [a, b, c] as const);
-  const closeServers = () => Promise.all([sandbox.close(), secrets.close(), sqs.close()]);
+  ]).then(([a, b, c, d]) => [a, b, c, d] as const);
+  // The operator's CLI asks STS who it is and CloudWatch for the queues' age; the world keeps no metrics, and says so.
+  operatorApis.cloudWatch = {
+    kind: 'error',
+    status: 501,
+    type: 'LoopbackWorld',
+    message: 'the loopback world keeps no CloudWatch metrics',
+  };
+  const closeServers = () => Promise.all([sandbox.close(), secrets.close(), sqs.close(), operatorApis.close()]);
   try {
     if (options.rateLimit) {
       sandbox.limitRate({ limit: options.rateLimit.requests, windowMs: options.rateLimit.windowSeconds * 1000 });
@@ -161,6 +176,8 @@ export async function startLoopbackWorld(options: LoopbackWorldOptions = {}): Pr
     const cliEnv = {
       AWS_REGION: functionEnv.AWS_REGION ?? 'eu-west-1',
       AWS_ENDPOINT_URL_SQS: new URL(queueUrl).origin,
+      AWS_ENDPOINT_URL_STS: operatorApis.stsUrl,
+      AWS_ENDPOINT_URL_CLOUDWATCH: operatorApis.cloudWatchUrl,
       AWS_ACCESS_KEY_ID: operator.accessKeyId,
       AWS_SECRET_ACCESS_KEY: operator.secretAccessKey,
       AWS_EC2_METADATA_DISABLED: 'true',
