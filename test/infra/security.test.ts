@@ -7,8 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import {
+  ChangeMessageVisibilityBatchCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   ListMessageMoveTasksCommand,
+  ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
   StartMessageMoveTaskCommand,
@@ -29,6 +32,7 @@ import {
   type EnvironmentSettings,
 } from '../../infra/environments.js';
 import { runCli } from '../../tools/cli/cli.js';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { synthesize, type Synthesized } from '../support/cdk.js';
 import { matchesPattern, resolveIntrinsics, type PhysicalIds } from '../support/event-pattern.js';
 import { allowedBy, deniedBy, type Caller, type PolicyStatementJson } from '../support/iam-policy.js';
@@ -289,9 +293,11 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
     describe('every operator can run every CLI command, and the move task a redrive starts', () => {
       const sqs = mockClient(SQSClient);
       const cloudwatch = mockClient(CloudWatchClient);
+      const sts = mockClient(STSClient);
       afterAll(() => {
         sqs.restore();
         cloudwatch.restore();
+        sts.restore();
       });
 
       it.each([['enqueue', 'to-aaaaa-bbbbb-cccccccccccccccc'], ['redrive', '--rate', '10'], ['status']])(
@@ -301,38 +307,64 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
             `https://sqs.${r.settings.region}.amazonaws.com/${r.settings.account}/${queueName}`;
           const queueByArn = new Map<string, string>();
           const queueByUrl = new Map<string, string>();
+          const queueByName = new Map<string, string>();
           for (const [id, queueName] of [
             [r.queueId, `pat-revoker-${name}-requests`],
             [r.dlqId, `pat-revoker-${name}-requests-dlq`],
           ] as const) {
             queueByUrl.set(urlOf(queueName), id);
+            queueByName.set(queueName, id);
             queueByArn.set(`arn:aws:sqs:${r.settings.region}:${r.settings.account}:${queueName}`, id);
           }
+          const arnOfId = (id: string) => [...queueByArn].find(([, queueId]) => queueId === id)?.[0];
           sqs.reset();
           cloudwatch.reset();
+          sts.reset();
+          sts
+            .on(GetCallerIdentityCommand)
+            .resolves({ Account: r.settings.account, Arn: 'arn:aws:sts::1:assumed-role/x/y' });
           sqs.on(GetQueueAttributesCommand).callsFake(({ QueueUrl }: { QueueUrl: string }) => ({
             Attributes: {
-              QueueArn: [...queueByArn].find(([, id]) => id === queueByUrl.get(QueueUrl))?.[0],
-              ApproximateNumberOfMessages: '0',
+              QueueArn: arnOfId(queueByUrl.get(QueueUrl) as string),
+              RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arnOfId(r.dlqId), maxReceiveCount: 5 }),
+              ApproximateNumberOfMessages: '1',
               ApproximateNumberOfMessagesNotVisible: '0',
             },
           }));
+          sqs.on(GetQueueUrlCommand).callsFake(({ QueueName }: { QueueName: string }) => ({
+            QueueUrl: [...queueByUrl].find(([, id]) => id === queueByName.get(QueueName))?.[0],
+          }));
+          sqs.on(ReceiveMessageCommand).resolves({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: '{}' }] });
+          sqs.on(ChangeMessageVisibilityBatchCommand).resolves({ Successful: [{ Id: '0' }], Failed: [] });
           sqs.on(SendMessageBatchCommand).resolves({ Successful: [{ Id: '0', MessageId: 'm', MD5OfMessageBody: '' }] });
           sqs.on(StartMessageMoveTaskCommand).resolves({ TaskHandle: 'h' });
-          sqs.on(ListMessageMoveTasksCommand).resolves({ Results: [{ Status: 'RUNNING' }] });
+          sqs
+            .on(ListMessageMoveTasksCommand)
+            .resolvesOnce({ Results: [] })
+            .resolves({ Results: [{ Status: 'COMPLETED', StartedTimestamp: Date.now() + 60_000 }] });
           cloudwatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
-          const code = await runCli(
-            [command, ...args, '--env', name],
-            { stdout: () => {}, stderr: () => {}, readStdin: () => '' },
-            { sqs: new SQSClient({ region: r.settings.region as string }), cloudwatch: new CloudWatchClient({}) },
-          );
+          const code = await runCli([command, ...args, '--env', name, '--yes'], {
+            stdout: () => {},
+            stderr: () => {},
+            readStdin: () => '',
+            ask: async () => 'no',
+            canAsk: false,
+            env: {},
+            stdoutColours: false,
+            stderrIsTerminal: false,
+            interrupt: new AbortController().signal,
+          });
           expect(code).toBe(0);
 
           // What the CLI called, as IAM actions on the queues (a batch call needs the action's permission).
           const calls = sqs.calls().map((call) => {
-            const input = call.args[0].input as { QueueUrl?: string; SourceArn?: string };
+            const input = call.args[0].input as { QueueUrl?: string; SourceArn?: string; QueueName?: string };
             const action = `sqs:${call.args[0].constructor.name.replace(/Command$/, '').replace(/Batch$/, '')}`;
-            const queueId = input.QueueUrl ? queueByUrl.get(input.QueueUrl) : queueByArn.get(input.SourceArn ?? '');
+            const queueId = input.QueueUrl
+              ? queueByUrl.get(input.QueueUrl)
+              : input.QueueName
+                ? queueByName.get(input.QueueName)
+                : queueByArn.get(input.SourceArn ?? '');
             if (!queueId) throw new Error(`the CLI named a queue the stack does not have: ${JSON.stringify(input)}`);
             return [action, queueId] as const;
           });

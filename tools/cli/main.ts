@@ -1,10 +1,19 @@
-/** `npm run revoke -- <command> ...` / the `pat-revoker` bin: see cli.ts for commands and exit codes. */
+/** `npm run -s revoke -- <command> ...` / the `pat-revoker` bin: see cli.ts for commands and exit codes. */
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 
 // The SDK warns at load that its 2027 releases need Node 22; this project pins its SDK version. Set first.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-const { runCli } = await import('./cli.js');
+const { runCli, EXIT_INTERRUPTED } = await import('./cli.js');
 
+// Ctrl-C once: the command stops, says what it did and did not do, and exits 130. Twice: at once.
+const interrupt = new AbortController();
+process.on('SIGINT', () => {
+  if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+  interrupt.abort(new Error('interrupted (Ctrl-C)'));
+});
+
+const terminal = process.stdin.isTTY === true && process.stderr.isTTY === true;
 process.exitCode = await runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
@@ -12,4 +21,18 @@ process.exitCode = await runCli(process.argv.slice(2), {
     if (process.stdin.isTTY) throw new Error('standard input is a terminal: pipe token IDs into --file -');
     return readFileSync(0, 'utf8');
   },
+  canAsk: terminal,
+  ask: async (question) => {
+    const prompt = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await prompt.question(question, { signal: interrupt.signal });
+    } finally {
+      prompt.close();
+    }
+  },
+  env: process.env,
+  stdoutColours: process.stdout.isTTY === true && process.stdout.hasColors(),
+  stderrIsTerminal: process.stderr.isTTY === true,
+  ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}),
+  interrupt: interrupt.signal,
 });

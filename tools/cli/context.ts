@@ -1,0 +1,86 @@
+/**
+ * What every command shares once its options are parsed: the queue named, the region, the clients, the deadline,
+ * and the writers. Built in one place so that each command starts the same way.
+ */
+import type { EnvironmentName } from '../../infra/environments.js';
+import { type AwsClients, awsClients, resolveRegion, sqsEndpointOf, TIMEOUT_DEFAULTS } from './aws.js';
+import { type CliIo, type Presentation, type Writers, writers } from './io.js';
+import { describeTarget, type QueueRef, queueRef, type TargetDescription, targetLine } from './target.js';
+
+/** The options every command has (see `addCommonOptions` in cli.ts). */
+export interface CommonOptions {
+  env?: EnvironmentName;
+  queueUrl?: string;
+  region?: string;
+  profile?: string;
+  endpointUrl?: string;
+  output?: 'table' | 'json';
+  quiet?: boolean;
+  connectTimeout?: number;
+  requestTimeout?: number;
+  timeout?: number;
+  yes?: boolean;
+}
+
+/** A command's surroundings. */
+export interface Context {
+  io: CliIo;
+  write: Writers;
+  presentation: Presentation;
+  ref: QueueRef;
+  region: string;
+  clients: AwsClients;
+  /** Aborts on Ctrl-C and, when the command has one, at its overall timeout. */
+  signal: AbortSignal;
+  /** `--yes`: a prod confirmation is taken as given. */
+  yes: boolean;
+  /** Describes the target (caller's account, region, queue) and prints it unless `--quiet`. */
+  showTarget(): Promise<TargetDescription>;
+}
+
+/** The presentation the options ask for. */
+export function presentationOf(options: CommonOptions): Presentation {
+  return { output: options.output ?? 'table', quiet: options.quiet === true };
+}
+
+/**
+ * Builds the context: the queue, the region, the clients and the deadline.
+ *
+ * @param overall whether `--timeout` (default {@link TIMEOUT_DEFAULTS}.overall) bounds the command; a redrive that
+ *   waits for its task is bounded only when `--timeout` is given
+ * @throws UsageError for a queue that is not one, or no region (exit 2)
+ */
+export async function openContext(options: CommonOptions, io: CliIo, overall: boolean): Promise<Context> {
+  const presentation = presentationOf(options);
+  const write = writers(io, presentation);
+  // The variable (the loopback world's env file sets it) stands in only when neither option is given.
+  const ref = queueRef(options.env, options.queueUrl ?? (options.env ? undefined : io.env.PAT_REVOKER_QUEUE_URL));
+  const region = await resolveRegion(options.region ?? ref.region, options.profile);
+  const sqsEndpoint = sqsEndpointOf(options.endpointUrl, io.env);
+  const clients = awsClients({
+    region,
+    ...(options.profile ? { profile: options.profile } : {}),
+    ...(sqsEndpoint ? { sqsEndpoint } : {}),
+    connectTimeout: options.connectTimeout ?? TIMEOUT_DEFAULTS.connect,
+    requestTimeout: options.requestTimeout ?? TIMEOUT_DEFAULTS.request,
+  });
+  const timeout = options.timeout ?? (overall ? TIMEOUT_DEFAULTS.overall : undefined);
+  const signal =
+    timeout === undefined ? io.interrupt : AbortSignal.any([io.interrupt, AbortSignal.timeout(timeout * 1000)]);
+  let described: TargetDescription | undefined;
+  return {
+    io,
+    write,
+    presentation,
+    ref,
+    region,
+    clients,
+    signal,
+    yes: options.yes === true,
+    async showTarget() {
+      described ??= await describeTarget(clients.sts, ref, region, signal);
+      write.infoChecked(targetLine(described, ref.account));
+      return described;
+    },
+  };
+}
