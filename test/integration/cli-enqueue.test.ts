@@ -153,6 +153,15 @@ describe('enqueue: what was queued and what was not', () => {
     }
   });
 
+  it('an endpoint that refuses connections: "not queued", since nothing reached SQS', async () => {
+    const run = await world.cli(['enqueue', ...ids(2), ...resend('refused-connection.txt')], {
+      env: { AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9' },
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('not queued: 2 token ID(s): Error (ECONNREFUSED)');
+    expect(readFileSync(join(dir, 'refused-connection.txt'), 'utf8').trim().split('\n')).toEqual(ids(2));
+  });
+
   it('Ctrl-C while a send waits: prints what was and was not queued, exit 130', async () => {
     world.proxy.inject('SendMessageBatch', { kind: 'hang' }, 1);
     const run = await world.cli(['enqueue', ...ids(5), ...resend('ctrl-c.txt')], { interruptWhen: 'target:' });

@@ -66,7 +66,7 @@ export function writers(io: CliIo, presentation: Presentation): Writers {
     infoChecked: (text) => {
       if (!presentation.quiet) io.stderr(capLines(text));
     },
-    paint: (text, colour) => (colours ? styleText(colour, text) : text),
+    paint: (text, colour) => (colours ? styleText(colour, text, { validateStream: false }) : text),
   };
 }
 
