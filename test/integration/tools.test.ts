@@ -77,7 +77,7 @@ describe('npm start -- --serve', () => {
     );
     recordOutput(enqueue.stdout + enqueue.stderr);
     expect(enqueue.status).toBe(0);
-    expect(enqueue.stderr).toContain('1 token ID(s) in 1 request(s) queued');
+    expect(enqueue.stderr).toContain('1 token ID(s) queued, 0 not queued');
     child.kill('SIGINT');
     const [code] = (await once(child, 'close')) as [number | null];
     expect(code).toBe(0);
