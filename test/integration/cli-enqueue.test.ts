@@ -172,7 +172,7 @@ describe('enqueue: what was queued and what was not', () => {
 
   it('--dry-run is a local preview: nothing sent, nothing called, even with no region and a dead endpoint', async () => {
     const run = await world.cli(['enqueue', ...ids(150), '--dry-run', '--incident', 'I-1'], {
-      env: { AWS_REGION: '', AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9' },
+      env: { AWS_REGION: undefined, AWS_ENDPOINT_URL_SQS: 'http://127.0.0.1:9' },
     });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^request +token IDs +first +last\n +1 +100 /);

@@ -2,7 +2,9 @@
  * `pat-revoker redrive` and `status` as processes against a loopback SQS (through a fault-injecting proxy) and
  * loopback STS and CloudWatch, and the conventions every command keeps.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { GetQueueAttributesCommand, ListMessageMoveTasksCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -308,9 +310,28 @@ describe('conventions', () => {
   });
 
   it('no region anywhere is a usage error (exit 2), not an AWS failure', async () => {
-    const run = await world.cli(['status'], { env: { AWS_REGION: '' } });
+    const run = await world.cli(['status'], { env: { AWS_REGION: undefined } });
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('no AWS region: give --region, set AWS_REGION');
+  });
+
+  it('--profile gives the region (and credentials) from the AWS config files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pat-revoker-profile-'));
+    try {
+      writeFileSync(join(dir, 'config'), '[profile ops]\nregion = eu-central-1\n');
+      writeFileSync(join(dir, 'credentials'), '[ops]\naws_access_key_id = ops\naws_secret_access_key = ops\n');
+      const env = {
+        AWS_REGION: undefined,
+        AWS_CONFIG_FILE: join(dir, 'config'),
+        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'credentials'),
+      };
+      const run = await world.cli(['status', '--profile', 'ops'], { env });
+      expect(run.code).toBe(0);
+      expect(run.stderr).toContain(', region eu-central-1, queue ');
+      expect((await world.cli(['status'], { env })).code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--endpoint-url, PAT_REVOKER_QUEUE_URL, --quiet, and no colour when stdout is not a terminal', async () => {

@@ -38,7 +38,8 @@ export interface CliWorld {
 /** How one CLI process runs. */
 export interface RunOptions {
   stdin?: string;
-  env?: Record<string, string>;
+  /** Variables to set, or (undefined) to unset. */
+  env?: Record<string, string | undefined>;
   /** Do not add `--queue-url`. */
   bare?: boolean;
   /** Sends SIGINT once stderr contains this text. */
@@ -52,7 +53,14 @@ export function runCli(args: string[], env: Record<string, string>, options: Run
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, ...args], {
       cwd: options.cwd ?? ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, ...options.env },
+      env: Object.fromEntries(
+        Object.entries({
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '/tmp',
+          ...env,
+          ...options.env,
+        }).filter(([, value]) => value !== undefined),
+      ),
     });
     let stdout = '';
     let stderr = '';

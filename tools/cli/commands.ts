@@ -5,13 +5,13 @@
 import { formatError } from '../../functions/lib/format-error.js';
 import { EXIT } from '../command-line.js';
 import { CONFIRM_ABOVE_DEFAULT, confirmProd } from './confirm.js';
-import { type CommonOptions, type Context, openContext, presentationOf } from './context.js';
+import { type CommonOptions, type Context, namedQueue, openContext, presentationOf } from './context.js';
 import { abortReason, type EnqueueInput, planRequests, reportEnqueue, sendRequests } from './enqueue.js';
 import { type CliIo, printJson, table, writers } from './io.js';
 import { startProgress } from './progress.js';
 import { COME_BACK, deadLetterQueue, followTask, preview, runningTask, startTask } from './redrive.js';
 import { addAges, moveTasks, type QueueStatus, queueCounts, taskSummary } from './status.js';
-import { describeQueue, queueRef, queueUrlOf } from './target.js';
+import { describeQueue, queueUrlOf } from './target.js';
 
 /** Runs `work` with the context, and releases the clients after. */
 async function withContext(
@@ -96,7 +96,7 @@ function previewEnqueue(
 ): number {
   const presentation = presentationOf(options);
   const write = writers(io, presentation);
-  const ref = queueRef(options.env, options.queueUrl ?? (options.env ? undefined : io.env.PAT_REVOKER_QUEUE_URL));
+  const ref = namedQueue(options, io.env);
   const where = `${ref.url ?? ref.arn} (account ${ref.account} from the queue URL, not verified)${ref.prod ? '  [PROD]' : ''}`;
   if (presentation.output === 'json') {
     printJson(write, {

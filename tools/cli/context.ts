@@ -38,6 +38,16 @@ export interface Context {
   showTarget(): Promise<TargetDescription>;
 }
 
+/**
+ * The queue the options name: `--env`, `--queue-url`, else `PAT_REVOKER_QUEUE_URL` (the loopback world's env file
+ * sets it), which stands in only when neither option is given.
+ *
+ * @throws UsageError as {@link queueRef}
+ */
+export function namedQueue(options: CommonOptions, env: CliIo['env']): QueueRef {
+  return queueRef(options.env, options.queueUrl ?? (options.env ? undefined : env.PAT_REVOKER_QUEUE_URL));
+}
+
 /** The presentation the options ask for. */
 export function presentationOf(options: CommonOptions): Presentation {
   return { output: options.output ?? 'table', quiet: options.quiet === true };
@@ -53,8 +63,7 @@ export function presentationOf(options: CommonOptions): Presentation {
 export async function openContext(options: CommonOptions, io: CliIo, overall: boolean): Promise<Context> {
   const presentation = presentationOf(options);
   const write = writers(io, presentation);
-  // The variable (the loopback world's env file sets it) stands in only when neither option is given.
-  const ref = queueRef(options.env, options.queueUrl ?? (options.env ? undefined : io.env.PAT_REVOKER_QUEUE_URL));
+  const ref = namedQueue(options, io.env);
   const region = await resolveRegion(options.region ?? ref.region, options.profile);
   const sqsEndpoint = sqsEndpointOf(options.endpointUrl, io.env);
   const clients = awsClients({
