@@ -245,6 +245,16 @@ describe('status', () => {
     );
   });
 
+  it("an SQS that stops answering about the DLQ: the request queue's figures are printed, within --timeout", async () => {
+    world.proxy.inject('GetQueueAttributes', { kind: 'hang' }, Number.POSITIVE_INFINITY, (request) =>
+      String(request.QueueUrl).endsWith('-dlq'),
+    );
+    const run = await world.cli(['status', '--timeout', '3']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^requests +pat-revoker-requests +0 +0 +0/m);
+    expect(run.stdout).toMatch(/dead letters: counts unknown: .*abort/i);
+  });
+
   it('a DLQ that cannot be found leaves the request queue shown, and exits 1', async () => {
     world.proxy.inject('GetQueueUrl', {
       kind: 'error',

@@ -23,8 +23,11 @@ export interface SqsProxy {
   url: string;
   /** Calls seen, by action, in order. */
   calls: string[];
-  /** Applies `fault` to the next `times` calls of `action` (default: every call from now on). */
-  inject(action: string, fault: Fault, times?: number): void;
+  /**
+   * Applies `fault` to the next `times` calls of `action` (default: every call from now on) whose request `match`
+   * accepts (default: every one).
+   */
+  inject(action: string, fault: Fault, times?: number, match?: (request: any) => boolean): void;
   clear(): void;
   close(): Promise<void>;
 }
@@ -37,7 +40,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 
 /** Starts a proxy on 127.0.0.1 forwarding to `upstream` (an origin, `http://127.0.0.1:<port>`). */
 export async function startSqsProxy(upstream: string): Promise<SqsProxy> {
-  const faults = new Map<string, { fault: Fault; left: number }>();
+  const faults = new Map<string, { fault: Fault; left: number; match: (request: any) => boolean }>();
   const sockets = new Set<Socket>();
   const target = new URL(upstream);
 
@@ -63,7 +66,8 @@ export async function startSqsProxy(upstream: string): Promise<SqsProxy> {
         .pop() ?? '';
     proxy.calls.push(action);
     const entry = faults.get(action);
-    const fault = entry && entry.left > 0 ? entry.fault : undefined;
+    const applies = entry !== undefined && entry.left > 0 && entry.match(JSON.parse(body.toString('utf8') || '{}'));
+    const fault = applies ? entry.fault : undefined;
     if (entry && fault) entry.left -= 1;
     if (fault?.kind === 'hang') return;
     if (fault?.kind === 'error') {
@@ -101,7 +105,8 @@ export async function startSqsProxy(upstream: string): Promise<SqsProxy> {
   const proxy: SqsProxy = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls: [],
-    inject: (action, fault, times = Number.POSITIVE_INFINITY) => faults.set(action, { fault, left: times }),
+    inject: (action, fault, times = Number.POSITIVE_INFINITY, match = () => true) =>
+      faults.set(action, { fault, left: times, match }),
     clear: () => {
       faults.clear();
       proxy.calls.length = 0;
