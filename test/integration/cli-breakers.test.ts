@@ -74,3 +74,18 @@ describe('prod is recognised however its queue is named', () => {
     expect(world.proxy.calls).toEqual([]);
   });
 });
+
+describe('enqueue: the report is never lost or wrong', () => {
+  it('an SQS 5xx answer is "may have been queued", not "not queued, safe to send again"', async () => {
+    world.proxy.inject(
+      'SendMessageBatch',
+      { kind: 'error', status: 500, type: 'InternalError', message: 'We encountered an internal error' },
+      1,
+    );
+    const run = await world.cli(['enqueue', ...ids(2), ...resend('5xx.txt'), '--output', 'json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout).summary).toEqual({ queued: 0, notQueued: 0, answerLost: 2, notConfirmed: 0 });
+    expect(run.stderr).not.toContain('safe to send again');
+  });
+
+});

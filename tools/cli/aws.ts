@@ -99,9 +99,9 @@ export function awsClients(settings: AwsSettings): AwsClients {
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
- * What a failed send means for its messages: `refused` when they were certainly not queued (SQS answered with an
- * error, or no connection was made), `lost` when the request may have reached SQS and its answer did not come back
- * (a timeout, a reset connection, an abort while waiting).
+ * What a failed send means for its messages: `refused` when they were certainly not queued (SQS answered with a
+ * 4xx error, or no connection was made), `lost` when the request may have reached SQS and its answer did not come back
+ * (a timeout, a reset connection, an abort while waiting, a 5xx answer).
  */
 export function sendFailure(error: unknown): 'refused' | 'lost' {
   const fields = error as {
@@ -110,8 +110,11 @@ export function sendFailure(error: unknown): 'refused' | 'lost' {
     code?: string;
     name?: string;
   };
-  // An error SQS answered: it has the HTTP status of SQS' answer and a service fault.
-  if (typeof fields?.$metadata?.httpStatusCode === 'number' && (error as { $fault?: string }).$fault) return 'refused';
+  // An error SQS answered: it has the HTTP status of SQS' answer and a service fault. Only a 4xx is a refusal: a 5xx
+  // (InternalError, ServiceUnavailable, a gateway's 502) does not say the messages were not stored, and AWS' own
+  // advice for it is to send again, which may queue them twice; it is an answer lost as far as the report goes.
+  const status = fields?.$metadata?.httpStatusCode;
+  if (typeof status === 'number' && (error as { $fault?: string }).$fault) return status < 500 ? 'refused' : 'lost';
   if (typeof fields?.code === 'string' && NOT_CONNECTED.has(fields.code)) return 'refused';
   // The SDK's connection timeout: the socket never connected, so no byte of the request left.
   if (fields?.name === 'TimeoutError' && /did not establish a connection/.test(String((error as Error).message))) {
