@@ -89,3 +89,38 @@ describe('enqueue: the report is never lost or wrong', () => {
   });
 
 });
+
+describe('redrive: following the task', () => {
+  it('SQS failing while the task is followed: the report still names the task, which goes on', async () => {
+    await world.sqs.client.send(
+      new SendMessageCommand({ QueueUrl: world.dlqUrl, MessageBody: JSON.stringify({ tokenIds: [id(1)] }) }),
+    );
+    // The first ListMessageMoveTasks is the "already running?" check; the ones after it follow the task.
+    let lists = 0;
+    world.proxy.inject(
+      'ListMessageMoveTasks',
+      { kind: 'error', status: 400, type: 'AccessDenied', message: 'no sqs:ListMessageMoveTasks' },
+      Number.POSITIVE_INFINITY,
+      () => ++lists > 1,
+    );
+    const run = await world.cli(['redrive', '--output', 'json']);
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout);
+    expect(report.taskHandle).toEqual(expect.any(String));
+    expect(report.result).toMatch(/stopped following \(AccessDenied.*\); the task goes on in SQS/);
+  });
+
+
+  it('Ctrl-C while a look at the task hangs: the report is printed, exit 130', async () => {
+    await world.sqs.client.send(
+      new SendMessageCommand({ QueueUrl: world.dlqUrl, MessageBody: JSON.stringify({ tokenIds: [id(1)] }) }),
+    );
+    let lists = 0;
+    world.proxy.inject('ListMessageMoveTasks', { kind: 'hang' }, Number.POSITIVE_INFINITY, () => ++lists > 1);
+    const run = await world.cli(['redrive', '--output', 'json'], { interruptWhen: 'move task started' });
+    expect(run.code).toBe(130);
+    const report = JSON.parse(run.stdout);
+    expect(report.taskHandle).toEqual(expect.any(String));
+    expect(report.result).toMatch(/stopped following \(interrupted.*\); the task goes on in SQS/);
+  });
+});

@@ -186,12 +186,27 @@ export async function runRedrive(options: RedriveOptions, io: CliIo): Promise<nu
     write.infoChecked(`move task started: ${started.handle}\n`);
     if (options.wait === false) return finish(context, json, 'started; not following it (--no-wait)', EXIT.done);
     const progress = startProgress(io, presentation, seen.visible, 'messages moved');
-    const task = await followTask(clients.sqs, dlq, started, signal, (t) =>
-      progress.update(t.ApproximateNumberOfMessagesMoved ?? 0, t.ApproximateNumberOfMessagesToMove),
-    );
-    progress.stop();
+    let task: Awaited<ReturnType<typeof followTask>>;
+    try {
+      task = await followTask(clients.sqs, dlq, started, signal, (t) =>
+        progress.update(t.ApproximateNumberOfMessagesMoved ?? 0, t.ApproximateNumberOfMessagesToMove),
+      );
+    } catch (error) {
+      // A look at the task that failed (SQS refused, timed out) or was cut by Ctrl-C while it waited: the task was
+      // started and goes on, which the report must still say (with its handle in JSON), not just the error.
+      task = undefined;
+      if (!signal.aborted) json.followError = formatError(error);
+    } finally {
+      progress.stop();
+    }
     if (!task) {
-      return finish(context, json, `stopped following (${abortReason(signal)}); the task goes on in SQS`, EXIT.failed);
+      const why = signal.aborted ? abortReason(signal) : (json.followError as string);
+      return finish(
+        context,
+        json,
+        `stopped following (${why}); the task goes on in SQS (handle ${started.handle})`,
+        EXIT.failed,
+      );
     }
     json.task = { ...taskSummary(task), failureReason: task.FailureReason };
     const line = `move task ${task.Status}: ${task.ApproximateNumberOfMessagesMoved ?? 0} of ${task.ApproximateNumberOfMessagesToMove ?? '?'} moved, ${dlq.name} -> ${queue.name}${task.FailureReason ? `: ${task.FailureReason}` : ''}`;
