@@ -8,11 +8,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { formatError } from '../../functions/lib/format-error.js';
 import { listed, notShownMarker } from '../../functions/lib/output-cap.js';
+import { maskSecrets } from '../../functions/lib/secret-values.js';
 import { MAX_METADATA_CHARS, MAX_TOKEN_IDS } from '../../functions/revoke-pats/request.js';
 import { entryOf, plainTextValues } from '../../functions/revoke-pats/token-entry.js';
 import { UsageError } from '../command-line.js';
 import { sendFailure } from './aws.js';
-import { type CliIo, printJson, table, type Writers } from './io.js';
+import { type CliIo, printJson, shownPath, table, type Writers } from './io.js';
 
 /** SendMessageBatch takes at most 10 entries (SQS quota). */
 const SQS_BATCH = 10;
@@ -91,6 +92,13 @@ export function planRequests(
     );
     throw new UsageError('invalid token IDs (listed above)');
   }
+  // A secret pasted into the metadata (a leaked token quoted in --reason) is masked as the function masks it: sent
+  // raw, it would sit in the queue and the DLQ and be echoed by the --dry-run preview; only its fingerprint goes.
+  const metadata = {
+    incident: maskedMetadata('--incident', input.incident ?? '', write),
+    reason: maskedMetadata('--reason', input.reason ?? '', write),
+    requestedBy: maskedMetadata('--requested-by', input.requestedBy || `cli:${operator()}`, write),
+  };
   const all = [...ids];
   const requests: Array<{ body: string; tokenIds: string[] }> = [];
   for (let i = 0; i < all.length; i += MAX_TOKEN_IDS) {
@@ -98,14 +106,21 @@ export function planRequests(
     // Metadata is cut as the function cuts it, so ten requests always fit one SendMessageBatch.
     const body = JSON.stringify({
       tokenIds,
-      ...(input.incident ? { incidentId: input.incident.slice(0, MAX_METADATA_CHARS) } : {}),
-      ...(input.reason ? { reason: input.reason.slice(0, MAX_METADATA_CHARS) } : {}),
-      requestedBy: (input.requestedBy || `cli:${operator()}`).slice(0, MAX_METADATA_CHARS),
+      ...(input.incident ? { incidentId: metadata.incident } : {}),
+      ...(input.reason ? { reason: metadata.reason } : {}),
+      requestedBy: metadata.requestedBy,
       ...(input.requestDryRun ? { dryRun: true } : {}),
     });
     requests.push({ body, tokenIds });
   }
   return requests;
+}
+
+/** `value` with any secret-shaped run shown only as its fingerprint, cut as the function cuts it; says so if masked. */
+function maskedMetadata(option: string, value: string, write: Writers): string {
+  const masked = maskSecrets(value);
+  if (masked !== value) write.message(`${option}: a secret-shaped value is sent only as its fingerprint\n`);
+  return masked.slice(0, MAX_METADATA_CHARS);
 }
 
 /** The OS user, for the default requestedBy. */
@@ -187,7 +202,8 @@ function idsWith(results: readonly RequestResult[], ...statuses: RequestStatus[]
 /**
  * Prints the results (stdout: one line per request, or the JSON document) and the summary (stderr), and writes the
  * IDs to send again to `resendFile` (not queued: safe to resend) and `<resendFile>.uncertain` (answer lost or not
- * confirmed: resending may queue them twice, which costs Dfns budget and ends `already_inactive`).
+ * confirmed: resending may queue them twice, which costs Dfns budget and ends `already_inactive`). A file that
+ * cannot be written is said on stderr, with its IDs listed there instead; the report is printed all the same.
  *
  * @returns whether every request was queued
  */
@@ -201,14 +217,23 @@ export function reportEnqueue(
   const notQueued = idsWith(results, 'not_queued');
   const uncertain = idsWith(results, 'answer_lost', 'not_confirmed');
   const files: Record<string, string> = {};
-  if (notQueued.length > 0) {
-    writeFileSync(resendFile, `${notQueued.join('\n')}\n`);
-    files.notQueued = resendFile;
-  }
-  if (uncertain.length > 0) {
-    files.uncertain = `${resendFile}.uncertain`;
-    writeFileSync(files.uncertain, `${uncertain.join('\n')}\n`);
-  }
+  // A file that cannot be written (no such directory, a read-only working directory) threw before anything was
+  // printed: the operator lost the whole report of what was queued. Now the failure is said, with the IDs listed.
+  const unwritten: string[] = [];
+  const save = (key: 'notQueued' | 'uncertain', path: string, tokenIds: string[]) => {
+    if (tokenIds.length === 0) return;
+    try {
+      writeFileSync(path, `${tokenIds.join('\n')}\n`);
+      files[key] = path;
+    } catch (error) {
+      unwritten.push(
+        `could not write ${shownPath(path)} (${(error as { code?: string }).code ?? formatError(error)}); ` +
+          `the ${tokenIds.length} ${key === 'notQueued' ? 'not queued' : 'uncertain'} token ID(s):\n${tokenIds.join('\n')}\n`,
+      );
+    }
+  };
+  save('notQueued', resendFile, notQueued);
+  save('uncertain', `${resendFile}.uncertain`, uncertain);
   const count = (status: RequestStatus) => idsWith(results, status).length;
   const summary = {
     queued: count('queued'),
@@ -239,14 +264,17 @@ export function reportEnqueue(
     `${summary.queued} token ID(s) queued, ${summary.notQueued} not queued, ${summary.answerLost} may have been ` +
       `queued (answer lost), ${summary.notConfirmed} not confirmed\n`,
   );
-  if (files.notQueued)
-    write.message(`not queued, safe to send again: ${files.notQueued} (enqueue --file ${files.notQueued})\n`);
+  if (files.notQueued) {
+    const path = shownPath(files.notQueued);
+    write.messageChecked(`not queued, safe to send again: ${path} (enqueue --file ${path})\n`);
+  }
   if (files.uncertain) {
-    write.message(
-      `may already be queued: ${files.uncertain}; sending them again queues them twice at worst ` +
+    write.messageChecked(
+      `may already be queued: ${shownPath(files.uncertain)}; sending them again queues them twice at worst ` +
         '(deactivation is idempotent; the second ends already_inactive and costs Dfns budget)\n',
     );
   }
+  for (const text of unwritten) write.messageChecked(text);
   return summary.queued === results.reduce((n, r) => n + r.tokenIds.length, 0);
 }
 

@@ -3,6 +3,7 @@
  * colour, `--quiet` and `--output`. Injectable, so tests can run the CLI in-process as well as a process.
  */
 import { styleText } from 'node:util';
+import { cutUtf8 } from '../../functions/lib/format-error.js';
 import { capLines } from '../../functions/lib/output-cap.js';
 import { maskSecrets } from '../../functions/lib/secret-values.js';
 
@@ -48,6 +49,11 @@ export interface Writers {
    * and formatError texts, AWS' own answers (a task handle): not masked, so a long queue URL stays readable. Not shown with `--quiet`.
    */
   infoChecked: (text: string) => void;
+  /**
+   * A message (stderr), always shown, built only from checked values and paths passed through {@link shownPath}: not
+   * masked, so that a file the operator must open is named as it is.
+   */
+  messageChecked: (text: string) => void;
   /** `text` in `colour` when stdout shows colour (and `NO_COLOR` is not set). */
   paint: (text: string, colour: 'red' | 'green' | 'yellow' | 'bold') => string;
 }
@@ -60,6 +66,7 @@ export function writers(io: CliIo, presentation: Presentation): Writers {
   return {
     result: (text) => io.stdout(capLines(text)),
     message,
+    messageChecked: (text) => io.stderr(capLines(text)),
     info: (text) => {
       if (!presentation.quiet) message(text);
     },
@@ -70,9 +77,33 @@ export function writers(io: CliIo, presentation: Presentation): Writers {
   };
 }
 
-/** Prints `value` as the command's JSON document (one, pretty-printed, newline-terminated). */
+/**
+ * A file path as a message shows it. {@link maskSecrets} takes any long run of letters and digits for key material,
+ * and so turned the default resend file `pat-revoker-not-queued-20240101T120000Z.txt` (and most paths) into a
+ * fingerprint, naming a file that does not exist. A path is shown as it is, but for a segment holding a JWT or a PEM
+ * marker, the secrets an operator may paste, which is masked.
+ */
+export function shownPath(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => (/eyJ|-----BEGIN /.test(segment) ? maskSecrets(segment) : segment))
+    .join('/');
+}
+
+/**
+ * The most a string in a JSON document takes, in UTF-8 bytes: escaped (at most 6 bytes a byte, `\u0000`), its line
+ * stays under the line cap, which would otherwise cut the line and leave the document invalid JSON.
+ */
+export const MAX_JSON_STRING_BYTES = 8 * 1024;
+
+/**
+ * Prints `value` as the command's JSON document (one, pretty-printed, newline-terminated). Every string is cut to
+ * {@link MAX_JSON_STRING_BYTES} (marked), so that no line reaches the line cap: a huge text in AWS' answer (a
+ * failure message) must not make the document unparseable.
+ */
 export function printJson(write: Writers, value: unknown): void {
-  write.result(`${JSON.stringify(value, null, 2)}\n`);
+  const bounded = (_key: string, v: unknown) => (typeof v === 'string' ? cutUtf8(v, MAX_JSON_STRING_BYTES) : v);
+  write.result(`${JSON.stringify(value, bounded, 2)}\n`);
 }
 
 /**
