@@ -27,11 +27,23 @@ export const VERSION: string = (
 export interface ToolOutput {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /** For messages built only from checked values (see {@link UsageError}); default {@link stderr}. */
+  stderrChecked?: (text: string) => void;
 }
 
 /** Thrown by a tool's own checks after parsing: a usage error, exit 2, message on stderr with a pointer to help. */
 export class UsageError extends Error {
   override name = 'UsageError';
+  /**
+   * @param checked the message is built only from values that were checked (a queue URL that matched its pattern,
+   *   AWS' own answers): a tool that masks what operators may have pasted prints it as it is
+   */
+  constructor(
+    message: string,
+    readonly checked = false,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -70,7 +82,9 @@ export async function runProgram(
       return error.exitCode === 0 ? EXIT.done : EXIT.usage;
     }
     if (error instanceof UsageError) {
-      out.stderr(`${program.name()}: ${error.message}\n(add --help for usage)\n`);
+      (error.checked ? (out.stderrChecked ?? out.stderr) : out.stderr)(
+        `${program.name()}: ${error.message}\n(add --help for usage)\n`,
+      );
       return EXIT.usage;
     }
     throw error;
@@ -100,7 +114,7 @@ export function integer(min: number, max: number): (value: string, previous: unk
  */
 export function once<T>(parse: (value: string) => T): (value: string, previous: unknown) => T {
   return (value, previous) => {
-    if (previous !== undefined) throw new InvalidArgumentError('given more than once: give it once');
+    if (previous !== undefined) throw new InvalidArgumentError('it may be given only once');
     return parse(value);
   };
 }

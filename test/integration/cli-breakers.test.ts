@@ -101,7 +101,7 @@ describe('enqueue: the report is never lost or wrong', () => {
     world.proxy.inject('SendMessageBatch', { kind: 'error', status: 400, type: 'AccessDenied', message: 'no' });
     // The CLI runs in the checkout (where tsx resolves), so the default file lands there: removed at once.
     const run = await world.cli(['enqueue', id(1)]);
-    const named = /not queued, safe to send again: (\S+) \(enqueue --file \1\)/.exec(run.stderr)?.[1];
+    const named = /not queued, safe to send again: (\S+)\n {2}enqueue --file \1 /.exec(run.stderr)?.[1];
     const written = readdirSync('.').filter((f) => f.startsWith('pat-revoker-not-queued-'));
     for (const file of written) rmSync(file);
     expect(run.code).toBe(1);
@@ -147,7 +147,7 @@ describe('enqueue: the report is never lost or wrong', () => {
     ]);
     expect(preview.code).toBe(0);
     expect(`${preview.stdout}${preview.stderr}`).not.toContain(accessToken.slice(10, 40));
-    expect(JSON.parse(preview.stdout).requests[0].reason).toMatch(/^leak .*sha256:/);
+    expect(JSON.parse(preview.stdout).requests[0].body.reason).toMatch(/^leak .*sha256:/);
 
     const sent = await world.cli(['enqueue', id(1), '--reason', `leak ${accessToken}`]);
     expect(sent.code).toBe(0);

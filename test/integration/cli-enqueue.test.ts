@@ -5,6 +5,8 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { MAX_LINE_BYTES } from '../../functions/lib/output-cap.js';
@@ -55,7 +57,7 @@ describe('enqueue: what was queued and what was not', () => {
     ]);
     expect(run.stdout).toMatch(new RegExp(`^message ID +token IDs +status\\n${messages[0]!.id} +2 +queued\\n$`));
     expect(run.stderr.split('\n')[0]).toBe(
-      `target: account 123456789012 (you are arn:aws:sts::123456789012:assumed-role/operator/alice), region eu-west-1, queue ${world.queueUrl}`,
+      `target: account 123456789012 (you are arn:aws:sts::123456789012:assumed-role/operator/alice), region eu-west-1, queue ${world.queueUrl} through endpoint ${world.proxy.url}`,
     );
   });
 
@@ -68,7 +70,7 @@ describe('enqueue: what was queued and what was not', () => {
 
     const twice = await world.cli(['enqueue', id(5), '--incident', 'A', '--incident', 'B']);
     expect(twice.code).toBe(2);
-    expect(twice.stderr).toContain("option '--incident <id>' argument 'B' is invalid. given more than once");
+    expect(twice.stderr).toContain("option '--incident <id>' argument 'B' is invalid. it may be given only once");
     expect(await queued()).toEqual([]);
   });
 
@@ -80,8 +82,8 @@ describe('enqueue: what was queued and what was not', () => {
     expect(messages.map((m) => m.body.tokenIds.length).sort((x, y) => y - x)).toEqual([...Array(20).fill(100), 50]);
     expect(new Set(messages.flatMap((m) => m.body.tokenIds))).toEqual(new Set(all));
     expect(world.proxy.calls.filter((c) => c === 'SendMessageBatch')).toHaveLength(3);
-    expect(run.stderr).toMatch(/1000\/2050 token IDs sent \(48 %\)/);
-    expect(run.stderr).toMatch(/2050\/2050 token IDs sent \(100 %\)/);
+    expect(run.stderr).toMatch(/1000\/2050 token IDs handled \(48 %\)/);
+    expect(run.stderr).toMatch(/2050\/2050 token IDs handled \(100 %\)/);
     expect(run.stderr).toContain(
       '2050 token ID(s) queued, 0 not queued, 0 may have been queued (answer lost), 0 not confirmed',
     );
@@ -181,9 +183,50 @@ describe('enqueue: what was queued and what was not', () => {
     expect(await queued()).toEqual([]);
   });
 
-  it('--request-dry-run marks the requests as dry runs for the function', async () => {
-    expect((await world.cli(['enqueue', id(1), '--request-dry-run'])).code).toBe(0);
+  it('--request-dry-run marks the requests as dry runs for the function, and says so', async () => {
+    const run = await world.cli(['enqueue', id(1), '--request-dry-run']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('the requests are dry runs (--request-dry-run): the function validates and logs');
     expect((await queued()).map((m) => m.body.dryRun)).toEqual([true]);
+  });
+
+  it('the command to send again names the same queue and metadata; the target names the endpoint', async () => {
+    world.proxy.inject('SendMessageBatch', { kind: 'error', status: 400, type: 'AccessDenied', message: 'no' });
+    const run = await world.cli(['enqueue', id(1), '--incident', 'INC 9', ...resend('again.txt')]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      `  enqueue --file ${join(dir, 'again.txt')} --queue-url ${world.queueUrl} --incident 'INC 9'\n`,
+    );
+    expect(run.stderr).toContain(`queue ${world.queueUrl} through endpoint ${world.proxy.url}`);
+  });
+
+  it('npm run -s revoke reads a relative --file from where npm was run', async () => {
+    writeFileSync(join(dir, 'relative.txt'), id(7));
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const run = spawnSync(
+      'npm',
+      [
+        '--prefix',
+        root,
+        'run',
+        '-s',
+        'revoke',
+        '--',
+        'enqueue',
+        '--file',
+        'relative.txt',
+        '--dry-run',
+        '--queue-url',
+        world.queueUrl,
+      ],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, ...world.env },
+      },
+    );
+    expect([run.status, run.stderr]).toEqual([0, expect.stringContaining('dry run: 1 token ID(s) in 1 request(s)')]);
+    expect(run.stdout).toContain(id(7));
   });
 });
 
@@ -248,7 +291,7 @@ describe('enqueue on prod', () => {
     // The prod queue URL goes to the loopback SQS through the endpoint; it has no such queue, so SQS refuses.
     const run = await world.cli(['enqueue', ...ids(3), '--env', 'prod', '--yes', ...resend('prod.txt')]);
     expect(run.stderr).toContain(
-      'region eu-west-1, queue https://sqs.eu-west-1.amazonaws.com/333333333333/pat-revoker-prod-requests  [PROD]',
+      `region eu-west-1, queue https://sqs.eu-west-1.amazonaws.com/333333333333/pat-revoker-prod-requests through endpoint ${world.proxy.url}  [PROD]`,
     );
     expect(run.stderr).toContain('the queue is in account 333333333333');
     expect(world.proxy.calls).toContain('SendMessageBatch');

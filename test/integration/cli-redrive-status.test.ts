@@ -54,7 +54,9 @@ describe('redrive', () => {
     const run = await world.cli(['redrive']);
     expect(run.stderr).toContain('pat-revoker-requests-dlq: about 4 message(s) to move');
     expect(run.stderr).toMatch(/a sample of 4 \(made visible again at once\), per outcome: .*invalid 1/);
-    expect(run.stderr).toContain('2 of the sample hold invalid or protected tokens, which come straight back');
+    expect(run.stderr).toContain(
+      '3 of the sample hold invalid, protected or not_found tokens, which come straight back unless their request is fixed',
+    );
     expect(run.stderr).toContain('redriven messages get new message IDs');
     expect(run.stdout).toBe('move task COMPLETED: 4 of 4 moved, pat-revoker-requests-dlq -> pat-revoker-requests\n');
     expect(run.code).toBe(0);
@@ -65,9 +67,11 @@ describe('redrive', () => {
 
   it('--dry-run previews only: nothing moves, and the sampled messages are visible again at once', async () => {
     await deadLetters('not_found', 'not_found');
-    const run = await world.cli(['redrive', '--dry-run']);
+    const run = await world.cli(['redrive', '--dry-run', '--quiet']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toBe('dry run: no move task started\n');
+    // The preview is the dry run's result: on stdout, even with --quiet.
+    expect(run.stdout).toMatch(/^pat-revoker-requests-dlq: about 2 message\(s\) to move/);
+    expect(run.stdout).toMatch(/per outcome: not_found 2\n[\s\S]*dry run: no move task started\n$/);
     expect(world.proxy.calls).not.toContain('StartMessageMoveTask');
     expect(await depth(world.dlqUrl)).toEqual({ visible: 2, inFlight: 0, delayed: 0 });
   });
@@ -108,6 +112,21 @@ describe('redrive', () => {
         ],
       }),
     });
+    const run = await world.cli(['redrive']);
+    expect(run.stdout).toBe('move task COMPLETED: 1 of 1 moved, pat-revoker-requests-dlq -> pat-revoker-requests\n');
+    expect(run.code).toBe(0);
+  });
+
+  it('never takes a task listed before its own started for its own, even when its own is not listed yet', async () => {
+    await deadLetters('not_found');
+    const earlier = {
+      Status: 'FAILED',
+      SourceArn: world.dlqArn,
+      StartedTimestamp: Date.now() - 1_000,
+      FailureReason: 'old',
+    };
+    // The look before the start and the first look after it see only the earlier task.
+    world.proxy.inject('ListMessageMoveTasks', { kind: 'rewrite', rewrite: () => ({ Results: [earlier] }) }, 2);
     const run = await world.cli(['redrive']);
     expect(run.stdout).toBe('move task COMPLETED: 1 of 1 moved, pat-revoker-requests-dlq -> pat-revoker-requests\n');
     expect(run.code).toBe(0);
@@ -239,7 +258,7 @@ describe('status', () => {
     );
 
     world.apis.cloudWatch = { kind: 'hang' };
-    const hung = await world.cli(['status', '--timeout', '2']);
+    const hung = await world.cli(['status', '--timeout', '5']);
     expect(hung.stdout).toMatch(
       /dead letters +pat-revoker-requests-dlq +1 +0 +0 +CloudWatch failed: the overall --timeout passed/,
     );
@@ -249,10 +268,11 @@ describe('status', () => {
     world.proxy.inject('GetQueueAttributes', { kind: 'hang' }, Number.POSITIVE_INFINITY, (request) =>
       String(request.QueueUrl).endsWith('-dlq'),
     );
-    const run = await world.cli(['status', '--timeout', '3']);
+    const run = await world.cli(['status', '--timeout', '5']);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/^requests +pat-revoker-requests +0 +0 +0/m);
-    expect(run.stdout).toMatch(/dead letters: counts unknown: .*abort/i);
+    expect(run.stdout).toMatch(/^requests +pat-revoker-requests +0 +0 +0 +not asked: the overall --timeout passed/m);
+    // SQS was slow, not CloudWatch: CloudWatch is not blamed.
+    expect(run.stdout).toContain('dead letters: counts unknown: not read: the overall --timeout passed');
   });
 
   it('a DLQ that cannot be found leaves the request queue shown, and exits 1', async () => {
@@ -265,7 +285,9 @@ describe('status', () => {
     const run = await world.cli(['status']);
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/^requests +pat-revoker-requests +0 +0 +0/m);
-    expect(run.stdout).toContain('dead letters: counts unknown: QueueDoesNotExist');
+    expect(run.stdout).toContain(
+      `dead letters: counts unknown: Error: cannot find the queue ${world.dlqArn} ← caused by QueueDoesNotExist`,
+    );
   });
 
   it('shows a running move task', async () => {
@@ -322,7 +344,7 @@ describe('conventions', () => {
   it('no region anywhere is a usage error (exit 2), not an AWS failure', async () => {
     const run = await world.cli(['status'], { env: { AWS_REGION: undefined } });
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('no AWS region: give --region, set AWS_REGION');
+    expect(run.stderr).toContain('no AWS region: give --region, or set AWS_REGION');
   });
 
   it('--profile gives the region (and credentials) from the AWS config files', async () => {

@@ -153,7 +153,7 @@ describe('npm run sandbox', () => {
       ['--retry-after', 'soon'],
       `option '--retry-after <form>' argument 'soon' is invalid. must be one of seconds, http-date, none, got "soon"`,
     ],
-    [['--port', '1', '--port', '2'], "option '--port <n>' argument '2' is invalid. given more than once"],
+    [['--port', '1', '--port', '2'], "option '--port <n>' argument '2' is invalid. it may be given only once"],
   ])('refuses a bad argument (%j) with exit code 2 and a message naming it', (args, message) => {
     expectUsageError(runTool('tools/sandbox/main.ts', ...args), message);
   });
@@ -224,7 +224,7 @@ describe('npm run bench', () => {
       `option '--concurrency <list>' argument '8,0' is invalid. must be a whole number from 1`,
     ],
     [['--ids-per-record', '101'], `option '--ids-per-record <n>' argument '101' is invalid. must be a whole number`],
-    [['--latency', '5', '--latency', '6'], "option '--latency <ms>' argument '6' is invalid. given more than once"],
+    [['--latency', '5', '--latency', '6'], "option '--latency <ms>' argument '6' is invalid. it may be given only once"],
     [['--tokens', '50000'], 'bench: --tokens × 2 concurrencies + the baseline must stay within 100000 tokens'],
   ])('refuses %j with exit code 2 before starting anything', (args, message) => {
     expectUsageError(runTool('tools/bench.ts', ...args), message);
@@ -259,7 +259,7 @@ describe('npm run bench', () => {
       ['--scale', '7'],
       `option '--scale <x>' argument '7' is invalid. must be one of 1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60 (60/x whole seconds), got "7"`,
     ],
-    [['--tokens', '5', '--tokens', '6'], "option '--tokens <n>' argument '6' is invalid. given more than once"],
+    [['--tokens', '5', '--tokens', '6'], "option '--tokens <n>' argument '6' is invalid. it may be given only once"],
     [['--budget', '5', '--containers', '2'], 'bench: --budget must be at least 3 × --containers (6), got 5'],
     [['--org-limit', '100'], 'bench: --budget must be a whole number from 3 to 100 (at most --org-limit), got 600'],
   ])('--incident refuses %j with exit code 2 before starting anything', (args, message) => {

@@ -50,7 +50,7 @@ export async function resolveRegion(given: string | undefined, profile: string |
     return await probe.config.region();
   } catch {
     throw new UsageError(
-      `no AWS region: give --region, set AWS_REGION${profile ? `, or set a region for profile ${profile}` : ''}`,
+      `no AWS region: give --region, or set AWS_REGION, or a region in the profile (${profile ?? 'AWS_PROFILE or default'})`,
     );
   } finally {
     probe.destroy();

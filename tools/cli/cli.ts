@@ -58,8 +58,7 @@ function addCommonOptions(command: Command): Command {
       '--request-timeout <s>',
       `seconds for each AWS answer (default ${TIMEOUT_DEFAULTS.request})`,
       integer(1, 300),
-    )
-    .option('-y, --yes', 'confirm a prod change without asking (for scripts)');
+    );
 }
 
 /**
@@ -73,6 +72,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   const out = {
     stdout: (text: string) => io.stdout(capLines(text)),
     stderr: (text: string) => io.stderr(capLines(maskSecrets(text))),
+    stderrChecked: (text: string) => io.stderr(capLines(text)),
   };
   const program = toolProgram(
     'pat-revoker',
@@ -99,6 +99,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--reason <text>', 'reason of the requests', single)
     .option('--requested-by <who>', 'requestedBy (default cli:<OS user>)', single)
     .option('--request-dry-run', 'the function validates and logs the requests but deactivates nothing')
+    .option('-y, --yes', 'on prod, queue more than --confirm-above token IDs without asking (for scripts)')
     .option('--dry-run', 'a local preview: validate and show the requests, send nothing, call nothing')
     .option(
       '--confirm-above <n>',
@@ -112,7 +113,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     )
     .option(
       '--timeout <s>',
-      `overall seconds before it stops and reports (default ${TIMEOUT_DEFAULTS.overall})`,
+      `overall seconds (1-3600) before it stops and reports, counted after any prod confirmation (default ${TIMEOUT_DEFAULTS.overall})`,
       integer(1, 3600),
     );
   enqueue.action(run(() => runEnqueue(enqueue.args, enqueue.opts(), io)));
@@ -129,16 +130,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     )
     .option('--dry-run', 'the preview only: start no move task')
     .option('--no-wait', 'start the move task and return; do not follow it')
+    .option('-y, --yes', 'on prod, move without asking (for scripts)')
     .option(
       '--timeout <s>',
-      'stop following the task after this many seconds (default: until it ends)',
+      'stop following the task after this many seconds (1-86400), counted after any prod confirmation (default: until it ends)',
       integer(1, 86_400),
     );
   redrive.action(run(() => runRedrive(redrive.opts(), io)));
 
   const status = addCommonOptions(configure(program.command('status'), out))
     .description('approximate counts of the request queue and its DLQ, the oldest message age, running move tasks')
-    .option('--timeout <s>', `overall seconds (default ${TIMEOUT_DEFAULTS.overall})`, integer(1, 3600));
+    .option('--timeout <s>', `overall seconds (1-3600; default ${TIMEOUT_DEFAULTS.overall})`, integer(1, 3600));
   status.action(run(() => runStatus(status.opts(), io)));
 
   try {

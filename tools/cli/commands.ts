@@ -3,10 +3,11 @@
  * reports, using the pieces in enqueue.ts, redrive.ts and status.ts.
  */
 import { formatError } from '../../functions/lib/format-error.js';
+import { maskSecrets } from '../../functions/lib/secret-values.js';
 import { EXIT } from '../command-line.js';
 import { CONFIRM_ABOVE_DEFAULT, confirmProd } from './confirm.js';
-import { type CommonOptions, type Context, namedQueue, openContext, presentationOf } from './context.js';
-import { abortReason, type EnqueueInput, planRequests, reportEnqueue, sendRequests } from './enqueue.js';
+import { abortReason, type CommonOptions, type Context, namedQueue, openContext, presentationOf } from './context.js';
+import { type EnqueueInput, planRequests, reportEnqueue, sendRequests } from './enqueue.js';
 import { type CliIo, printJson, table, writers } from './io.js';
 import { startProgress } from './progress.js';
 import { COME_BACK, deadLetterQueue, followTask, preview, runningTask, startTask } from './redrive.js';
@@ -56,13 +57,14 @@ export async function runEnqueue(args: string[], options: EnqueueOptions, io: Cl
   if (options.dryRun) return previewEnqueue(options, io, requests, tokens);
 
   return withContext(options, io, true, async (context) => {
-    const { write, ref, clients, signal } = context;
+    const { write, ref, clients } = context;
     const target = await context.showTarget();
     if (ref.prod && tokens > (options.confirmAbove ?? CONFIRM_ABOVE_DEFAULT)) {
       await confirmProd(io, `queue ${tokens} token IDs on prod (${ref.name})`, context.yes);
     }
+    const signal = context.deadline();
     const queueUrl = await queueUrlOf(clients.sqs, ref, signal);
-    const progress = startProgress(io, presentation, tokens, 'token IDs sent');
+    const progress = startProgress(io, presentation, tokens, 'token IDs handled');
     const results = await sendRequests(
       (command, abortSignal) => clients.sqsSend.send(command, { abortSignal }),
       queueUrl,
@@ -78,13 +80,35 @@ export async function runEnqueue(args: string[], options: EnqueueOptions, io: Cl
       write,
       presentation.output,
       options.resendFile ?? `pat-revoker-not-queued-${stamp}.txt`,
-      {
-        target,
-        requestDryRun: input.requestDryRun,
-      },
+      sendAgainOptions(options),
+      { target, requestDryRun: input.requestDryRun },
     );
     return all ? EXIT.done : EXIT.failed;
   });
+}
+
+/**
+ * The options that send again to the same queue with the same metadata: for the command printed beside the file of
+ * IDs not queued, so that a copy of it goes where the first went (not to $PAT_REVOKER_QUEUE_URL's queue).
+ */
+function sendAgainOptions(options: EnqueueOptions): string {
+  const quote = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
+  // Metadata as it was sent: a secret pasted into it is shown (and was sent) only as its fingerprint. The queue was
+  // checked against its pattern; region and profile name where AWS goes.
+  const metadata = (value: string | undefined) => (value === undefined ? undefined : maskSecrets(value));
+  const pairs: Array<[string, string | undefined]> = [
+    ['--env', options.env],
+    ['--queue-url', options.env ? undefined : options.queueUrl],
+    ['--region', options.region],
+    ['--profile', options.profile],
+    ['--incident', metadata(options.incident)],
+    ['--reason', metadata(options.reason)],
+    ['--requested-by', metadata(options.requestedBy)],
+  ];
+  return [
+    ...pairs.filter(([, value]) => value !== undefined).map(([name, value]) => `${name} ${quote(value as string)}`),
+    ...(options.requestDryRun ? ['--request-dry-run'] : []),
+  ].join(' ');
 }
 
 /** `enqueue --dry-run`: what would be sent, and where, with no call to anything. */
@@ -101,9 +125,9 @@ function previewEnqueue(
   if (presentation.output === 'json') {
     printJson(write, {
       dryRun: true,
-      queue: where,
-      tokenIds: tokens,
-      requests: requests.map((r) => JSON.parse(r.body)),
+      target: { queue: ref.url ?? ref.arn, account: ref.account, accountVerified: false, prod: ref.prod },
+      count: tokens,
+      requests: requests.map((r) => ({ count: r.tokenIds.length, tokenIds: r.tokenIds, body: JSON.parse(r.body) })),
     });
   } else {
     write.result(
@@ -132,7 +156,9 @@ export interface RedriveOptions extends CommonOptions {
 /** `redrive`: see redrive.ts. */
 export async function runRedrive(options: RedriveOptions, io: CliIo): Promise<number> {
   return withContext(options, io, false, async (context) => {
-    const { write, ref, clients, signal, presentation } = context;
+    const { write, ref, clients, presentation } = context;
+    // The overall --timeout, when given, starts after a prod confirmation.
+    let signal = context.interrupt;
     const target = await context.showTarget();
     const { queue, deadLetterArn } = await describeQueue(
       clients.sqs,
@@ -147,18 +173,21 @@ export async function runRedrive(options: RedriveOptions, io: CliIo): Promise<nu
       options.allowOtherDlq === true,
       signal,
     );
-    const running = await runningTask(clients.sqs, dlq, signal);
+    const { running, earlier } = await runningTask(clients.sqs, dlq, signal);
     if (running) {
       const task = taskSummary(running);
-      write.message(
-        `a move task is already running from ${dlq.name} (started ${task.startedAt ?? '?'}, ${task.moved} of ` +
+      write.messageChecked(
+        `a move task is already ${task.status.toLowerCase()} from ${dlq.name} (started ${task.startedAt ?? '?'}, ${task.moved} of ` +
           `${task.toMove ?? '?'} moved, handle ${task.handle ?? '?'}): not starting another; watch it with status\n`,
       );
       return EXIT.failed;
     }
     const seen = await preview(clients.sqs, dlq, options.sample ?? 10, signal);
     const json: Record<string, unknown> = { target, source: dlq.arn, destination: queue.arn, preview: seen };
-    write.info(
+    // The preview is a dry run's result (stdout, shown with --quiet); otherwise information before the move.
+    const show = options.dryRun && presentation.output === 'table' ? write.result : write.info;
+    const comeBack = [...COME_BACK];
+    show(
       `${dlq.name}: about ${seen.visible} message(s) to move (${seen.inFlight} in flight, not moved now)\n` +
         `a sample of ${seen.sampled} (made visible again at once), per outcome: ` +
         `${
@@ -167,7 +196,7 @@ export async function runRedrive(options: RedriveOptions, io: CliIo): Promise<nu
             .join(', ') || 'none'
         }\n` +
         (seen.comeBack > 0
-          ? `${seen.comeBack} of the sample hold ${[...COME_BACK].join(' or ')} tokens, which come straight back: fix the request, not the service\n`
+          ? `${seen.comeBack} of the sample hold ${comeBack.slice(0, -1).join(', ')} or ${comeBack.at(-1)} tokens, which come straight back unless their request is fixed\n`
           : '') +
         'redriven messages get new message IDs\n',
     );
@@ -181,7 +210,8 @@ export async function runRedrive(options: RedriveOptions, io: CliIo): Promise<nu
         `move about ${seen.visible} message(s) from ${dlq.name} into prod's request queue`,
         context.yes,
       );
-    const started = await startTask(clients.sqs, dlq, queue, options.rate, signal);
+    signal = context.deadline();
+    const started = { ...(await startTask(clients.sqs, dlq, queue, options.rate, signal)), earlier };
     json.taskHandle = started.handle;
     write.infoChecked(`move task started: ${started.handle}\n`);
     if (options.wait === false) return finish(context, json, 'started; not following it (--no-wait)', EXIT.done);
@@ -224,7 +254,8 @@ function finish(context: Context, json: Record<string, unknown>, line: string, c
 /** `status`: see status.ts. */
 export async function runStatus(options: CommonOptions, io: CliIo): Promise<number> {
   return withContext(options, io, true, async (context) => {
-    const { write, ref, clients, signal, presentation } = context;
+    const { write, ref, clients, presentation } = context;
+    const signal = context.deadline();
     const target = await context.showTarget();
     let queues: QueueStatus[] = [{ role: 'requests', name: ref.name }];
     try {

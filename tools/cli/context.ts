@@ -31,8 +31,13 @@ export interface Context {
   ref: QueueRef;
   region: string;
   clients: AwsClients;
-  /** Aborts on Ctrl-C and, when the command has one, at its overall timeout. */
-  signal: AbortSignal;
+  /** Aborts on Ctrl-C. */
+  interrupt: AbortSignal;
+  /**
+   * Aborts on Ctrl-C and, when the command has one, at its overall timeout, which starts at the first call: after a
+   * prod confirmation, so that the time an operator takes to answer is not taken from the work.
+   */
+  deadline(): AbortSignal;
   /** `--yes`: a prod confirmation is taken as given. */
   yes: boolean;
   /** Describes the target (caller's account, region, queue) and prints it unless `--quiet`. */
@@ -57,6 +62,21 @@ export function namedQueue(options: CommonOptions, env: CliIo['env']): QueueRef 
     );
   }
   return ref;
+}
+
+/** `url`'s origin, or `url` itself when it does not parse (the SDK will say why). */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
+}
+
+/** Why `signal` aborted, in words. */
+export function abortReason(signal: AbortSignal): string {
+  const reason = signal.reason as { name?: string; message?: string } | undefined;
+  return reason?.name === 'TimeoutError' ? 'the overall --timeout passed' : (reason?.message ?? 'interrupted');
 }
 
 /** The presentation the options ask for. */
@@ -85,8 +105,7 @@ export async function openContext(options: CommonOptions, io: CliIo, overall: bo
     requestTimeout: options.requestTimeout ?? TIMEOUT_DEFAULTS.request,
   });
   const timeout = options.timeout ?? (overall ? TIMEOUT_DEFAULTS.overall : undefined);
-  const signal =
-    timeout === undefined ? io.interrupt : AbortSignal.any([io.interrupt, AbortSignal.timeout(timeout * 1000)]);
+  let deadline: AbortSignal | undefined;
   let described: TargetDescription | undefined;
   return {
     io,
@@ -95,10 +114,20 @@ export async function openContext(options: CommonOptions, io: CliIo, overall: bo
     ref,
     region,
     clients,
-    signal,
+    interrupt: io.interrupt,
+    deadline: () => {
+      deadline ??=
+        timeout === undefined ? io.interrupt : AbortSignal.any([io.interrupt, AbortSignal.timeout(timeout * 1000)]);
+      return deadline;
+    },
     yes: options.yes === true,
     async showTarget() {
-      described ??= await describeTarget(clients.sts, ref, region, signal);
+      // Bounded by the connection and request timeouts; it precedes any confirmation.
+      described ??= {
+        ...(await describeTarget(clients.sts, ref, region, io.interrupt)),
+        // The origin only: a URL typed with credentials in it shows none.
+        ...(sqsEndpoint ? { sqsEndpoint: originOf(sqsEndpoint) } : {}),
+      };
       write.infoChecked(targetLine(described, ref.account));
       return described;
     },

@@ -13,6 +13,7 @@ import { MAX_METADATA_CHARS, MAX_TOKEN_IDS } from '../../functions/revoke-pats/r
 import { entryOf, plainTextValues } from '../../functions/revoke-pats/token-entry.js';
 import { UsageError } from '../command-line.js';
 import { sendFailure } from './aws.js';
+import { abortReason } from './context.js';
 import { type CliIo, printJson, shownPath, table, type Writers } from './io.js';
 
 /** SendMessageBatch takes at most 10 entries (SQS quota). */
@@ -188,12 +189,6 @@ export async function sendRequests(
   return results;
 }
 
-/** Why `signal` aborted, in words. */
-export function abortReason(signal: AbortSignal): string {
-  const reason = signal.reason as { name?: string; message?: string } | undefined;
-  return reason?.name === 'TimeoutError' ? 'the overall --timeout passed' : (reason?.message ?? 'interrupted');
-}
-
 /** Token IDs of the results with one of `statuses`. */
 function idsWith(results: readonly RequestResult[], ...statuses: RequestStatus[]): string[] {
   return results.filter((r) => statuses.includes(r.status)).flatMap((r) => r.tokenIds);
@@ -205,6 +200,8 @@ function idsWith(results: readonly RequestResult[], ...statuses: RequestStatus[]
  * confirmed: resending may queue them twice, which costs Dfns budget and ends `already_inactive`). A file that
  * cannot be written is said on stderr, with its IDs listed there instead; the report is printed all the same.
  *
+ * @param again the options that send to the same queue with the same metadata, for the "send again" command
+ * @param extra more of the JSON document (the target)
  * @returns whether every request was queued
  */
 export function reportEnqueue(
@@ -212,7 +209,8 @@ export function reportEnqueue(
   write: Writers,
   output: 'table' | 'json',
   resendFile: string,
-  extra: Record<string, unknown>,
+  again: string,
+  extra: { requestDryRun: boolean } & Record<string, unknown>,
 ): boolean {
   const notQueued = idsWith(results, 'not_queued');
   const uncertain = idsWith(results, 'answer_lost', 'not_confirmed');
@@ -244,7 +242,7 @@ export function reportEnqueue(
   if (output === 'json') {
     printJson(write, {
       ...extra,
-      requests: results.map((r) => ({ ...r, tokenIds: r.tokenIds.length, tokenIdList: r.tokenIds })),
+      requests: results.map((r) => ({ ...r, count: r.tokenIds.length })),
       summary,
       files,
     });
@@ -266,7 +264,7 @@ export function reportEnqueue(
   );
   if (files.notQueued) {
     const path = shownPath(files.notQueued);
-    write.messageChecked(`not queued, safe to send again: ${path} (enqueue --file ${path})\n`);
+    write.messageChecked(`not queued, safe to send again: ${path}\n  enqueue --file ${path} ${again}\n`);
   }
   if (files.uncertain) {
     write.messageChecked(
@@ -275,6 +273,11 @@ export function reportEnqueue(
     );
   }
   for (const text of unwritten) write.messageChecked(text);
+  if (extra.requestDryRun) {
+    write.message(
+      'the requests are dry runs (--request-dry-run): the function validates and logs, deactivates nothing\n',
+    );
+  }
   return summary.queued === results.reduce((n, r) => n + r.tokenIds.length, 0);
 }
 

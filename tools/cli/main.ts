@@ -10,8 +10,12 @@ const { runCli, EXIT_INTERRUPTED } = await import('./cli.js');
 const interrupt = new AbortController();
 process.on('SIGINT', () => {
   if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
-  interrupt.abort(new Error('interrupted (Ctrl-C)'));
+  interrupt.abort(new Error('interrupted by Ctrl-C'));
 });
+
+// `npm run revoke` runs the CLI in the checkout; relative paths (--file, --resend-file) are the operator's, from
+// where npm was run (npm sets INIT_CWD to it).
+if (process.env.npm_lifecycle_event === 'revoke' && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
 
 const terminal = process.stdin.isTTY === true && process.stderr.isTTY === true;
 process.exitCode = await runCli(process.argv.slice(2), {

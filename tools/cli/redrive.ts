@@ -17,7 +17,7 @@ import { UsageError } from '../command-line.js';
 import { parseQueueRef, type Queue, queueUrlOf } from './target.js';
 
 /** Outcomes whose dead letters come straight back when redriven: the cause is in the request, not in a service. */
-export const COME_BACK = new Set(['invalid', 'protected']);
+export const COME_BACK = new Set(['invalid', 'protected', 'not_found']);
 
 /** How often a running move task is looked at, ms. */
 export const POLL_MS = 1000;
@@ -49,10 +49,12 @@ export async function deadLetterQueue(
     const [account, name] = policyDlqArn ? (policyDlqArn.split(':').slice(4) as [string, string]) : [];
     const same = givenRef.name === name && givenRef.account === account;
     if (!same && !allowOther) {
+      // Built from the checked --dlq-url and SQS' own ARN: printed as it is, so the operator can read both.
       throw new UsageError(
         `--dlq-url names ${givenRef.arn ?? givenRef.url}, but ${queue.name}'s redrive policy names ` +
           `${policyDlqArn ?? 'no DLQ'}: moving another queue's messages into the revocation queue is refused ` +
           '(give --allow-other-dlq if you mean it)',
+        true,
       );
     }
     const url = await queueUrlOf(sqs, givenRef, signal);
@@ -152,16 +154,20 @@ function outcomesOf(body: string | undefined): string[] {
   return ['transient'];
 }
 
-/** A running move task from `source`, if there is one. */
+/**
+ * A running move task from `source`, if there is one, and the start times of the tasks listed before ours starts
+ * (none of them can be ours: {@link followTask} never takes one of them for it).
+ */
 export async function runningTask(
   sqs: SQSClient,
   source: Queue,
   signal: AbortSignal,
-): Promise<ListMessageMoveTasksResultEntry | undefined> {
+): Promise<{ running?: ListMessageMoveTasksResultEntry; earlier: Set<number> }> {
   const { Results = [] } = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: source.arn, MaxResults: 10 }), {
     abortSignal: signal,
   });
-  return Results.find((task) => task.Status === 'RUNNING');
+  const running = Results.find((task) => task.Status === 'RUNNING' || task.Status === 'CANCELLING');
+  return { ...(running ? { running } : {}), earlier: new Set(Results.map((task) => task.StartedTimestamp ?? 0)) };
 }
 
 /**
@@ -196,13 +202,15 @@ const CLOCK_SKEW_MS = 60_000;
  * Follows the task until it is no longer running: by its handle while it runs, then (SQS lists handles only for
  * running tasks) as the newest task from `source` started after it was asked for.
  *
+ * @param started the task's handle, when it was asked for, and the start times of the tasks listed before it (never
+ *   taken for it, even when ours is not listed yet and one of them finished a moment ago)
  * @param onProgress called after each look, with the task as SQS lists it
  * @returns the finished task, or undefined when `signal` aborted first (the task goes on)
  */
 export async function followTask(
   sqs: SQSClient,
   source: Queue,
-  started: { handle: string; askedAt: number },
+  started: { handle: string; askedAt: number; earlier?: ReadonlySet<number> },
   signal: AbortSignal,
   onProgress: (task: ListMessageMoveTasksResultEntry) => void,
 ): Promise<ListMessageMoveTasksResultEntry | undefined> {
@@ -218,7 +226,10 @@ export async function followTask(
     const task =
       running ??
       Results.filter(
-        (t) => t.Status !== 'RUNNING' && (t.StartedTimestamp ?? 0) >= started.askedAt - CLOCK_SKEW_MS,
+        (t) =>
+          t.Status !== 'RUNNING' &&
+          (t.StartedTimestamp ?? 0) >= started.askedAt - CLOCK_SKEW_MS &&
+          !started.earlier?.has(t.StartedTimestamp ?? 0),
       ).sort((a, b) => (b.StartedTimestamp ?? 0) - (a.StartedTimestamp ?? 0))[0];
     if (task) {
       onProgress(task);

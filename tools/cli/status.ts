@@ -6,6 +6,7 @@
 import { type CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { formatError } from '../../functions/lib/format-error.js';
+import { abortReason } from './context.js';
 import { type ListMessageMoveTasksResultEntry, ListMessageMoveTasksCommand } from '@aws-sdk/client-sqs';
 
 /** How far back the newest age datapoint is looked for, minutes. */
@@ -52,7 +53,7 @@ export async function queueCounts(sqs: SQSClient, status: QueueStatus, signal: A
       delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
     };
   } catch (error) {
-    return { ...status, error: formatError(error) };
+    return { ...status, error: signal.aborted ? `not read: ${abortReason(signal)}` : formatError(error) };
   }
 }
 
@@ -93,6 +94,8 @@ export async function addAges(
   signal: AbortSignal,
 ): Promise<QueueStatus[]> {
   const end = new Date();
+  // Asked after the deadline, CloudWatch would be blamed for SQS' slowness.
+  if (signal.aborted) return queues.map((queue) => ({ ...queue, ageNote: `not asked: ${abortReason(signal)}` }));
   try {
     const { MetricDataResults = [] } = await cloudwatch.send(
       new GetMetricDataCommand({

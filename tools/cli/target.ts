@@ -97,12 +97,29 @@ export function queueRef(env: EnvironmentName | undefined, queueUrl: string | un
 /** The queue's URL, asking SQS for it when only the ARN was given. */
 export async function queueUrlOf(sqs: SQSClient, ref: Omit<QueueRef, 'prod'>, signal?: AbortSignal): Promise<string> {
   if (ref.url) return ref.url;
-  const { QueueUrl } = await sqs.send(
-    new GetQueueUrlCommand({ QueueName: ref.name, QueueOwnerAWSAccountId: ref.account }),
-    signal ? { abortSignal: signal } : {},
+  const { QueueUrl } = await naming(
+    `cannot find the queue ${ref.arn ?? ref.name}`,
+    sqs.send(
+      new GetQueueUrlCommand({ QueueName: ref.name, QueueOwnerAWSAccountId: ref.account }),
+      signal ? { abortSignal: signal } : {},
+    ),
   );
   if (!QueueUrl) throw new Error(`SQS gave no URL for ${ref.arn}`);
   return QueueUrl;
+}
+
+/**
+ * `work`, whose failure names the queue it was about: SQS' `QueueDoesNotExist` alone does not say whether the request
+ * queue or its DLQ is missing.
+ *
+ * @throws Error `what`, caused by the failure
+ */
+async function naming<T>(what: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    throw new Error(what, { cause: error });
+  }
 }
 
 /** What SQS says of a queue: its ARN, and the DLQ ARN of its redrive policy (absent without one). */
@@ -111,9 +128,12 @@ export async function describeQueue(
   url: string,
   signal?: AbortSignal,
 ): Promise<{ queue: Queue; deadLetterArn?: string }> {
-  const { Attributes = {} } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn', 'RedrivePolicy'] }),
-    signal ? { abortSignal: signal } : {},
+  const { Attributes = {} } = await naming(
+    `cannot read the queue ${url}`,
+    sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn', 'RedrivePolicy'] }),
+      signal ? { abortSignal: signal } : {},
+    ),
   );
   if (!Attributes.QueueArn) throw new Error(`SQS gave no QueueArn for ${url}`);
   const name = Attributes.QueueArn.split(':').pop() as string;
@@ -136,6 +156,8 @@ export interface TargetDescription {
   region: string;
   queue: string;
   prod: boolean;
+  /** The SQS endpoint the calls go to, when one is set (origin only). */
+  sqsEndpoint?: string;
 }
 
 /**
@@ -166,5 +188,6 @@ export function targetLine(target: TargetDescription, queueAccount: string): str
   // Another account's queue is possible (a cross-account sender) and worth a second look.
   const cross =
     target.accountVerified && target.account !== queueAccount ? `; the queue is in account ${queueAccount}` : '';
-  return `target: ${account}${cross}, region ${target.region}, queue ${target.queue}${target.prod ? '  [PROD]' : ''}\n`;
+  const through = target.sqsEndpoint ? ` through endpoint ${target.sqsEndpoint}` : '';
+  return `target: ${account}${cross}, region ${target.region}, queue ${target.queue}${through}${target.prod ? '  [PROD]' : ''}\n`;
 }
