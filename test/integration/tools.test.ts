@@ -224,7 +224,10 @@ describe('npm run bench', () => {
       `option '--concurrency <list>' argument '8,0' is invalid. must be a whole number from 1`,
     ],
     [['--ids-per-record', '101'], `option '--ids-per-record <n>' argument '101' is invalid. must be a whole number`],
-    [['--latency', '5', '--latency', '6'], "option '--latency <ms>' argument '6' is invalid. it may be given only once"],
+    [
+      ['--latency', '5', '--latency', '6'],
+      "option '--latency <ms>' argument '6' is invalid. it may be given only once",
+    ],
     [['--tokens', '50000'], 'bench: --tokens × 2 concurrencies + the baseline must stay within 100000 tokens'],
   ])('refuses %j with exit code 2 before starting anything', (args, message) => {
     expectUsageError(runTool('tools/bench.ts', ...args), message);
