@@ -343,7 +343,7 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
             .resolvesOnce({ Results: [] })
             .resolves({ Results: [{ Status: 'COMPLETED', StartedTimestamp: Date.now() + 60_000 }] });
           cloudwatch.on(GetMetricDataCommand).resolves({ MetricDataResults: [] });
-          const code = await runCli([command, ...args, '--env', name, '--yes'], {
+          const code = await runCli([command, ...args, '--env', name, ...(command === 'status' ? [] : ['--yes'])], {
             stdout: () => {},
             stderr: () => {},
             readStdin: () => '',
