@@ -31,7 +31,7 @@ const program = scriptProgram(
   .option('--tokens <n>', 'active PATs to seed (default 5)', integer(0, 100_000))
   .option(
     '--key <type>',
-    'service-account key: ed25519 | p256 | rsa (default ed25519)',
+    'service-account key: ed25519 | p256 | rsa (3072 bits) (default ed25519)',
     choice<KeyKind>(['ed25519', 'p256', 'rsa']),
   )
   .option('--latency <ms>', 'latency added to every request (default 0)', integer(0, 60_000))
@@ -53,7 +53,7 @@ const program = scriptProgram(
   )
   .addHelpText(
     'after',
-    '\nExit codes: 0 after Ctrl-C; 1 the sandbox could not start (e.g. the port is taken);\n2 bad usage (nothing started).',
+    '\nExit codes: 0 after Ctrl-C or SIGTERM (and --help, --version); 1 the sandbox could not start (e.g. the port is taken);\n2 bad usage (nothing started).',
   );
 
 /** The rehearsal the options ask for, defaults applied, and where to write the credential. */
