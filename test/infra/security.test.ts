@@ -351,7 +351,6 @@ describe.each(ENVIRONMENT_NAMES)('%s', (name) => {
             canAsk: false,
             env: {},
             stdoutColours: false,
-            stderrIsTerminal: false,
             interrupt: new AbortController().signal,
           });
           expect(code).toBe(0);

@@ -7,8 +7,7 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { ListMessageMoveTasksCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type DfnsSandbox, startSandbox } from '../../tools/sandbox/sandbox.js';
 import { type CliWorld, startCliWorld } from '../support/cli-world.js';
 
@@ -23,17 +22,7 @@ afterAll(async () => {
   await Promise.all([world.close(), sandbox.close()]);
   rmSync(dir, { recursive: true, force: true });
 });
-beforeEach(async () => {
-  world.proxy.clear();
-  for (;;) {
-    const { Results = [] } = await world.sqs.client.send(
-      new ListMessageMoveTasksCommand({ SourceArn: world.dlqArn, MaxResults: 10 }),
-    );
-    if (!Results.some((t) => t.Status === 'RUNNING')) break;
-    await sleep(200);
-  }
-  await Promise.all([world.sqs.drain(world.queueUrl), world.sqs.drain(world.dlqUrl)]);
-});
+beforeEach(() => world.reset());
 
 const id = (n: number) => `to-aaaaa-bbbbb-${String(n).padStart(16, '0')}`;
 const ids = (count: number, from = 0) => Array.from({ length: count }, (_, i) => id(from + i));

@@ -7,8 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { GetQueueAttributesCommand, ListMessageMoveTasksCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type CliWorld, startCliWorld } from '../support/cli-world.js';
 
 let world: CliWorld;
@@ -17,17 +16,8 @@ beforeAll(async () => {
 });
 afterAll(async () => world.close());
 beforeEach(async () => {
-  world.proxy.clear();
   world.apis.cloudWatch = { kind: 'datapoints', of: () => [] };
-  // A task a test left running (it stopped following it) finishes before the next test looks.
-  for (;;) {
-    const { Results = [] } = await world.sqs.client.send(
-      new ListMessageMoveTasksCommand({ SourceArn: world.dlqArn, MaxResults: 10 }),
-    );
-    if (!Results.some((t) => t.Status === 'RUNNING')) break;
-    await sleep(200);
-  }
-  await Promise.all([world.sqs.drain(world.queueUrl), world.sqs.drain(world.dlqUrl)]);
+  await world.reset();
 });
 
 const id = (n: number) => `to-aaaaa-bbbbb-${String(n).padStart(16, '0')}`;

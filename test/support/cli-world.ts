@@ -4,7 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ListMessageMoveTasksCommand } from '@aws-sdk/client-sqs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type LoopbackSqs, startSqs } from '../../tools/aws/sqs.js';
 import { type StsCloudWatch, startStsCloudWatch } from '../../tools/aws/sts-cloudwatch.js';
 import { type SqsProxy, startSqsProxy } from './sqs-proxy.js';
@@ -30,6 +31,11 @@ export interface CliWorld {
   dlqArn: string;
   /** The environment a CLI process gets: loopback endpoints (SQS through the proxy), dummy credentials. */
   env: Record<string, string>;
+  /**
+   * Between tests: clears the proxy's faults and calls, waits for a move task a test left running (it stopped
+   * following it) to finish, and empties the request queue and the DLQ.
+   */
+  reset(): Promise<void>;
   /** Runs the CLI with `args`; `--queue-url` is added unless the args name a queue or `bare` is set. */
   cli(args: string[], options?: RunOptions): Promise<CliRun>;
   close(): Promise<void>;
@@ -106,7 +112,19 @@ export async function startCliWorld(): Promise<CliWorld> {
     AWS_ENDPOINT_URL_CLOUDWATCH: apis.cloudWatchUrl,
   };
   const names = ['--queue-url', '--env', '--help', '-h', '--version'];
+  const reset = async () => {
+    proxy.clear();
+    for (;;) {
+      const { Results = [] } = await sqs.client.send(
+        new ListMessageMoveTasksCommand({ SourceArn: dlqArn, MaxResults: 10 }),
+      );
+      if (!Results.some((t) => t.Status === 'RUNNING')) break;
+      await sleep(200);
+    }
+    await Promise.all([sqs.drain(queueUrl), sqs.drain(dlqUrl)]);
+  };
   return {
+    reset,
     sqs,
     proxy,
     apis,

@@ -25,7 +25,6 @@ function io(overrides: Partial<CliIo> = {}): CliIo & { err: string[]; out: strin
     canAsk: true,
     env: {},
     stdoutColours: false,
-    stderrIsTerminal: false,
     interrupt: new AbortController().signal,
     err,
     out,

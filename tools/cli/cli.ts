@@ -25,7 +25,6 @@ import {
 import { TIMEOUT_DEFAULTS } from './aws.js';
 import { runEnqueue, runRedrive, runStatus } from './commands.js';
 import { CONFIRM_ABOVE_DEFAULT, NotConfirmed } from './confirm.js';
-import type { CommonOptions } from './context.js';
 import type { CliIo } from './io.js';
 import { MAX_SAMPLE } from './redrive.js';
 
@@ -160,5 +159,3 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     return io.interrupt.aborted ? EXIT_INTERRUPTED : EXIT.failed;
   }
 }
-
-export type { CommonOptions };

@@ -12,7 +12,7 @@ import { type CliIo, printJson, table, writers } from './io.js';
 import { startProgress } from './progress.js';
 import { COME_BACK, deadLetterQueue, followTask, preview, runningTask, startTask } from './redrive.js';
 import { addAges, moveTasks, type QueueStatus, queueCounts, taskSummary } from './status.js';
-import { describeQueue, queueUrlOf } from './target.js';
+import { describeQueue, parseQueueRef, queueUrlOf } from './target.js';
 
 /** Runs `work` with the context, and releases the clients after. */
 async function withContext(
@@ -266,10 +266,10 @@ export async function runStatus(options: CommonOptions, io: CliIo): Promise<numb
       );
       queues = [{ role: 'requests', name: queue.name, url: queue.url }];
       if (deadLetterArn) {
-        const [region, account, name] = deadLetterArn.split(':').slice(3) as [string, string, string];
-        const dlq: QueueStatus = { role: 'dead letters', name };
+        const dlqRef = parseQueueRef(deadLetterArn, "the queue's redrive policy");
+        const dlq: QueueStatus = { role: 'dead letters', name: dlqRef.name };
         try {
-          dlq.url = await queueUrlOf(clients.sqs, { arn: deadLetterArn, region, account, name }, signal);
+          dlq.url = await queueUrlOf(clients.sqs, dlqRef, signal);
           const tasks = await moveTasks(clients.sqs, deadLetterArn, signal);
           if (typeof tasks === 'string') dlq.ageNote = tasks;
           else dlq.moveTasks = tasks;

@@ -21,9 +21,8 @@ export interface CliIo {
   canAsk: boolean;
   /** The environment variables (the SDK reads its own; the CLI reads `NO_COLOR` and the endpoint variables). */
   env: Readonly<Record<string, string | undefined>>;
-  /** Whether stdout / stderr are terminals that show colour. */
+  /** Whether stdout is a terminal that shows colour. */
   stdoutColours: boolean;
-  stderrIsTerminal: boolean;
   /** For the progress bar: the stderr stream, when it is a terminal. */
   progressStream?: NodeJS.WritableStream;
   /** Aborted on Ctrl-C: the command stops what it is doing and reports what it has done. */

@@ -36,7 +36,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
   },
   env: process.env,
   stdoutColours: process.stdout.isTTY === true && process.stdout.hasColors(),
-  stderrIsTerminal: process.stderr.isTTY === true,
   ...(process.stderr.isTTY ? { progressStream: process.stderr } : {}),
   interrupt: interrupt.signal,
 });

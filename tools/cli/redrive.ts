@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError } from '../command-line.js';
-import { parseQueueRef, type Queue, queueUrlOf } from './target.js';
+import { describeQueue, parseQueueRef, type Queue, queueUrlOf } from './target.js';
 
 /** Outcomes whose dead letters come straight back when redriven: the cause is in the request, not in a service. */
 export const COME_BACK = new Set(['invalid', 'protected', 'not_found']);
@@ -46,8 +46,8 @@ export async function deadLetterQueue(
     );
   }
   if (givenRef) {
-    const [account, name] = policyDlqArn ? (policyDlqArn.split(':').slice(4) as [string, string]) : [];
-    const same = givenRef.name === name && givenRef.account === account;
+    const policy = policyDlqArn ? parseQueueRef(policyDlqArn, "the queue's redrive policy") : undefined;
+    const same = givenRef.name === policy?.name && givenRef.account === policy?.account;
     if (!same && !allowOther) {
       // Built from the checked --dlq-url and SQS' own ARN: printed as it is, so the operator can read both.
       throw new UsageError(
@@ -57,23 +57,10 @@ export async function deadLetterQueue(
         true,
       );
     }
-    const url = await queueUrlOf(sqs, givenRef, signal);
-    const arn = await arnOf(sqs, url, signal);
-    return { url, arn, name: givenRef.name };
+    return (await describeQueue(sqs, await queueUrlOf(sqs, givenRef, signal), signal)).queue;
   }
-  const arn = policyDlqArn as string;
-  const [region, account, name] = arn.split(':').slice(3) as [string, string, string];
-  const url = await queueUrlOf(sqs, { arn, region, account, name }, signal);
-  return { url, arn, name };
-}
-
-async function arnOf(sqs: SQSClient, url: string, signal: AbortSignal): Promise<string> {
-  const { Attributes } = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }),
-    { abortSignal: signal },
-  );
-  if (!Attributes?.QueueArn) throw new Error(`SQS gave no QueueArn for ${url}`);
-  return Attributes.QueueArn;
+  const ref = parseQueueRef(policyDlqArn as string, "the queue's redrive policy");
+  return { url: await queueUrlOf(sqs, ref, signal), arn: policyDlqArn as string, name: ref.name };
 }
 
 /** What a preview found. */

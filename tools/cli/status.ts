@@ -4,10 +4,14 @@
  * whatever CloudWatch does.
  */
 import { type CloudWatchClient, GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  ListMessageMoveTasksCommand,
+  type ListMessageMoveTasksResultEntry,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { formatError } from '../../functions/lib/format-error.js';
 import { abortReason } from './context.js';
-import { type ListMessageMoveTasksResultEntry, ListMessageMoveTasksCommand } from '@aws-sdk/client-sqs';
 
 /** How far back the newest age datapoint is looked for, minutes. */
 export const AGE_LOOKBACK_MINUTES = 15;
